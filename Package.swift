@@ -1,0 +1,46 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layout (a map of the architecture):
+//   C targets        CDNNL, COpenBLAS, CHDF5, CPNG (system libraries), CKernels (SIMD elementwise + scalar _ref)
+//   MixDQCompute     Tensor, FeatureMap (NHWC), oneDNN/OpenBLAS engine, the ops every model uses
+//   MixDQIO          safetensors, diffusers config.json, HDF5, PNG, YAML, COCO captions
+//   MixDQModels      UNet2DConditionModel, CLIP text encoders, VAE decoder, tokenizer, schedulers, torch RNG
+//   MixDQQuant       quantizers, fake-quant layer kernels, calibration, quant checkpoints, bit configs
+//   MixDQPipeline    text-to-image pipeline, calibration-data generation, embedded default model
+//   mixdq            the command-line tool (swift-argument-parser)
+let package = Package(
+    name: "mixdq",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "mixdq", targets: ["MixDQCLI"]),
+        .library(name: "MixDQ", targets: ["MixDQCompute", "MixDQIO", "MixDQModels", "MixDQQuant", "MixDQPipeline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .target(name: "CKernels", path: "Sources/CKernels"),
+        .target(name: "MixDQCompute", dependencies: ["CKernels", "CDNNL", "COpenBLAS"]),
+        .target(name: "MixDQIO", dependencies: ["MixDQCompute", "CKernels", "CHDF5", "CPNG", "Yams"]),
+        .target(name: "MixDQModels", dependencies: ["MixDQCompute", "MixDQIO", "CKernels"]),
+        .target(name: "MixDQQuant", dependencies: ["MixDQCompute", "MixDQIO", "MixDQModels", "CKernels"]),
+        .target(name: "MixDQPipeline", dependencies: ["MixDQCompute", "MixDQIO", "MixDQModels", "MixDQQuant"]),
+        .executableTarget(name: "MixDQCLI", dependencies: [
+            "MixDQCompute", "MixDQIO", "MixDQModels", "MixDQQuant", "MixDQPipeline",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "MixDQComputeTests", dependencies: ["MixDQCompute", "CKernels"]),
+        .testTarget(name: "MixDQIOTests", dependencies: ["MixDQIO", "MixDQCompute"]),
+        .testTarget(name: "MixDQModelsTests", dependencies: ["MixDQModels", "MixDQIO", "MixDQCompute"]),
+        .testTarget(name: "MixDQQuantTests", dependencies: ["MixDQQuant", "MixDQModels", "MixDQIO", "MixDQCompute"]),
+        .testTarget(name: "MixDQPipelineTests", dependencies: ["MixDQPipeline", "MixDQQuant", "MixDQModels", "MixDQIO", "MixDQCompute"]),
+        .testTarget(name: "MixDQCLITests", dependencies: ["MixDQCLI"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

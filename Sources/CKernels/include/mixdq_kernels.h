@@ -1,0 +1,89 @@
+// mixdq_kernels.h: the elementwise and reduction kernels Swift cannot vectorise.
+// Every public kernel `mdq_X` dispatches at run time (AVX-512 > AVX2+FMA > scalar) and has a
+// scalar reference `mdq_X_ref` that the tests compare each variant against.
+// All tensors are contiguous float32 unless stated; `y` may alias `x` unless stated.
+#ifndef MIXDQ_KERNELS_H
+#define MIXDQ_KERNELS_H
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---- ISA selection -------------------------------------------------------------------------
+typedef enum { MDQ_ISA_SCALAR = 0, MDQ_ISA_AVX2 = 1, MDQ_ISA_AVX512 = 2 } mdq_isa;
+mdq_isa mdq_isa_detected(void);          // best ISA this CPU supports
+mdq_isa mdq_isa_active(void);            // ISA the dispatchers use now
+void mdq_isa_force(mdq_isa isa);         // tests: pin a variant (clamped to what the CPU has)
+int mdq_cpu_has_avx512_bf16(void);       // oneDNN bf16 runs natively only with this
+int mdq_cpu_has_avx512_vnni(void);
+
+// ---- activations -----------------------------------------------------------------------------
+void mdq_silu(const float *x, float *y, size_t n);          // x * sigmoid(x)
+void mdq_gelu_erf(const float *x, float *y, size_t n);      // 0.5 * x * erfc(-x / sqrt(2)) (exact GELU)
+void mdq_quick_gelu(const float *x, float *y, size_t n);    // x * sigmoid(1.702 x)
+// GEGLU: proj is [rows, 2*inner]; out[r, i] = proj[r, i] * gelu_erf(proj[r, inner + i]). out must not alias proj.
+void mdq_geglu(const float *proj, float *out, size_t rows, size_t inner);
+
+// ---- normalisation and softmax -----------------------------------------------------------------
+// Row-wise softmax of (x * scale), in place, max-subtracted.
+void mdq_softmax_rows(float *x, size_t rows, size_t cols, float scale);
+// GroupNorm on NHWC: x is [n, hw, c]; groups split c into contiguous blocks; biased variance over
+// (c/groups)*hw; statistics accumulated in double. gamma/beta per channel. silu != 0 fuses SiLU.
+void mdq_group_norm_nhwc(const float *x, float *y, size_t n, size_t hw, size_t c, size_t groups,
+                         float eps, const float *gamma, const float *beta, int silu);
+// LayerNorm over the last axis: x is [rows, c].
+void mdq_layer_norm(const float *x, float *y, size_t rows, size_t c, float eps,
+                    const float *gamma, const float *beta);
+
+// ---- arithmetic --------------------------------------------------------------------------------
+void mdq_add(const float *a, const float *b, float *y, size_t n);                 // y = a + b
+void mdq_add_bias_rows(float *y, const float *bias, size_t rows, size_t c);     // y[r, :] += bias
+void mdq_scale(const float *x, float *y, size_t n, float s);                     // y = x * s
+
+// ---- dtype conversion ----------------------------------------------------------------------------
+void mdq_f16_to_f32(const uint16_t *x, float *y, size_t n);      // IEEE half -> float (exact)
+void mdq_bf16_to_f32(const uint16_t *x, float *y, size_t n);     // exact
+void mdq_f32_to_bf16(const float *x, uint16_t *y, size_t n);     // round to nearest even, NaN kept NaN
+
+// ---- quantization (MixDQ fake quant; formulas in mixdq-method.md section 3.3) -------------------
+// All rounding is round-half-to-even of (x / delta) computed with a true division (as torch does).
+// q = clamp(round(x / delta) + zero_point, qmin, qmax); y = (q - zero_point) * delta
+void mdq_fake_quant_tensor(const float *x, float *y, size_t n, float delta, float zero_point,
+                           float qmin, float qmax);
+// Per-row (output channel) symmetric: w is [rows, cols], delta[rows], zero point 0.
+void mdq_fake_quant_rows(const float *w, float *y, size_t rows, size_t cols, const float *delta,
+                         float qmin, float qmax);
+// Min and max over n elements (n >= 1). NaN-free input assumed.
+void mdq_minmax(const float *x, size_t n, float *min_out, float *max_out);
+// Per-row max |x| over a [rows, cols] matrix.
+void mdq_absmax_rows(const float *x, size_t rows, size_t cols, float *absmax_out);
+
+// ---- scalar references (same contracts) ------------------------------------------------------
+void mdq_silu_ref(const float *x, float *y, size_t n);
+void mdq_gelu_erf_ref(const float *x, float *y, size_t n);
+void mdq_quick_gelu_ref(const float *x, float *y, size_t n);
+void mdq_geglu_ref(const float *proj, float *out, size_t rows, size_t inner);
+void mdq_softmax_rows_ref(float *x, size_t rows, size_t cols, float scale);
+void mdq_group_norm_nhwc_ref(const float *x, float *y, size_t n, size_t hw, size_t c, size_t groups,
+                             float eps, const float *gamma, const float *beta, int silu);
+void mdq_layer_norm_ref(const float *x, float *y, size_t rows, size_t c, float eps,
+                        const float *gamma, const float *beta);
+void mdq_add_ref(const float *a, const float *b, float *y, size_t n);
+void mdq_add_bias_rows_ref(float *y, const float *bias, size_t rows, size_t c);
+void mdq_scale_ref(const float *x, float *y, size_t n, float s);
+void mdq_f16_to_f32_ref(const uint16_t *x, float *y, size_t n);
+void mdq_bf16_to_f32_ref(const uint16_t *x, float *y, size_t n);
+void mdq_f32_to_bf16_ref(const float *x, uint16_t *y, size_t n);
+void mdq_fake_quant_tensor_ref(const float *x, float *y, size_t n, float delta, float zero_point,
+                               float qmin, float qmax);
+void mdq_fake_quant_rows_ref(const float *w, float *y, size_t rows, size_t cols, const float *delta,
+                             float qmin, float qmax);
+void mdq_minmax_ref(const float *x, size_t n, float *min_out, float *max_out);
+void mdq_absmax_rows_ref(const float *x, size_t rows, size_t cols, float *absmax_out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
