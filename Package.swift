@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(name: "MixDQCompute", dependencies: ["CKernels", "CDNNL", "COpenBLAS"]),
         .target(name: "MixDQIO", dependencies: ["MixDQCompute", "CKernels", "CHDF5", "CPNG", "Yams"]),
-        .target(name: "MixDQModels", dependencies: ["MixDQCompute", "MixDQIO", "CKernels"]),
+        .target(name: "MixDQModels", dependencies: ["MixDQCompute", "CKernels"]),
         .target(name: "MixDQQuant", dependencies: ["MixDQCompute", "MixDQIO", "MixDQModels", "CKernels"]),
         .target(name: "MixDQPipeline", dependencies: ["MixDQCompute", "MixDQIO", "MixDQModels", "MixDQQuant"]),
         .executableTarget(name: "MixDQCLI", dependencies: [

@@ -1,4 +1,4 @@
-import MixDQCompute
+
 
 /// Where a model's parameters come from, keyed by their diffusers / transformers state-dict name.
 ///

@@ -1,0 +1,118 @@
+// isa.c: run-time CPU feature detection and the public dispatchers (AVX-512 > AVX2+FMA > scalar).
+#include "internal.h"
+
+static int g_detected = -1;  // best ISA the CPU supports, computed once
+static int g_active = -1;    // ISA the dispatchers use (== detected unless a test forced another)
+
+static int detect(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return MDQ_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        return MDQ_ISA_AVX2;
+#endif
+    return MDQ_ISA_SCALAR;
+}
+
+static int detected(void) {
+    int d = __atomic_load_n(&g_detected, __ATOMIC_RELAXED);
+    if (d < 0) {
+        d = detect();
+        __atomic_store_n(&g_detected, d, __ATOMIC_RELAXED);
+    }
+    return d;
+}
+
+int mdq__isa(void) {
+    int a = __atomic_load_n(&g_active, __ATOMIC_RELAXED);
+    if (a < 0) {
+        a = detected();
+        __atomic_store_n(&g_active, a, __ATOMIC_RELAXED);
+    }
+    return a;
+}
+
+mdq_isa mdq_isa_detected(void) { return (mdq_isa)detected(); }
+mdq_isa mdq_isa_active(void) { return (mdq_isa)mdq__isa(); }
+
+void mdq_isa_force(mdq_isa isa) {
+    int want = (int)isa, d = detected();
+    if (want < 0) want = 0;
+    if (want > d) want = d;
+    __atomic_store_n(&g_active, want, __ATOMIC_RELAXED);
+}
+
+int mdq_cpu_has_avx512_bf16(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+int mdq_cpu_has_avx512_vnni(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+// ---- dispatchers ----------------------------------------------------------------------------------
+#if defined(__x86_64__) || defined(__i386__)
+#define DISPATCH(name, args)                                  \
+    do {                                                      \
+        switch (mdq__isa()) {                                 \
+        case MDQ_ISA_AVX512: name##_avx512 args; return;      \
+        case MDQ_ISA_AVX2: name##_avx2 args; return;          \
+        default: name##_ref args; return;                     \
+        }                                                     \
+    } while (0)
+#else
+#define DISPATCH(name, args) name##_ref args
+#endif
+
+void mdq_silu(const float *x, float *y, size_t n) { DISPATCH(mdq_silu, (x, y, n)); }
+void mdq_gelu_erf(const float *x, float *y, size_t n) { DISPATCH(mdq_gelu_erf, (x, y, n)); }
+void mdq_quick_gelu(const float *x, float *y, size_t n) { DISPATCH(mdq_quick_gelu, (x, y, n)); }
+void mdq_geglu(const float *proj, float *out, size_t rows, size_t inner) {
+    DISPATCH(mdq_geglu, (proj, out, rows, inner));
+}
+void mdq_softmax_rows(float *x, size_t rows, size_t cols, float scale) {
+    DISPATCH(mdq_softmax_rows, (x, rows, cols, scale));
+}
+void mdq_group_norm_nhwc(const float *x, float *y, size_t n, size_t hw, size_t c, size_t groups,
+                         float eps, const float *gamma, const float *beta, int silu) {
+    DISPATCH(mdq_group_norm_nhwc, (x, y, n, hw, c, groups, eps, gamma, beta, silu));
+}
+void mdq_layer_norm(const float *x, float *y, size_t rows, size_t c, float eps,
+                    const float *gamma, const float *beta) {
+    DISPATCH(mdq_layer_norm, (x, y, rows, c, eps, gamma, beta));
+}
+void mdq_add(const float *a, const float *b, float *y, size_t n) { DISPATCH(mdq_add, (a, b, y, n)); }
+void mdq_add_bias_rows(float *y, const float *bias, size_t rows, size_t c) {
+    DISPATCH(mdq_add_bias_rows, (y, bias, rows, c));
+}
+void mdq_scale(const float *x, float *y, size_t n, float s) { DISPATCH(mdq_scale, (x, y, n, s)); }
+void mdq_f16_to_f32(const uint16_t *x, float *y, size_t n) { DISPATCH(mdq_f16_to_f32, (x, y, n)); }
+void mdq_bf16_to_f32(const uint16_t *x, float *y, size_t n) { DISPATCH(mdq_bf16_to_f32, (x, y, n)); }
+void mdq_f32_to_bf16(const float *x, uint16_t *y, size_t n) { DISPATCH(mdq_f32_to_bf16, (x, y, n)); }
+void mdq_fake_quant_tensor(const float *x, float *y, size_t n, float delta, float zero_point,
+                           float qmin, float qmax) {
+    DISPATCH(mdq_fake_quant_tensor, (x, y, n, delta, zero_point, qmin, qmax));
+}
+void mdq_fake_quant_rows(const float *w, float *y, size_t rows, size_t cols, const float *delta,
+                         float qmin, float qmax) {
+    DISPATCH(mdq_fake_quant_rows, (w, y, rows, cols, delta, qmin, qmax));
+}
+void mdq_minmax(const float *x, size_t n, float *min_out, float *max_out) {
+    DISPATCH(mdq_minmax, (x, n, min_out, max_out));
+}
+void mdq_absmax_rows(const float *x, size_t rows, size_t cols, float *absmax_out) {
+    DISPATCH(mdq_absmax_rows, (x, rows, cols, absmax_out));
+}

@@ -1,0 +1,104 @@
+// simd_avx512.c: AVX-512 (F/BW/VL/DQ) variants. Defines the vector primitives the kernel template
+// simd_impl.h is written in, then includes it with the `_avx512` suffix.
+#if defined(__x86_64__)
+#pragma STDC FP_CONTRACT OFF
+#include "internal.h"
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+
+#define MDQ_T __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+#define SFX(name) name##_avx512
+#define W 16   // floats per vector
+#define DW 8   // doubles per vector (= W / 2)
+
+typedef __m512 V;
+typedef __mmask16 TM;  // tail mask
+typedef __mmask16 CM;  // comparison mask
+typedef __m512d VD;
+
+static inline MDQ_T V v_set1(float a) { return _mm512_set1_ps(a); }
+static inline MDQ_T V v_load(const float *p) { return _mm512_loadu_ps(p); }
+static inline MDQ_T void v_store(float *p, V v) { _mm512_storeu_ps(p, v); }
+static inline MDQ_T TM v_tail(size_t rem) { return (TM)((1u << rem) - 1u); }
+static inline MDQ_T V v_loadm(const float *p, TM m) { return _mm512_maskz_loadu_ps(m, p); }
+static inline MDQ_T void v_storem(float *p, TM m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+static inline MDQ_T V v_fill(TM m, V v, V fill) { return _mm512_mask_blend_ps(m, fill, v); }
+static inline MDQ_T V v_add(V a, V b) { return _mm512_add_ps(a, b); }
+static inline MDQ_T V v_sub(V a, V b) { return _mm512_sub_ps(a, b); }
+static inline MDQ_T V v_mul(V a, V b) { return _mm512_mul_ps(a, b); }
+static inline MDQ_T V v_div(V a, V b) { return _mm512_div_ps(a, b); }
+static inline MDQ_T V v_fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+static inline MDQ_T V v_max(V a, V b) { return _mm512_max_ps(a, b); }  // (a > b) ? a : b
+static inline MDQ_T V v_min(V a, V b) { return _mm512_min_ps(a, b); }  // (a < b) ? a : b
+static inline MDQ_T V v_abs(V a) { return _mm512_abs_ps(a); }
+static inline MDQ_T V v_round(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static inline MDQ_T CM v_cmplt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+static inline MDQ_T V v_sel(CM m, V if_false, V if_true) { return _mm512_mask_blend_ps(m, if_false, if_true); }
+// p * 2^n for integral n in [-150, 128]; one rounding, subnormal results exact as the AVX2 path.
+static inline MDQ_T V v_scale2(V p, V n) { return _mm512_scalef_ps(p, n); }
+static inline MDQ_T float v_hmax(V a) { return _mm512_reduce_max_ps(a); }
+static inline MDQ_T float v_hmin(V a) { return _mm512_reduce_min_ps(a); }
+
+static inline MDQ_T VD vd_zero(void) { return _mm512_setzero_pd(); }
+static inline MDQ_T VD vd_set1(double a) { return _mm512_set1_pd(a); }
+static inline MDQ_T VD vd_load(const double *p) { return _mm512_loadu_pd(p); }
+static inline MDQ_T void vd_store(double *p, VD v) { _mm512_storeu_pd(p, v); }
+static inline MDQ_T VD vd_add(VD a, VD b) { return _mm512_add_pd(a, b); }
+static inline MDQ_T VD vd_sub(VD a, VD b) { return _mm512_sub_pd(a, b); }
+static inline MDQ_T VD vd_mul(VD a, VD b) { return _mm512_mul_pd(a, b); }
+static inline MDQ_T VD vd_cvt(const float *p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
+static inline MDQ_T void vd_acc2(VD *lo, VD *hi, V v) {
+    *lo = _mm512_add_pd(*lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+    *hi = _mm512_add_pd(*hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+}
+static inline MDQ_T double vd_hsum(VD a) {
+    double t[DW];
+    _mm512_storeu_pd(t, a);
+    return mdq__sum8(t);
+}
+
+#include "simd_impl.h"
+
+// ---- conversions (ISA-specific) --------------------------------------------------------------------
+MDQ_T void mdq_f16_to_f32_avx512(const uint16_t *x, float *y, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i))));
+    if (i < n) {
+        __mmask16 m = v_tail(n - i);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i)));
+    }
+}
+
+MDQ_T void mdq_bf16_to_f32_avx512(const uint16_t *x, float *y, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(x + i)));
+        _mm512_storeu_ps(y + i, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+    }
+    if (i < n) {
+        __mmask16 m = v_tail(n - i);
+        __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, x + i));
+        _mm512_mask_storeu_ps(y + i, m, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+    }
+}
+
+static inline MDQ_T __m512i bf16_round(__m512 v) {
+    __m512i u = _mm512_castps_si512(v);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), lsb), 16);
+    __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    return _mm512_mask_blend_epi32(nan, r, _mm512_set1_epi32(0x7fc0));
+}
+
+MDQ_T void mdq_f32_to_bf16_avx512(const float *x, uint16_t *y, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(y + i), _mm512_cvtepi32_epi16(bf16_round(_mm512_loadu_ps(x + i))));
+    if (i < n) {
+        __mmask16 m = v_tail(n - i);
+        _mm512_mask_cvtepi32_storeu_epi16(y + i, m, bf16_round(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+#endif

@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import MixDQCompute
+import MixDQModels
+import MixDQPipeline
+
+/// `mixdq bench ...`: performance lives here, never in tests.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Benchmarks (median of timed runs after warm-up, GFLOP/s, peak RSS).",
+        subcommands: [BenchUNet.self])
+}
+
+struct BenchUNet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unet", abstract: "Time one UNet forward (batch 1) on a model folder or seeded random weights.")
+
+    @Flag(help: "Build the model from --model-config with seeded random weights (no checkpoint needed).")
+    var randomWeights = false
+    @Option(help: "A diffusers unet/config.json (with --random-weights).") var modelConfig: String?
+    @Option(help: "A diffusers pipeline or unet folder (instead of --random-weights).") var model: String?
+    @Option var height = 512
+    @Option var width = 512
+    @Option var precision: Precision = .fp32
+    @Option(help: "Timed runs.") var runs = 3
+    @Option(help: "Untimed warm-up runs.") var warmup = 1
+    @Option(help: "Seed for random weights and inputs.") var seed: UInt64 = 0
+    @Flag(help: "Print one JSON line instead of the table.") var json = false
+
+    func validate() throws {
+        if randomWeights == (model != nil) { throw ValidationError("give exactly one of --random-weights (with --model-config) or --model") }
+        if randomWeights && modelConfig == nil { throw ValidationError("--random-weights needs --model-config") }
+        if height % 8 != 0 || width % 8 != 0 { throw ValidationError("--height and --width must be multiples of 8") }
+    }
+
+    func run() throws {
+        Conv2d.releaseMasterWeightsAfterPacking = true       // inference only: keep one copy of conv weights
+        let t0 = Date()
+        let unet: UNet2DConditionModel
+        if randomWeights {
+            let config = try UNetConfig.load(URL(fileURLWithPath: modelConfig!))
+            unet = try UNet2DConditionModel(config: config, weights: RandomWeightSource(seed: seed))
+            if precision != .fp32 { unet.registry.usePrecision(precision) }
+        } else {
+            unet = try ModelFolder(URL(fileURLWithPath: model!)).loadUNet(precision: precision)
+        }
+        let loadSeconds = Date().timeIntervalSince(t0)
+        let inputs = BenchInputs.unet(unet.config, height: height, width: width, seed: seed)
+        var times: [Double] = []
+        var flops = 0.0
+        for i in 0..<(warmup + runs) {
+            FLOPCounter.enabled = true
+            FLOPCounter.reset()
+            let start = Date()
+            _ = try unet(inputs)
+            let dt = Date().timeIntervalSince(start)
+            flops = FLOPCounter.flops
+            if i >= warmup { times.append(dt) }
+            if !json { FileHandle.standardError.write("run \(i + 1)/\(warmup + runs)\(i < warmup ? " (warm-up)" : ""): \(String(format: "%.3f", dt)) s\n".data(using: .utf8)!) }
+        }
+        let median = times.sorted()[times.count / 2]
+        let peak = Double(ProcessMemory.peakResidentBytes) / 1e9
+        let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first.map(String.init) ?? "?"
+        if json {
+            let timesText = times.map { String(format: "%.4f", $0) }.joined(separator: ",")
+            print("{\"runtime\":\"mixdq\",\"precision\":\"\(precision.rawValue)\",\"median_s\":\(String(format: "%.4f", median)),\"times\":[\(timesText)],\"tflop\":\(String(format: "%.4f", flops / 1e12)),\"peak_rss_gb\":\(String(format: "%.2f", peak)),\"params\":\(unet.parameterCount),\"load_s\":\(String(format: "%.1f", loadSeconds)),\"loadavg\":\"\(load)\"}")
+        } else {
+            print("mixdq bench unet  \(height)x\(width)  \(precision.rawValue)  params \(unet.parameterCount)")
+            print(String(format: "  median %.3f s over %d runs (min %.3f, max %.3f); %.3f TFLOP/forward -> %.1f GFLOP/s",
+                         median, times.count, times.min()!, times.max()!, flops / 1e12, flops / median / 1e9))
+            print(String(format: "  peak RSS %.2f GB; build %.1f s; load average at end %@", peak, loadSeconds, load))
+        }
+    }
+}
+
+/// Deterministic inputs of the pipeline's shapes.
+enum BenchInputs {
+    static func unet(_ config: UNetConfig, height: Int, width: Int, seed: UInt64) -> UNetInputs {
+        var g = SplitMix(seed: seed &+ 1)
+        func randn(_ shape: [Int]) -> Tensor {
+            let t = Tensor(uninitializedShape: shape)
+            for i in 0..<t.count { t.data[i] = g.nextGaussian() }
+            return t
+        }
+        let sample = randn([1, config.inChannels, height / 8, width / 8])
+        let ctx = randn([1, 77, config.crossAttentionDimValue])
+        var text: Tensor? = nil, ids: Tensor? = nil
+        if config.hasTextTimeEmbedding {
+            text = randn([1, config.projectionClassEmbeddingsInputDim! - 6 * config.additionTimeEmbedDim!])
+            ids = Tensor(shape: [1, 6], values: [Float(height), Float(width), 0, 0, Float(height), Float(width)])
+        }
+        return UNetInputs(sample: sample, timesteps: [999], encoderHiddenStates: ctx, textEmbeds: text, timeIds: ids)
+    }
+}
+
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func nextGaussian() -> Float {
+        let u1 = (Double(next() >> 11) + 0.5) / 9_007_199_254_740_992.0
+        let u2 = Double(next() >> 11) / 9_007_199_254_740_992.0
+        return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
+    }
+}

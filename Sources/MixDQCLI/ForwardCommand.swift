@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import MixDQCompute
+import MixDQIO
+import MixDQModels
+import MixDQPipeline
+
+extension Precision: ExpressibleByArgument {}
+
+/// `mixdq forward <component>`: run one model component on tensors from a safetensors file.
+struct ForwardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forward",
+        abstract: "Run one model component on tensors from a safetensors file (checks a model; used for parity).",
+        subcommands: [ForwardUNet.self, ForwardNotBuilt.self])
+}
+
+struct ForwardIO: ParsableArguments {
+    @Option(help: "A diffusers pipeline folder, or the component's own folder.") var model: String
+    @Option(help: "Input tensors (safetensors).") var input: String
+    @Option(help: "Where to write the result (safetensors, tensor 'out').") var output: String
+    @Option(help: "fp32 or bf16.") var precision: Precision = .fp32
+}
+
+struct ForwardUNet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unet",
+        abstract: "Run the UNet on 'sample', 'timestep', 'encoder_hidden_states' (+ SDXL 'text_embeds', 'time_ids').")
+    @OptionGroup var io: ForwardIO
+
+    func run() throws {
+        let unet = try ModelFolder(URL(fileURLWithPath: io.model)).loadUNet(precision: io.precision)
+        let file = try SafetensorsFile(URL(fileURLWithPath: io.input))
+        func need(_ key: String) throws -> Tensor {
+            guard file.contains(key) else { throw ValidationError("\(io.input): missing input tensor '\(key)'") }
+            return try file.floatTensor(key)
+        }
+        let sdxl = unet.config.hasTextTimeEmbedding
+        let inputs = UNetInputs(sample: try need("sample"), timesteps: try need("timestep").scalars,
+                                encoderHiddenStates: try need("encoder_hidden_states"),
+                                textEmbeds: sdxl ? try need("text_embeds") : nil,
+                                timeIds: sdxl ? try need("time_ids") : nil)
+        let out = try unet(inputs)
+        try SafetensorsWriter.write([("out", out)], to: URL(fileURLWithPath: io.output))
+    }
+}
+
+struct ForwardNotBuilt: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "text-encoder", abstract: "Text encoders and VAE decoder (not built yet).",
+        aliases: ["text-encoder-2", "vae-decoder"])
+    @Argument(parsing: .allUnrecognized) var passthrough: [String] = []
+    func run() throws { throw NotBuiltYet(command: "forward text-encoder / text-encoder-2 / vae-decoder") }
+}

@@ -1,0 +1,80 @@
+/// Builds layers from a `WeightSource` while tracking the module path, so that every layer's
+/// identity is its diffusers / transformers path and every Conv2d/Linear lands in one registry.
+///
+/// Model code says `let q = try loader.child("attn1").linear("to_q", in: c, out: c, bias: false)`;
+/// the loader reads `<prefix>.attn1.to_q.weight` with the expected shape.
+public final class ModuleLoader {
+    public let weights: WeightSource
+    public let prefix: String
+    public let registry: LayerRegistry
+
+    public init(weights: WeightSource, prefix: String = "", registry: LayerRegistry = LayerRegistry()) {
+        self.weights = weights
+        self.prefix = prefix
+        self.registry = registry
+    }
+
+    public func child(_ name: String) -> ModuleLoader {
+        ModuleLoader(weights: weights, prefix: key(name), registry: registry)
+    }
+
+    public func key(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }
+
+    public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
+        try weights.tensor(key(name), shape: shape)
+    }
+
+    public func contains(_ name: String) -> Bool { weights.contains(key(name)) }
+
+    public func linear(_ name: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true) throws -> Linear {
+        let path = key(name)
+        let w = try weights.tensor("\(path).weight", shape: [outFeatures, inFeatures])
+        let b = bias ? try weights.tensor("\(path).bias", shape: [outFeatures]) : nil
+        let layer = Linear(path: path, weight: w, bias: b)
+        registry.register(layer)
+        return layer
+    }
+
+    public func conv(_ name: String, in inChannels: Int, out outChannels: Int, kernel: Int,
+                     stride: Int = 1, padding: Int = 0, bias: Bool = true) throws -> Conv2d {
+        let path = key(name)
+        let w = try weights.tensor("\(path).weight", shape: [outChannels, inChannels, kernel, kernel])
+        let b = bias ? try weights.tensor("\(path).bias", shape: [outChannels]) : nil
+        let layer = Conv2d(path: path, weight: w, bias: b, stride: stride, padding: padding)
+        registry.register(layer)
+        return layer
+    }
+
+    public func groupNorm(_ name: String, groups: Int, channels: Int, eps: Float) throws -> GroupNorm {
+        GroupNorm(groups: groups, channels: channels, eps: eps,
+                  weight: try tensor("\(name).weight", shape: [channels]),
+                  bias: try tensor("\(name).bias", shape: [channels]))
+    }
+
+    public func layerNorm(_ name: String, channels: Int, eps: Float) throws -> LayerNorm {
+        LayerNorm(channels: channels, eps: eps,
+                  weight: try tensor("\(name).weight", shape: [channels]),
+                  bias: try tensor("\(name).bias", shape: [channels]))
+    }
+}
+
+/// Every Conv2d and Linear of a model in module order, keyed by path.
+public final class LayerRegistry {
+    public private(set) var layers: [WeightLayer] = []
+    private var byPath: [String: WeightLayer] = [:]
+    public init() {}
+
+    public func register(_ layer: WeightLayer) {
+        precondition(byPath[layer.path] == nil, "layer \(layer.path) registered twice")
+        layers.append(layer)
+        byPath[layer.path] = layer
+    }
+
+    public subscript(path: String) -> WeightLayer? { byPath[path] }
+    public var paths: [String] { layers.map(\.path) }
+    public var parameterCount: Int { layers.reduce(0) { $0 + $1.parameterCount } }
+
+    public func usePrecision(_ precision: Precision) {
+        for layer in layers { layer.usePrecision(precision) }
+    }
+}

@@ -1,0 +1,51 @@
+import CKernels
+import Dispatch
+
+/// Multi-head scaled dot-product attention, `softmax(q k^T * scale) v` per head, no mask
+/// unless `causal`.
+///
+/// q is `[B, N, H*d]`, k and v are `[B, M, H*d]` with channel = head*d + i (diffusers' and
+/// transformers' head split). Scores are fp32 and the softmax is max-subtracted, as SDPA does.
+public enum AttentionKernel {
+    public static func scaledDotProduct(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float? = nil,
+                                        causal: Bool = false) -> Tensor {
+        precondition(q.rank == 3 && k.rank == 3 && v.rank == 3)
+        let (b, n, c) = (q.shape[0], q.shape[1], q.shape[2])
+        let m = k.shape[1]
+        precondition(k.shape[0] == b && v.shape[0] == b && k.shape[2] == c && v.shape[2] == c && v.shape[1] == m,
+                     "attention shapes q\(q.shape) k\(k.shape) v\(v.shape)")
+        precondition(c % heads == 0)
+        let d = c / heads
+        let s = scale ?? 1 / Float(d).squareRoot()
+        let out = Tensor(uninitializedShape: [b, n, c])
+        // Query rows are processed in blocks so the score matrix stays cache-sized for long sequences.
+        let block = min(n, 512)
+        let scores = Tensor(uninitializedShape: [block, m])
+        for bi in 0..<b {
+            for h in 0..<heads {
+                let qh = q.data + bi * n * c + h * d
+                let kh = k.data + bi * m * c + h * d
+                let vh = v.data + bi * m * c + h * d
+                let oh = out.data + bi * n * c + h * d
+                var r0 = 0
+                while r0 < n {
+                    let rows = min(block, n - r0)
+                    GEMM.gemm(transA: false, transB: true, m: rows, n: m, k: d, alpha: s,
+                              a: qh + r0 * c, lda: c, b: kh, ldb: c, beta: 0, c: scores.data, ldc: m)
+                    if causal {
+                        for r in 0..<rows {
+                            let row = scores.data + r * m
+                            let q = r0 + r
+                            if q + 1 < m { for j in (q + 1)..<m { row[j] = -.infinity } }
+                        }
+                    }
+                    mdq_softmax_rows(scores.data, rows, m, 1)
+                    GEMM.gemm(transA: false, transB: false, m: rows, n: d, k: m, alpha: 1,
+                              a: scores.data, lda: m, b: vh, ldb: c, beta: 0, c: oh + r0 * c, ldc: c)
+                    r0 += rows
+                }
+            }
+        }
+        return out
+    }
+}

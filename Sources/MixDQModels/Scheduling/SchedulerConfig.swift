@@ -1,0 +1,209 @@
+import Foundation
+
+/// Errors from reading or using a `scheduler/scheduler_config.json`.
+public enum SchedulerError: Error, CustomStringConvertible, LocalizedError {
+    case unreadable(path: String, underlying: String)
+    case invalidJSON(path: String, underlying: String)
+    case unsupportedClass(name: String, path: String)
+    case unsupportedValue(key: String, value: String, path: String)
+    case invalidStepCount(Int)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(path, underlying):
+            return "cannot read scheduler config \(path): \(underlying)"
+        case let .invalidJSON(path, underlying):
+            return "scheduler config \(path) is not a valid scheduler_config.json: \(underlying)"
+        case let .unsupportedClass(name, path):
+            return "scheduler class \"\(name)\" in \(path) is not supported (use EulerAncestralDiscreteScheduler or EulerDiscreteScheduler)"
+        case let .unsupportedValue(key, value, path):
+            return "unsupported value \(value) for \"\(key)\" in \(path)"
+        case let .invalidStepCount(n):
+            return "number of inference steps must be between 1 and num_train_timesteps, got \(n)"
+        }
+    }
+
+    public var errorDescription: String? { description }
+}
+
+/// diffusers' `scheduler_config.json` for the Euler schedulers (snake_case keys).
+///
+/// Absent keys take the diffusers constructor defaults, which are the same for both classes.
+public struct SchedulerConfig: Decodable, Equatable, Sendable {
+    public enum ClassName: String, Decodable, Sendable {
+        case eulerAncestralDiscrete = "EulerAncestralDiscreteScheduler"
+        case eulerDiscrete = "EulerDiscreteScheduler"
+    }
+    public enum BetaSchedule: String, Decodable, Sendable {
+        case linear
+        case scaledLinear = "scaled_linear"
+    }
+    public enum PredictionType: String, Decodable, Sendable {
+        case epsilon
+        case vPrediction = "v_prediction"
+    }
+    public enum TimestepSpacing: String, Decodable, Sendable {
+        case linspace, leading, trailing
+    }
+    public enum FinalSigmasType: String, Decodable, Sendable {
+        case zero
+        case sigmaMin = "sigma_min"
+    }
+
+    public var className: ClassName
+    public var numTrainTimesteps: Int = 1000
+    public var betaStart: Double = 0.0001
+    public var betaEnd: Double = 0.02
+    public var betaSchedule: BetaSchedule = .linear
+    public var trainedBetas: [Double]? = nil
+    public var predictionType: PredictionType = .epsilon
+    public var timestepSpacing: TimestepSpacing = .linspace
+    public var stepsOffset: Int = 0
+    /// EulerDiscreteScheduler only.
+    public var finalSigmasType: FinalSigmasType = .zero
+
+    /// The stabilityai/sdxl-turbo `scheduler/scheduler_config.json` (sdxl-architecture.md §1.2).
+    public static let sdxlTurbo = SchedulerConfig(
+        className: .eulerAncestralDiscrete, numTrainTimesteps: 1000, betaStart: 0.00085, betaEnd: 0.012,
+        betaSchedule: .scaledLinear, trainedBetas: nil, predictionType: .epsilon, timestepSpacing: .trailing,
+        stepsOffset: 1)
+
+    public init(className: ClassName, numTrainTimesteps: Int = 1000, betaStart: Double = 0.0001,
+                betaEnd: Double = 0.02, betaSchedule: BetaSchedule = .linear, trainedBetas: [Double]? = nil,
+                predictionType: PredictionType = .epsilon, timestepSpacing: TimestepSpacing = .linspace,
+                stepsOffset: Int = 0, finalSigmasType: FinalSigmasType = .zero) {
+        self.className = className
+        self.numTrainTimesteps = numTrainTimesteps
+        self.betaStart = betaStart
+        self.betaEnd = betaEnd
+        self.betaSchedule = betaSchedule
+        self.trainedBetas = trainedBetas
+        self.predictionType = predictionType
+        self.timestepSpacing = timestepSpacing
+        self.stepsOffset = stepsOffset
+        self.finalSigmasType = finalSigmasType
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case className = "_class_name"
+        case numTrainTimesteps = "num_train_timesteps"
+        case betaStart = "beta_start"
+        case betaEnd = "beta_end"
+        case betaSchedule = "beta_schedule"
+        case trainedBetas = "trained_betas"
+        case predictionType = "prediction_type"
+        case timestepSpacing = "timestep_spacing"
+        case stepsOffset = "steps_offset"
+        case finalSigmasType = "final_sigmas_type"
+        // Options whose non-default values this port does not implement.
+        case rescaleBetasZeroSnr = "rescale_betas_zero_snr"
+        case interpolationType = "interpolation_type"
+        case useKarrasSigmas = "use_karras_sigmas"
+        case useExponentialSigmas = "use_exponential_sigmas"
+        case useBetaSigmas = "use_beta_sigmas"
+        case timestepType = "timestep_type"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let name = try c.decode(String.self, forKey: .className)
+        guard let cls = ClassName(rawValue: name) else {
+            throw SchedulerError.unsupportedClass(name: name, path: "")
+        }
+        className = cls
+        numTrainTimesteps = try c.decodeIfPresent(Int.self, forKey: .numTrainTimesteps) ?? 1000
+        betaStart = try c.decodeIfPresent(Double.self, forKey: .betaStart) ?? 0.0001
+        betaEnd = try c.decodeIfPresent(Double.self, forKey: .betaEnd) ?? 0.02
+        betaSchedule = try Self.decodeEnum(c, .betaSchedule) ?? .linear
+        trainedBetas = try c.decodeIfPresent([Double].self, forKey: .trainedBetas)
+        predictionType = try Self.decodeEnum(c, .predictionType) ?? .epsilon
+        timestepSpacing = try Self.decodeEnum(c, .timestepSpacing) ?? .linspace
+        stepsOffset = try c.decodeIfPresent(Int.self, forKey: .stepsOffset) ?? 0
+        finalSigmasType = try Self.decodeEnum(c, .finalSigmasType) ?? .zero
+        if try c.decodeIfPresent(Bool.self, forKey: .rescaleBetasZeroSnr) == true {
+            throw SchedulerError.unsupportedValue(key: CodingKeys.rescaleBetasZeroSnr.rawValue, value: "true", path: "")
+        }
+        for key in [CodingKeys.useKarrasSigmas, .useExponentialSigmas, .useBetaSigmas]
+        where try c.decodeIfPresent(Bool.self, forKey: key) == true {
+            throw SchedulerError.unsupportedValue(key: key.rawValue, value: "true", path: "")
+        }
+        if let v = try c.decodeIfPresent(String.self, forKey: .interpolationType), v != "linear" {
+            throw SchedulerError.unsupportedValue(key: CodingKeys.interpolationType.rawValue, value: "\"\(v)\"", path: "")
+        }
+        if let v = try c.decodeIfPresent(String.self, forKey: .timestepType), v != "discrete" {
+            throw SchedulerError.unsupportedValue(key: CodingKeys.timestepType.rawValue, value: "\"\(v)\"", path: "")
+        }
+        if numTrainTimesteps < 2 {
+            throw SchedulerError.unsupportedValue(key: CodingKeys.numTrainTimesteps.rawValue, value: "\(numTrainTimesteps)", path: "")
+        }
+        if let betas = trainedBetas, betas.count != numTrainTimesteps {
+            throw SchedulerError.unsupportedValue(key: CodingKeys.trainedBetas.rawValue,
+                                                  value: "a list of \(betas.count) values (num_train_timesteps is \(numTrainTimesteps))", path: "")
+        }
+    }
+
+    /// Decodes a string enum; an unknown string becomes an error naming the key and value.
+    private static func decodeEnum<E: RawRepresentable>(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> E?
+    where E.RawValue == String {
+        guard let raw = try c.decodeIfPresent(String.self, forKey: key) else { return nil }
+        guard let value = E(rawValue: raw) else {
+            throw SchedulerError.unsupportedValue(key: key.rawValue, value: "\"\(raw)\"", path: "")
+        }
+        return value
+    }
+
+    /// Reads `scheduler_config.json`, or `scheduler/scheduler_config.json` inside a model folder.
+    public static func load(from url: URL) throws -> SchedulerConfig {
+        var file = url
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue {
+            let nested = url.appendingPathComponent("scheduler/scheduler_config.json")
+            file = FileManager.default.fileExists(atPath: nested.path) ? nested : url.appendingPathComponent("scheduler_config.json")
+        }
+        let data: Data
+        do {
+            data = try Data(contentsOf: file)
+        } catch {
+            throw SchedulerError.unreadable(path: file.path, underlying: error.localizedDescription)
+        }
+        return try decode(data, path: file.path)
+    }
+
+    /// Decodes config JSON; `path` is only used in error messages.
+    public static func decode(_ data: Data, path: String = "scheduler_config.json") throws -> SchedulerConfig {
+        do {
+            return try JSONDecoder().decode(SchedulerConfig.self, from: data)
+        } catch let SchedulerError.unsupportedClass(name, _) {
+            throw SchedulerError.unsupportedClass(name: name, path: path)
+        } catch let SchedulerError.unsupportedValue(key, value, _) {
+            throw SchedulerError.unsupportedValue(key: key, value: value, path: path)
+        } catch let error as DecodingError {
+            throw SchedulerError.invalidJSON(path: path, underlying: Self.describe(error))
+        } catch {
+            throw SchedulerError.invalidJSON(path: path, underlying: "\(error)")
+        }
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func keyPath(_ ctx: DecodingError.Context) -> String {
+            ctx.codingPath.map(\.stringValue).joined(separator: ".")
+        }
+        switch error {
+        case let .keyNotFound(key, _): return "missing key \"\(key.stringValue)\""
+        case let .typeMismatch(_, ctx): return "wrong type for \"\(keyPath(ctx))\": \(ctx.debugDescription)"
+        case let .valueNotFound(_, ctx): return "null value for \"\(keyPath(ctx))\""
+        case let .dataCorrupted(ctx): return ctx.debugDescription
+        @unknown default: return "\(error)"
+        }
+    }
+
+    /// Builds the scheduler this config names, with its timesteps set for `numInferenceSteps`.
+    public func makeScheduler(numInferenceSteps: Int) throws -> any Scheduler {
+        switch className {
+        case .eulerAncestralDiscrete:
+            return try EulerAncestralDiscreteScheduler(config: self, numInferenceSteps: numInferenceSteps)
+        case .eulerDiscrete:
+            return try EulerDiscreteScheduler(config: self, numInferenceSteps: numInferenceSteps)
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import MixDQCompute
+
+/// diffusers `Attention` (processor AttnProcessor2_0): q from x, k/v from the context (or x),
+/// multi-head SDPA, `to_out.0`. UNet q/k/v have no bias; the VAE's do.
+public final class AttentionBlock {
+    public let toQ: Linear, toK: Linear, toV: Linear, toOut: Linear
+    public let heads: Int
+    public let scale: Float?
+
+    public init(_ loader: ModuleLoader, queryDim: Int, contextDim: Int?, heads: Int, qkvBias: Bool = false,
+                scale: Float? = nil) throws {
+        let kvDim = contextDim ?? queryDim
+        toQ = try loader.linear("to_q", in: queryDim, out: queryDim, bias: qkvBias)
+        toK = try loader.linear("to_k", in: kvDim, out: queryDim, bias: qkvBias)
+        toV = try loader.linear("to_v", in: kvDim, out: queryDim, bias: qkvBias)
+        toOut = try loader.linear("to_out.0", in: queryDim, out: queryDim)
+        if contextDim != nil {
+            toK.role = .crossAttentionKeyValue
+            toV.role = .crossAttentionKeyValue
+        }
+        self.heads = heads
+        self.scale = scale
+    }
+
+    /// x `[B, N, C]`, context `[B, M, D]` (nil for self-attention) -> `[B, N, C]`.
+    public func callAsFunction(_ x: Tensor, context: Tensor? = nil) -> Tensor {
+        let q = toQ(x)
+        let kv = context ?? x
+        let k = toK(kv), v = toV(kv)
+        return toOut(AttentionKernel.scaledDotProduct(q: q, k: k, v: v, heads: heads, scale: scale))
+    }
+}

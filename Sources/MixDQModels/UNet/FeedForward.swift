@@ -1,0 +1,12 @@
+import MixDQCompute
+
+/// diffusers `FeedForward` with GEGLU: `net.2(a * GELU(gate))` where `net.0.proj` gives `[a | gate]`.
+public final class FeedForward {
+    public let proj: Linear, out: Linear
+    public init(_ loader: ModuleLoader, dim: Int, mult: Int = 4) throws {
+        let inner = dim * mult
+        proj = try loader.linear("net.0.proj", in: dim, out: inner * 2)   // net.1 is dropout
+        out = try loader.linear("net.2", in: inner, out: dim)
+    }
+    public func callAsFunction(_ x: Tensor) -> Tensor { out(Ops.geglu(proj(x))) }
+}

@@ -1,0 +1,164 @@
+import Foundation
+
+/// diffusers `UNet2DConditionModel` config (`unet/config.json`), for SDXL and SD1.5-style models.
+///
+/// Keys that fix the architecture are required; the rest take diffusers' defaults. Values this
+/// implementation does not support are rejected by `validate()` with the key named.
+public struct UNetConfig: Decodable, Sendable {
+    public var inChannels: Int
+    public var outChannels: Int
+    public var blockOutChannels: [Int]
+    public var downBlockTypes: [String]
+    public var upBlockTypes: [String]
+    public var midBlockType: String?
+    public var layersPerBlock: IntOrList
+    public var crossAttentionDim: IntOrList
+    public var attentionHeadDim: IntOrList
+    public var numAttentionHeads: IntOrList?
+    public var transformerLayersPerBlock: IntOrList
+    public var reverseTransformerLayersPerBlock: [Int]?
+    public var useLinearProjection: Bool
+    public var additionEmbedType: String?
+    public var additionTimeEmbedDim: Int?
+    public var projectionClassEmbeddingsInputDim: Int?
+    public var normNumGroups: Int
+    public var normEps: Float
+    public var flipSinToCos: Bool
+    public var freqShift: Int
+    public var downsamplePadding: Int
+    public var convInKernel: Int
+    public var convOutKernel: Int
+    public var actFn: String
+    public var sampleSize: Int?
+    public var classEmbedType: String?
+    public var timeEmbeddingType: String
+    public var timeCondProjDim: Int?
+    public var resnetTimeScaleShift: String
+    public var upcastAttention: Bool?
+    public var onlyCrossAttention: Bool
+    public var dualCrossAttention: Bool
+    public var encoderHidDimType: String?
+    public var centerInputSample: Bool
+    public var attentionType: String
+    public var midBlockScaleFactor: Float
+    public var resnetOutScaleFactor: Float
+
+    enum CodingKeys: String, CodingKey {
+        case inChannels = "in_channels", outChannels = "out_channels", blockOutChannels = "block_out_channels"
+        case downBlockTypes = "down_block_types", upBlockTypes = "up_block_types", midBlockType = "mid_block_type"
+        case layersPerBlock = "layers_per_block", crossAttentionDim = "cross_attention_dim"
+        case attentionHeadDim = "attention_head_dim", numAttentionHeads = "num_attention_heads"
+        case transformerLayersPerBlock = "transformer_layers_per_block"
+        case reverseTransformerLayersPerBlock = "reverse_transformer_layers_per_block"
+        case useLinearProjection = "use_linear_projection", additionEmbedType = "addition_embed_type"
+        case additionTimeEmbedDim = "addition_time_embed_dim"
+        case projectionClassEmbeddingsInputDim = "projection_class_embeddings_input_dim"
+        case normNumGroups = "norm_num_groups", normEps = "norm_eps", flipSinToCos = "flip_sin_to_cos"
+        case freqShift = "freq_shift", downsamplePadding = "downsample_padding", convInKernel = "conv_in_kernel"
+        case convOutKernel = "conv_out_kernel", actFn = "act_fn", sampleSize = "sample_size"
+        case classEmbedType = "class_embed_type", timeEmbeddingType = "time_embedding_type"
+        case timeCondProjDim = "time_cond_proj_dim", resnetTimeScaleShift = "resnet_time_scale_shift"
+        case upcastAttention = "upcast_attention", onlyCrossAttention = "only_cross_attention"
+        case dualCrossAttention = "dual_cross_attention", encoderHidDimType = "encoder_hid_dim_type"
+        case centerInputSample = "center_input_sample", attentionType = "attention_type"
+        case midBlockScaleFactor = "mid_block_scale_factor", resnetOutScaleFactor = "resnet_out_scale_factor"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        inChannels = try c.decode(Int.self, forKey: .inChannels)
+        outChannels = try c.decode(Int.self, forKey: .outChannels)
+        blockOutChannels = try c.decode([Int].self, forKey: .blockOutChannels)
+        downBlockTypes = try c.decode([String].self, forKey: .downBlockTypes)
+        upBlockTypes = try c.decode([String].self, forKey: .upBlockTypes)
+        midBlockType = try c.decodeIfPresent(String.self, forKey: .midBlockType) ?? "UNetMidBlock2DCrossAttn"
+        layersPerBlock = try c.decode(IntOrList.self, forKey: .layersPerBlock)
+        crossAttentionDim = try c.decode(IntOrList.self, forKey: .crossAttentionDim)
+        attentionHeadDim = try c.decode(IntOrList.self, forKey: .attentionHeadDim)
+        numAttentionHeads = try c.decodeIfPresent(IntOrList.self, forKey: .numAttentionHeads)
+        transformerLayersPerBlock = try c.decodeIfPresent(IntOrList.self, forKey: .transformerLayersPerBlock) ?? .single(1)
+        reverseTransformerLayersPerBlock = try c.decodeIfPresent([Int].self, forKey: .reverseTransformerLayersPerBlock)
+        useLinearProjection = try c.decodeIfPresent(Bool.self, forKey: .useLinearProjection) ?? false
+        additionEmbedType = try c.decodeIfPresent(String.self, forKey: .additionEmbedType)
+        additionTimeEmbedDim = try c.decodeIfPresent(Int.self, forKey: .additionTimeEmbedDim)
+        projectionClassEmbeddingsInputDim = try c.decodeIfPresent(Int.self, forKey: .projectionClassEmbeddingsInputDim)
+        normNumGroups = try c.decodeIfPresent(Int.self, forKey: .normNumGroups) ?? 32
+        normEps = try c.decodeIfPresent(Float.self, forKey: .normEps) ?? 1e-5
+        flipSinToCos = try c.decodeIfPresent(Bool.self, forKey: .flipSinToCos) ?? true
+        freqShift = try c.decodeIfPresent(Int.self, forKey: .freqShift) ?? 0
+        downsamplePadding = try c.decodeIfPresent(Int.self, forKey: .downsamplePadding) ?? 1
+        convInKernel = try c.decodeIfPresent(Int.self, forKey: .convInKernel) ?? 3
+        convOutKernel = try c.decodeIfPresent(Int.self, forKey: .convOutKernel) ?? 3
+        actFn = try c.decodeIfPresent(String.self, forKey: .actFn) ?? "silu"
+        sampleSize = try c.decodeIfPresent(Int.self, forKey: .sampleSize)
+        classEmbedType = try c.decodeIfPresent(String.self, forKey: .classEmbedType)
+        timeEmbeddingType = try c.decodeIfPresent(String.self, forKey: .timeEmbeddingType) ?? "positional"
+        timeCondProjDim = try c.decodeIfPresent(Int.self, forKey: .timeCondProjDim)
+        resnetTimeScaleShift = try c.decodeIfPresent(String.self, forKey: .resnetTimeScaleShift) ?? "default"
+        upcastAttention = try c.decodeIfPresent(Bool.self, forKey: .upcastAttention)
+        onlyCrossAttention = try c.decodeIfPresent(Bool.self, forKey: .onlyCrossAttention) ?? false
+        dualCrossAttention = try c.decodeIfPresent(Bool.self, forKey: .dualCrossAttention) ?? false
+        encoderHidDimType = try c.decodeIfPresent(String.self, forKey: .encoderHidDimType)
+        centerInputSample = try c.decodeIfPresent(Bool.self, forKey: .centerInputSample) ?? false
+        attentionType = try c.decodeIfPresent(String.self, forKey: .attentionType) ?? "default"
+        midBlockScaleFactor = try c.decodeIfPresent(Float.self, forKey: .midBlockScaleFactor) ?? 1
+        resnetOutScaleFactor = try c.decodeIfPresent(Float.self, forKey: .resnetOutScaleFactor) ?? 1
+        try validate()
+    }
+
+    public static func load(_ url: URL) throws -> UNetConfig {
+        try ModelConfigError.decode(UNetConfig.self, from: url)
+    }
+
+    public static let supportedDownBlocks: Set<String> = ["DownBlock2D", "CrossAttnDownBlock2D"]
+    public static let supportedUpBlocks: Set<String> = ["UpBlock2D", "CrossAttnUpBlock2D"]
+
+    struct Unsupported: Error { let message: String }
+
+    /// Rejects what this implementation does not build, naming the key.
+    func validate() throws {
+        func fail(_ m: String) throws -> Never { throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: m)) }
+        let n = blockOutChannels.count
+        if n == 0 { try fail("block_out_channels is empty") }
+        if downBlockTypes.count != n { try fail("down_block_types has \(downBlockTypes.count) entries, block_out_channels \(n)") }
+        if upBlockTypes.count != n { try fail("up_block_types has \(upBlockTypes.count) entries, block_out_channels \(n)") }
+        for t in downBlockTypes where !Self.supportedDownBlocks.contains(t) {
+            try fail("down_block_types: unknown block type '\(t)' (supported: \(Self.supportedDownBlocks.sorted().joined(separator: ", ")))")
+        }
+        for t in upBlockTypes where !Self.supportedUpBlocks.contains(t) {
+            try fail("up_block_types: unknown block type '\(t)' (supported: \(Self.supportedUpBlocks.sorted().joined(separator: ", ")))")
+        }
+        if midBlockType != "UNetMidBlock2DCrossAttn" { try fail("mid_block_type: unsupported '\(midBlockType ?? "null")' (supported: UNetMidBlock2DCrossAttn)") }
+        for (key, v) in [("layers_per_block", layersPerBlock), ("cross_attention_dim", crossAttentionDim),
+                         ("attention_head_dim", attentionHeadDim), ("transformer_layers_per_block", transformerLayersPerBlock)] {
+            if case .list(let l) = v, l.count != n { try fail("\(key) has \(l.count) entries, expected \(n)") }
+        }
+        if case .list = layersPerBlock { try fail("layers_per_block: per-block lists are not supported") }
+        if case .list = crossAttentionDim { try fail("cross_attention_dim: per-block lists are not supported") }
+        if let t = additionEmbedType, t != "text_time" { try fail("addition_embed_type: unsupported '\(t)' (supported: text_time or null)") }
+        if additionEmbedType == "text_time" && (additionTimeEmbedDim == nil || projectionClassEmbeddingsInputDim == nil) {
+            try fail("addition_embed_type 'text_time' needs addition_time_embed_dim and projection_class_embeddings_input_dim")
+        }
+        if classEmbedType != nil { try fail("class_embed_type: unsupported '\(classEmbedType!)'") }
+        if timeEmbeddingType != "positional" { try fail("time_embedding_type: unsupported '\(timeEmbeddingType)'") }
+        if timeCondProjDim != nil { try fail("time_cond_proj_dim: unsupported (LCM distilled guidance embedding)") }
+        if resnetTimeScaleShift != "default" { try fail("resnet_time_scale_shift: unsupported '\(resnetTimeScaleShift)'") }
+        if actFn != "silu" { try fail("act_fn: unsupported '\(actFn)'") }
+        if onlyCrossAttention || dualCrossAttention { try fail("only_cross_attention / dual_cross_attention are not supported") }
+        if encoderHidDimType != nil { try fail("encoder_hid_dim_type: unsupported '\(encoderHidDimType!)'") }
+        if attentionType != "default" { try fail("attention_type: unsupported '\(attentionType)'") }
+        if upcastAttention == true { /* fp32 attention already: upcasting is a no-op here */ }
+        for c in blockOutChannels where c % normNumGroups != 0 {
+            try fail("block_out_channels: \(c) is not divisible by norm_num_groups \(normNumGroups)")
+        }
+    }
+
+    /// Heads per level: diffusers' `num_attention_heads or attention_head_dim` (the latter is a
+    /// historical misnomer and holds the head count).
+    public var headsPerBlock: [Int] { (numAttentionHeads ?? attentionHeadDim).perBlock(blockOutChannels.count) }
+    public var layersPerBlockValue: Int { layersPerBlock.perBlock(1)[0] }
+    public var crossAttentionDimValue: Int { crossAttentionDim.perBlock(1)[0] }
+    public var transformerDepths: [Int] { transformerLayersPerBlock.perBlock(blockOutChannels.count) }
+    public var timeEmbedDim: Int { blockOutChannels[0] * 4 }
+    public var hasTextTimeEmbedding: Bool { additionEmbedType == "text_time" }
+}

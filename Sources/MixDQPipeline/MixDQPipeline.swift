@@ -1,0 +1,1 @@
+// Text-to-image pipeline, calibration-data generation and the embedded default model.

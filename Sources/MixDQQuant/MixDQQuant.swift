@@ -1,0 +1,1 @@
+// MixDQ quantization: quantizers, fake-quant layer kernels, calibration, checkpoints, bit configs.
