@@ -8,7 +8,7 @@ import MixDQPipeline
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks (median of timed runs after warm-up, GFLOP/s, peak RSS).",
-        subcommands: [BenchUNet.self])
+        subcommands: [BenchUNet.self, BenchLinear.self])
 }
 
 struct BenchUNet: ParsableCommand {
@@ -26,6 +26,7 @@ struct BenchUNet: ParsableCommand {
     @Option(help: "Untimed warm-up runs.") var warmup = 1
     @Option(help: "Seed for random weights and inputs.") var seed: UInt64 = 0
     @Flag(help: "Print one JSON line instead of the table.") var json = false
+    @Flag(help: "Print time per op category (conv, linear, attention, norms) of the last run.") var profile = false
 
     func validate() throws {
         if randomWeights == (model != nil) { throw ValidationError("give exactly one of --random-weights (with --model-config) or --model") }
@@ -51,6 +52,8 @@ struct BenchUNet: ParsableCommand {
         for i in 0..<(warmup + runs) {
             FLOPCounter.enabled = true
             FLOPCounter.reset()
+            OpProfiler.enabled = profile
+            OpProfiler.reset()
             let start = Date()
             _ = try unet(inputs)
             let dt = Date().timeIntervalSince(start)
@@ -68,6 +71,9 @@ struct BenchUNet: ParsableCommand {
             print("mixdq bench unet  \(height)x\(width)  \(precision.rawValue)  params \(unet.parameterCount)")
             print(String(format: "  median %.3f s over %d runs (min %.3f, max %.3f); %.3f TFLOP/forward -> %.1f GFLOP/s",
                          median, times.count, times.min()!, times.max()!, flops / 1e12, flops / median / 1e9))
+            if profile {
+                for (op, sec) in OpProfiler.report { print(String(format: "  %-12@ %8.3f s", op as NSString, sec)) }
+            }
             print(String(format: "  peak RSS %.2f GB; build %.1f s; load average at end %@", peak, loadSeconds, load))
         }
     }

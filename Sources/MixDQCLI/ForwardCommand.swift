@@ -12,7 +12,7 @@ struct ForwardCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forward",
         abstract: "Run one model component on tensors from a safetensors file (checks a model; used for parity).",
-        subcommands: [ForwardUNet.self, ForwardNotBuilt.self])
+        subcommands: [ForwardUNet.self, ForwardTextEncoder.self, ForwardTextEncoder2.self, ForwardVAEDecoder.self])
 }
 
 struct ForwardIO: ParsableArguments {
@@ -43,12 +43,4 @@ struct ForwardUNet: ParsableCommand {
         let out = try unet(inputs)
         try SafetensorsWriter.write([("out", out)], to: URL(fileURLWithPath: io.output))
     }
-}
-
-struct ForwardNotBuilt: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "text-encoder", abstract: "Text encoders and VAE decoder (not built yet).",
-        aliases: ["text-encoder-2", "vae-decoder"])
-    @Argument(parsing: .allUnrecognized) var passthrough: [String] = []
-    func run() throws { throw NotBuiltYet(command: "forward text-encoder / text-encoder-2 / vae-decoder") }
 }

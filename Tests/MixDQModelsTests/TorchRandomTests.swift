@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 import MixDQCompute
-@testable import MixDQModels
+import MixDQModels
 
 /// Goldens: Tests/Fixtures/rng/randn.json from scripts/reference/make_rng_scheduler_fixtures.py
 /// (torch 2.15 on an AVX-512 x86 CPU; float32 values stored as bit patterns).

@@ -25,7 +25,7 @@ public final class Conv2d: WeightLayer, @unchecked Sendable {
     public var parameterCount: Int { outChannels * inChannels * kernelSize * kernelSize + (bias?.count ?? 0) }
 
     public func callAsFunction(_ x: FeatureMap) -> FeatureMap {
-        let y = kernel.forward(x)
+        let y = OpProfiler.measure("conv") { kernel.forward(x) }
         if Conv2d.releaseMasterWeightsAfterPacking, masterWeight != nil, let k = kernel as? DNNLConvolution {
             k.releaseMasterWeight()
             masterWeight = nil

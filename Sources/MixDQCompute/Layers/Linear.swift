@@ -20,7 +20,7 @@ public final class Linear: WeightLayer, @unchecked Sendable {
 
     public var parameterCount: Int { inFeatures * outFeatures + (bias?.count ?? 0) }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { kernel.forward(x) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { OpProfiler.measure("linear") { kernel.forward(x) } }
 
     public func usePrecision(_ precision: Precision) {
         guard let w = masterWeight else { return }

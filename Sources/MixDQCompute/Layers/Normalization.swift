@@ -10,10 +10,12 @@ public final class GroupNorm: @unchecked Sendable {
     }
     /// `silu: true` fuses the SiLU that follows every ResNet/VAE norm.
     public func callAsFunction(_ x: FeatureMap, silu: Bool = false) -> FeatureMap {
-        let y = FeatureMap(batch: x.batch, height: x.height, width: x.width, channels: x.channels)
-        mdq_group_norm_nhwc(x.tensor.data, y.tensor.data, x.batch, x.pixels, x.channels, groups, eps,
-                            weight.data, bias.data, silu ? 1 : 0)
-        return y
+        OpProfiler.measure("group_norm") {
+            let y = FeatureMap(batch: x.batch, height: x.height, width: x.width, channels: x.channels)
+            mdq_group_norm_nhwc(x.tensor.data, y.tensor.data, x.batch, x.pixels, x.channels, groups, eps,
+                                weight.data, bias.data, silu ? 1 : 0)
+            return y
+        }
     }
 }
 
@@ -26,8 +28,10 @@ public final class LayerNorm: @unchecked Sendable {
     }
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(x.shape.last == channels)
-        let y = Tensor(uninitializedShape: x.shape)
-        mdq_layer_norm(x.data, y.data, x.count / channels, channels, eps, weight.data, bias.data)
-        return y
+        return OpProfiler.measure("layer_norm") {
+            let y = Tensor(uninitializedShape: x.shape)
+            mdq_layer_norm(x.data, y.data, x.count / channels, channels, eps, weight.data, bias.data)
+            return y
+        }
     }
 }

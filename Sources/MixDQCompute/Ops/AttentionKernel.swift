@@ -9,6 +9,10 @@ import Dispatch
 public enum AttentionKernel {
     public static func scaledDotProduct(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float? = nil,
                                         causal: Bool = false) -> Tensor {
+        OpProfiler.measure("attention") { compute(q: q, k: k, v: v, heads: heads, scale: scale, causal: causal) }
+    }
+
+    private static func compute(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float?, causal: Bool) -> Tensor {
         precondition(q.rank == 3 && k.rank == 3 && v.rank == 3)
         let (b, n, c) = (q.shape[0], q.shape[1], q.shape[2])
         let m = k.shape[1]
