@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "MixDQCompute", dependencies: ["CKernels", "CDNNL", "COpenBLAS"]),
         .target(name: "MixDQIO", dependencies: ["MixDQCompute", "CKernels", "CHDF5", "CPNG", "Yams"]),
         .target(name: "MixDQModels", dependencies: ["MixDQCompute", "CKernels"]),
-        .target(name: "MixDQQuant", dependencies: ["MixDQCompute", "MixDQIO", "MixDQModels", "CKernels"]),
+        .target(name: "MixDQQuant", dependencies: ["MixDQCompute", "MixDQIO", "MixDQModels", "CKernels", "Yams"]),
         .target(name: "MixDQPipeline", dependencies: ["MixDQCompute", "MixDQIO", "MixDQModels", "MixDQQuant"]),
         .executableTarget(name: "MixDQCLI", dependencies: [
             "MixDQCompute", "MixDQIO", "MixDQModels", "MixDQQuant", "MixDQPipeline",

@@ -132,9 +132,9 @@ public final class HDF5File {
             throw HDF5Error(file: url.path, object: path,
                             message: "\(values.count) values do not fill shape \(shape)")
         }
+        guard !values.isEmpty else { return try createFloatDataset(path, shape: shape) }
         try values.withUnsafeBufferPointer { buf in
-            var one: Float = 0
-            try write(path, shape: shape, pointer: buf.baseAddress ?? withUnsafePointer(to: &one) { $0 })
+            try write(path, shape: shape, pointer: buf.baseAddress!)
         }
     }
 

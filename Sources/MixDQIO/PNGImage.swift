@@ -53,6 +53,17 @@ public struct RGBImage: Equatable, Sendable {
         return RGBImage(width: w, height: h, pixels: pixels)
     }
 
+    /// The same conversion for an NHWC decoder output (`FeatureMap`, `[N, H, W, 3]`).
+    public static func fromDecoded(_ nhwc: FeatureMap, index: Int) -> RGBImage {
+        precondition(nhwc.channels == 3, "expected 3 channels, got \(nhwc.tensor.shape)")
+        precondition(index >= 0 && index < nhwc.batch, "image \(index) out of range for \(nhwc.tensor.shape)")
+        let count = nhwc.pixels * 3
+        let src = nhwc.tensor.data + index * count
+        var pixels = [UInt8](repeating: 0, count: count)
+        for i in 0..<count { pixels[i] = toByte(src[i]) }
+        return RGBImage(width: nhwc.width, height: nhwc.height, pixels: pixels)
+    }
+
     /// One sample of the diffusers mapping. NaN (which torch's clamp passes through and numpy's
     /// uint8 cast leaves undefined) becomes 0.
     @inline(__always)

@@ -46,6 +46,19 @@ final class PNGTests: XCTestCase {
                        [UInt8](repeating: 0, count: 12))
     }
 
+    func testNHWCMatchesNCHW() {
+        let (n, h, w) = (2, 3, 4)
+        let nchw = Tensor(shape: [n, 3, h, w], values: (0..<(n * 3 * h * w)).map { Float($0 % 17) / 8 - 1 })
+        var nhwc = [Float](repeating: 0, count: nchw.count)
+        for b in 0..<n { for c in 0..<3 { for p in 0..<(h * w) {
+            nhwc[(b * h * w + p) * 3 + c] = nchw[flat: (b * 3 + c) * h * w + p]
+        } } }
+        let map = FeatureMap(Tensor(shape: [n, h, w, 3], values: nhwc))
+        for b in 0..<n {
+            XCTAssertEqual(RGBImage.fromDecoded(map, index: b), RGBImage.fromDecoded(nchw, index: b))
+        }
+    }
+
     func testRoundTrip() throws {
         let (w, h) = (37, 23)
         let pixels = (0..<(w * h * 3)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 / 5) }

@@ -1,0 +1,77 @@
+import Foundation
+import Yams
+
+/// A per-layer bit-width file in the original MixDQ format: a flat YAML mapping
+/// `model.<diffusers path>: <bits>` (the `model.` prefix is optional here).
+public struct BitConfig: Equatable {
+    public var bits: [String: Int]
+    public let source: String
+
+    public init(bits: [String: Int], source: String) { self.bits = bits; self.source = source }
+
+    public struct Invalid: Error, CustomStringConvertible, LocalizedError {
+        public let description: String
+        public var errorDescription: String? { description }
+    }
+
+    public static func strip(_ name: String) -> String { name.hasPrefix("model.") ? String(name.dropFirst(6)) : name }
+
+    public static func load(_ url: URL) throws -> BitConfig {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw Invalid(description: "\(url.path): cannot read bit config (\(error.localizedDescription))")
+        }
+        let node: Node?
+        do { node = try Yams.compose(yaml: text) } catch {
+            throw Invalid(description: "\(url.path): not valid YAML (\(error))")
+        }
+        guard let mapping = node?.mapping else {
+            throw Invalid(description: "\(url.path): expected a mapping 'model.<layer path>: <bits>'")
+        }
+        var bits: [String: Int] = [:]
+        for (k, v) in mapping {
+            guard let key = k.string else { throw Invalid(description: "\(url.path), line \(k.mark?.line ?? 0): key is not a string") }
+            guard let b = v.int else {
+                throw Invalid(description: "\(url.path), line \(v.mark?.line ?? 0): '\(key)': bits must be an integer, found '\(v.string ?? "?")'")
+            }
+            bits[strip(key)] = b
+        }
+        return BitConfig(bits: bits, source: url.path)
+    }
+
+    /// A YAML list of layer paths (the act-protect list; `model.` prefix optional).
+    public static func loadLayerList(_ url: URL) throws -> [String] {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw Invalid(description: "\(url.path): cannot read layer list (\(error.localizedDescription))")
+        }
+        guard let seq = (try? Yams.compose(yaml: text))??.sequence else {
+            throw Invalid(description: "\(url.path): expected a YAML list of layer paths")
+        }
+        return try seq.map { n in
+            guard let s = n.string else { throw Invalid(description: "\(url.path), line \(n.mark?.line ?? 0): entry is not a string") }
+            return strip(s)
+        }
+    }
+
+    public func yamlString() -> String {
+        bits.keys.sorted().map { "model.\($0): \(bits[$0]!)" }.joined(separator: "\n") + "\n"
+    }
+
+    /// Every layer must exist and every bit width must have calibrated parameters.
+    func check(against sim: QuantSimulator) throws {
+        try BitConfig.checkKnown(Array(bits.keys), in: sim, source: source)
+        let bad = bits.filter { !sim.settings.bitWidths.contains($0.value) }.sorted { $0.key < $1.key }
+        if !bad.isEmpty {
+            let list = bad.prefix(10).map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+            throw Invalid(description: "\(source): \(bad.count) layer(s) use bit widths without calibrated parameters (available: \(sim.settings.bitWidths.map(String.init).joined(separator: ", "))): \(list)")
+        }
+    }
+
+    static func checkKnown(_ names: [String], in sim: QuantSimulator, source: String) throws {
+        let unknown = names.filter { sim[$0] == nil }.sorted()
+        if !unknown.isEmpty {
+            throw Invalid(description: "\(source): \(unknown.count) unknown layer name(s): \(unknown.prefix(10).joined(separator: ", "))\(unknown.count > 10 ? ", ..." : "")")
+        }
+    }
+}

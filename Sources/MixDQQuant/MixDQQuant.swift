@@ -1,1 +1,0 @@
-// MixDQ quantization: quantizers, fake-quant layer kernels, calibration, checkpoints, bit configs.

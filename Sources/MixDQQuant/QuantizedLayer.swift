@@ -1,0 +1,125 @@
+import CKernels
+import MixDQCompute
+
+/// The quantization state of one Conv2d / Linear (a MixDQ quantization site), named by its
+/// diffusers path: weight parameters for every candidate bit width, activation observers, the
+/// bit widths in use, and which of weight / activation quantization is on.
+public final class QuantizedLayer {
+    public let layer: WeightLayer
+    public let settings: QuantSettings
+    /// Column ranges of one weight row that are quantized separately (two for split shortcuts).
+    public let weightParts: [Range<Int>]
+    /// Input channel ranges with their own activation quantizer (two for split shortcuts).
+    public let activationParts: [Range<Int>]
+    let rowLength: Int
+    /// `[part][bit index]` per-output-channel parameters; empty until `calibrateWeights()`.
+    public private(set) var weightParameters: [[ChannelParameters]] = []
+    public let observers: [ActivationObserver]
+    public var weightBits: Int { didSet { precondition(settings.bitWidths.contains(weightBits)) } }
+    public var activationBits: Int { didSet { precondition(settings.bitWidths.contains(activationBits)) } }
+    public var weightEnabled = false
+    public var activationEnabled = false
+    /// While true, every call folds its input range into the observers before quantizing.
+    public var calibratingActivations = false
+    /// BOS-aware: token 0 of the text context runs with FP weights and FP input and stays out of
+    /// the activation statistics (only `attn2.to_k` / `attn2.to_v`).
+    public let bosAware: Bool
+    private var quantizedWeights: [Int: Tensor] = [:]
+
+    public init(_ layer: WeightLayer, settings: QuantSettings) {
+        self.layer = layer
+        self.settings = settings
+        let w = layer.masterWeight!
+        let inChannels = w.shape[1]
+        let taps = w.shape.count == 4 ? w.shape[2] * w.shape[3] : 1
+        rowLength = inChannels * taps
+        if case .concatShortcut(let split) = layer.role {
+            activationParts = [0..<split, split..<inChannels]
+            weightParts = [0..<(split * taps), (split * taps)..<rowLength]
+        } else {
+            activationParts = [0..<inChannels]
+            weightParts = [0..<rowLength]
+        }
+        observers = activationParts.map { _ in
+            ActivationObserver(bitWidths: settings.bitWidths, runningStat: settings.runningStat,
+                               emaCompatRepeat: settings.emaCompatRepeat)
+        }
+        weightBits = settings.weightBits
+        activationBits = settings.activationBits
+        bosAware = settings.bosAware && layer.role == .crossAttentionKeyValue
+    }
+
+    public var path: String { layer.path }
+    public var isSplit: Bool { activationParts.count == 2 }
+
+    /// Per-output-channel parameters for every bit width from the FP weight (data-independent).
+    public func calibrateWeights() {
+        guard let w = layer.masterWeight else { fatalError("\(path): FP weight was released before weight calibration") }
+        weightParameters = weightParts.map { cols in
+            settings.bitWidths.map {
+                WeightQuantization.parameters(w, columns: cols, rowLength: rowLength, bits: $0, symmetric: settings.weightSymmetric)
+            }
+        }
+        quantizedWeights = [:]
+    }
+
+    public func loadWeightParameters(_ p: [[ChannelParameters]]) {
+        precondition(p.count == weightParts.count)
+        weightParameters = p
+        quantizedWeights = [:]
+    }
+
+    /// The fake-quantized weight at `bits` (cached: computed once per bit width).
+    public func quantizedWeight(bits: Int) -> Tensor {
+        if let w = quantizedWeights[bits] { return w }
+        guard let w = layer.masterWeight else { fatalError("\(path): FP weight was released") }
+        precondition(!weightParameters.isEmpty, "\(path): weight parameters are not calibrated")
+        let k = settings.bitWidths.firstIndex(of: bits)!
+        let out = Tensor(uninitializedShape: w.shape)
+        for (part, cols) in weightParts.enumerated() {
+            WeightQuantization.fakeQuantize(w, into: out, columns: cols, rowLength: rowLength,
+                                            parameters: weightParameters[part][k], bits: bits, symmetric: settings.weightSymmetric)
+        }
+        quantizedWeights[bits] = out
+        return out
+    }
+
+    /// Observes (when calibrating) and fake-quantizes `rows` rows of `channels` values, part by part.
+    /// `skipRow` excludes rows from the statistics (BOS tokens); they are copied unquantized.
+    func quantizeActivation(_ x: Tensor, channels: Int, skipRow: ((Int) -> Bool)? = nil) -> Tensor {
+        let rows = x.count / channels
+        let y = Tensor(uninitializedShape: x.shape)
+        for (part, range) in activationParts.enumerated() {
+            let observer = observers[part]
+            if calibratingActivations {
+                var lo = Float.infinity, hi = -Float.infinity
+                if range.count == channels && skipRow == nil {
+                    mdq_minmax(x.data, x.count, &lo, &hi)
+                } else {
+                    for r in 0..<rows where !(skipRow?(r) ?? false) {
+                        var a: Float = 0, b: Float = 0
+                        mdq_minmax(x.data + r * channels + range.lowerBound, range.count, &a, &b)
+                        lo = min(lo, a); hi = max(hi, b)
+                    }
+                }
+                if lo <= hi { observer.observe(min: lo, max: hi) }
+            }
+            precondition(observer.isCalibrated, "\(path): activation quantizer used before calibration")
+            let (delta, zp) = observer.parameters(bits: activationBits)
+            if range.count == channels {
+                UniformQuantizer.fakeQuantize(x.data, y.data, count: x.count, delta: delta, zeroPoint: zp,
+                                              bits: activationBits, symmetric: false)
+            } else {
+                for r in 0..<rows {
+                    let off = r * channels + range.lowerBound
+                    UniformQuantizer.fakeQuantize(x.data + off, y.data + off, count: range.count, delta: delta,
+                                                  zeroPoint: zp, bits: activationBits, symmetric: false)
+                }
+            }
+        }
+        if let skipRow {
+            for r in 0..<rows where skipRow(r) { (y.data + r * channels).update(from: x.data + r * channels, count: channels) }
+        }
+        return y
+    }
+}
