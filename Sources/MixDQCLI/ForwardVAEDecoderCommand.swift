@@ -11,14 +11,16 @@ struct ForwardVAEDecoder: ParsableCommand {
         commandName: "vae-decoder",
         abstract: "Decode latents with the VAE decoder (AutoencoderKL.decode), in fp32.",
         discussion: """
-        The input file holds exactly one of:
-          latents  [B, latent_channels, h, w]  scheduler latents, unscaled here as the SDXL pipeline does
-                                              (z = latents / scaling_factor, or with latents_mean/std when the
-                                              config sets them), then decoded;
-          z        [B, latent_channels, h, w]  already-unscaled latents, decoded as is (AutoencoderKL.decode(z)).
-        The output 'out' is the decoded image [B, out_channels, 8h, 8w] (NCHW, about [-1, 1]), before the
-        pipeline's x/2+0.5 clamp. --model is a pipeline folder holding vae/, or the vae/ folder itself.
-        The VAE always runs in fp32 (it overflows in reduced precision); --precision bf16 falls back to fp32.
+        The input file holds 'latents' [B, latent_channels, h, w]: scheduler latents, unscaled as the SDXL \
+        pipeline does (latents / scaling_factor, or latents * latents_std / scaling_factor + latents_mean when \
+        the config sets both) and then decoded. Alternatively it holds 'z', already unscaled, which is decoded \
+        as is (AutoencoderKL.decode(z)).
+
+        The output 'out' is the decoded image [B, out_channels, 8h, 8w], NCHW, about [-1, 1] (before the \
+        pipeline's x/2 + 0.5 and clamp).
+
+        --model is a pipeline folder holding vae/, or the vae/ folder itself. The VAE always runs in fp32 \
+        because it overflows in reduced precision: --precision bf16 falls back to fp32 with a note.
         """)
     @OptionGroup var io: ForwardIO
 

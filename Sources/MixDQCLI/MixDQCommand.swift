@@ -5,6 +5,6 @@ struct MixDQCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mixdq",
         abstract: "Quantize few-step text-to-image diffusion models (SDXL-Turbo) with MixDQ and run them fast.",
-        subcommands: [FPInferCommand.self, CalibDataCommand.self, PTQCommand.self, SearchCommand.self,
+        subcommands: [FPInferCommand.self, DefaultModelCommand.self, CalibDataCommand.self, PTQCommand.self, SearchCommand.self,
                       InferCommand.self, ForwardCommand.self, BenchCommand.self])
 }

@@ -11,8 +11,11 @@ public struct ModelFolder {
 
     public enum FolderError: Error, CustomStringConvertible, LocalizedError {
         case missingComponent(component: String, path: String)
+        case missingFile(path: String)
         public var description: String {
             switch self {
+            case let .missingFile(path):
+                return "\(path): file not found"
             case let .missingComponent(component, path):
                 return "\(path): no '\(component)' component folder (expected \(path)/\(component)/config.json)"
             }
@@ -37,5 +40,39 @@ public struct ModelFolder {
         let unet = try UNet2DConditionModel(config: config, weights: weights)
         if precision != .fp32 { unet.registry.usePrecision(precision) }
         return unet
+    }
+}
+
+extension ModelFolder {
+    /// A component folder that has no config.json (tokenizers, scheduler).
+    public func componentFolder(_ name: String) throws -> URL {
+        let sub = root.appendingPathComponent(name)
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: sub.path, isDirectory: &isDir), isDir.boolValue { return sub }
+        throw FolderError.missingComponent(component: name, path: root.path)
+    }
+
+    public func file(_ component: String, _ name: String) throws -> URL {
+        let url = try componentFolder(component).appendingPathComponent(name)
+        guard FileManager.default.fileExists(atPath: url.path) else { throw FolderError.missingFile(path: url.path) }
+        return url
+    }
+
+    public func loadTextEncoder(_ name: String, precision: Precision = .fp32) throws -> CLIPTextModel {
+        let dir = try component(name)
+        let config = try CLIPTextConfig.load(dir.appendingPathComponent("config.json"))
+        let weights = try SafetensorsWeightSource.open(folder: dir, ignoredKeyPatterns: CLIPTextModel.ignoredKeyPatterns)
+        let model = try CLIPTextModel(config: config, weights: weights)
+        if precision != .fp32 { model.registry.usePrecision(precision) }
+        return model
+    }
+
+    /// The VAE decoder, always fp32 (SDXL's VAE overflows in half precision).
+    public func loadVAEDecoder() throws -> AutoencoderKLDecoder {
+        let dir = try component("vae")
+        let config = try VAEConfig.load(dir.appendingPathComponent("config.json"))
+        let weights = VAEWeightSource(try SafetensorsWeightSource.open(folder: dir),
+                                      unusedPrefixes: AutoencoderKLDecoder.encoderKeyPrefixes)
+        return try AutoencoderKLDecoder(config: config, weights: weights)
     }
 }

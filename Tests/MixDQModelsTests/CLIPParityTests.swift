@@ -104,6 +104,18 @@ final class CLIPParityTests: XCTestCase {
         XCTAssertNil(te1.textProjection)
     }
 
+    /// transformers 5 saves a CLIPTextModel without the `text_model.` prefix; that layout loads too.
+    func testUnprefixedKeysLoad() throws {
+        let folder = dir.appendingPathComponent("text_encoder")
+        let inner = try SafetensorsWeightSource.open(folder: folder, ignoredKeyPatterns: CLIPTextModel.ignoredKeyPatterns)
+        let model = try CLIPTextModel(config: try CLIPTextConfig.load(folder.appendingPathComponent("config.json")),
+                                      weights: StrippedPrefixSource(inner, prefix: "text_model."))
+        XCTAssertEqual(model.registry.paths.first, "encoder.layers.0.self_attn.k_proj")
+        let (io, ids) = try io("io_te1.safetensors")
+        assertClose("text_encoder unprefixed last_hidden_state", try model.encode(ids: ids).lastHiddenState!,
+                    try io.floatTensor("last_hidden_state"), relTol: 1e-4)
+    }
+
     /// The forward command's outputs, written and read back the way `mixdq forward text-encoder-2` does,
     /// with ids stored as float32 (the other forward inputs' dtype) as well as int64.
     func testForwardOutputsRoundTrip() throws {
@@ -177,4 +189,13 @@ final class CLIPParityTests: XCTestCase {
         XCTAssertTrue(m.contains("'text_config'"), m)
         print("config error example: \(m)")
     }
+}
+
+/// Presents `inner`'s keys without `prefix` (the transformers 5 CLIPTextModel file layout).
+final class StrippedPrefixSource: WeightSource {
+    let inner: WeightSource, prefix: String
+    init(_ inner: WeightSource, prefix: String) { self.inner = inner; self.prefix = prefix }
+    func tensor(_ key: String, shape: [Int]) throws -> Tensor { try inner.tensor(prefix + key, shape: shape) }
+    func contains(_ key: String) -> Bool { !key.hasPrefix(prefix) && inner.contains(prefix + key) }
+    func finish() throws { try inner.finish() }
 }

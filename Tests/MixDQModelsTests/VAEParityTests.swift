@@ -54,6 +54,25 @@ final class VAEParityTests: XCTestCase {
         XCTAssertEqual(paths.filter { $0.contains("upsamplers") }.count, 3)
     }
 
+    /// Full-size SDXL decoder on random weights; gated (`MIXDQ_VAE_FULLSIZE=<latent side>`, e.g. 64 for 512x512)
+    /// because it takes about a minute on 2 cores. Prints time and peak RSS.
+    func testFullSizeDecodeMemory() throws {
+        guard let side = ProcessInfo.processInfo.environment["MIXDQ_VAE_FULLSIZE"].flatMap(Int.init) else {
+            throw XCTSkip("set MIXDQ_VAE_FULLSIZE=<latent side> to run")
+        }
+        let (config, _, _) = try encoderLayout("sdxl_vae")
+        let decoder = try AutoencoderKLDecoder(config: config, weights: RandomWeightSource(seed: 1))
+        let latents = Tensor(shape: [1, 4, side, side], repeating: 0.5)
+        let start = Date()
+        let out = try decoder.decode(latents: latents)
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        print(String(format: "full-size VAE decode %dx%d -> %@: %.1f s, peak RSS %.0f MB", side, side,
+                     out.shape.description, Date().timeIntervalSince(start), Double(usage.ru_maxrss) / 1024))
+        XCTAssertEqual(out.shape, [1, 3, 8 * side, 8 * side])
+        XCTAssertTrue(out.scalars.allSatisfy(\.isFinite))
+    }
+
     // MARK: legacy checkpoints
 
     /// The fixture's weights with `transform` applied to the decoder attention tensors, written to a temp file.
@@ -95,10 +114,9 @@ final class VAEParityTests: XCTestCase {
     func testConvShapedAttentionWeightsAreSqueezed() throws {
         var reshaped = 0
         let weights = try rewrittenWeights { key, t in
-            let modern = VAEKeyRules.modernKey(for: key) ?? key
-            guard VAEKeyRules.isAttentionProjectionWeight(modern), let legacy = VAEKeyRules.legacyKey(for: modern) else { return (key, t) }
+            guard VAEKeyRules.isAttentionProjectionWeight(key) else { return (key, t) }
             reshaped += 1
-            return (legacy, t.reshaped(t.shape + [1, 1]))                             // [C,C] -> [C,C,1,1], legacy name
+            return (key, t.reshaped(t.shape + [1, 1]))                                // [C,C] -> [C,C,1,1]
         }
         XCTAssertEqual(reshaped, 8)
         let decoder = try loadDecoder(weights: weights)
@@ -190,6 +208,20 @@ final class VAEParityTests: XCTestCase {
         assertConfigError(url, mentions: "up_block_types")
         assertConfigError(url, mentions: "AttnUpDecoderBlock2D")
         assertConfigError(try writeConfig { $0["act_fn"] = "gelu" }, mentions: "act_fn")
+    }
+
+    /// StableDiffusionXLPipeline: `latents * latents_std / scaling_factor + latents_mean` when both are set.
+    func testLatentsMeanStdUnscaling() throws {
+        let (mean, std): ([Float], [Float]) = ([0.1, -0.2, 0.3, 0.0], [1.5, 0.5, 2.0, 1.0])
+        let url = try writeConfig { $0["latents_mean"] = mean; $0["latents_std"] = std }
+        let decoder = try AutoencoderKLDecoder(config: try VAEConfig.load(url),
+                                               weights: try SafetensorsWeightSource.open(folder: Self.vaeDir))
+        let latents = try SafetensorsFile(Self.dir.appendingPathComponent("io_small.safetensors")).floatTensor("latents")
+        let z = Tensor(uninitializedShape: latents.shape)
+        let hw = latents.shape[2] * latents.shape[3]
+        for i in 0..<latents.count { let c = (i / hw) % 4; z.data[i] = latents.data[i] * std[c] / 0.13025 + mean[c] }
+        XCTAssertEqual(try decoder.decode(latents: latents).scalars, try decoder.decodeRaw(z).scalars)
+        assertConfigError(try writeConfig { $0["latents_mean"] = mean }, mentions: "latents_std")
     }
 
     func testInputShapeIsChecked() throws {

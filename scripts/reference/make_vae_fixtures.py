@@ -201,7 +201,23 @@ def write_encoder_layouts(out_dir: Path) -> bool:
               f"{'' if same else f' missing {missing[:5]} extra {extra[:5]} wrong {wrong[:5]}'}")
         cfg_json = {k: (list(v) if isinstance(v, tuple) else v) for k, v in full_cfg.items() if not k.startswith("_")}
         doc[name] = {"config": cfg_json, "parameters": params, "tensors": dict(sorted(tensors.items()))}
-    (out_dir / "encoder_layout.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    # One tensor per line: readable diffs when diffusers changes.
+    lines = ["{"]
+    for i, (name, entry) in enumerate(sorted(doc.items())):
+        lines.append(f' "{name}": {{')
+        lines.append(f'  "config": {json.dumps(entry["config"], sort_keys=True)},')
+        lines.append(f'  "parameters": {entry["parameters"]},')
+        lines.append('  "tensors": {')
+        items = list(entry["tensors"].items())
+        for j, (k, shape) in enumerate(items):
+            lines.append(f'   {json.dumps(k)}: {json.dumps(shape)}{"," if j < len(items) - 1 else ""}')
+        lines.append("  }")
+        lines.append(" }" + ("," if i < len(doc) - 1 else ""))
+    lines.append("}")
+    text = "\n".join(lines) + "\n"
+    if json.loads(text) != doc:
+        raise RuntimeError("encoder_layout.json does not round-trip")
+    (out_dir / "encoder_layout.json").write_text(text)
     return ok
 
 

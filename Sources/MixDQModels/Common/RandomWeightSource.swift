@@ -41,7 +41,7 @@ public final class RandomWeightSource: WeightSource {
     public func contains(_ key: String) -> Bool { true }
     public func finish() throws {}
 
-    static func fnv1a(_ s: String) -> UInt64 {
+    public static func fnv1a(_ s: String) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         return h

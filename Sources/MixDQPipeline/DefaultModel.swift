@@ -1,0 +1,157 @@
+import Foundation
+import MixDQCompute
+import MixDQIO
+import MixDQModels
+
+/// The embedded default model: a deterministic tiny SDXL-architecture pipeline in diffusers format
+/// (seeded random weights, the real CLIP BPE tokenizer files, SDXL-Turbo's scheduler config), so
+/// every command runs on a fresh machine with nothing to download.
+///
+/// Topology follows sdxl-architecture.md §8.2: a 3-level UNet (32, 64, 96 channels, 32 groups,
+/// head size 16, transformer depths 1/2/3, text_time embedding), CLIP-L-like and bigG-like text
+/// encoders of different widths (32 and 48, projection 40) and a 4-level VAE; 128x128 images.
+public enum DefaultModel {
+    /// Bumped whenever the generator changes, so cached folders are rebuilt.
+    public static let version = "tiny-sdxl-v1"
+    public static let seed: UInt64 = 20_240_517
+
+    public static var unetConfig: [String: Any] {
+        [
+            "_class_name": "UNet2DConditionModel", "_diffusers_version": "0.24.0.dev0", "act_fn": "silu",
+            "addition_embed_type": "text_time", "addition_embed_type_num_heads": 64, "addition_time_embed_dim": 8,
+            "attention_head_dim": [2, 4, 6], "attention_type": "default", "block_out_channels": [32, 64, 96],
+            "center_input_sample": false, "class_embed_type": NSNull(), "class_embeddings_concat": false,
+            "conv_in_kernel": 3, "conv_out_kernel": 3, "cross_attention_dim": 80, "cross_attention_norm": NSNull(),
+            "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+            "downsample_padding": 1, "dropout": 0.0, "dual_cross_attention": false, "encoder_hid_dim": NSNull(),
+            "encoder_hid_dim_type": NSNull(), "flip_sin_to_cos": true, "freq_shift": 0, "in_channels": 4,
+            "layers_per_block": 2, "mid_block_only_cross_attention": NSNull(), "mid_block_scale_factor": 1,
+            "mid_block_type": "UNetMidBlock2DCrossAttn", "norm_eps": 1e-05, "norm_num_groups": 32,
+            "num_attention_heads": NSNull(), "num_class_embeds": NSNull(), "only_cross_attention": false,
+            "out_channels": 4, "projection_class_embeddings_input_dim": 88, "resnet_out_scale_factor": 1.0,
+            "resnet_skip_time_act": false, "resnet_time_scale_shift": "default",
+            "reverse_transformer_layers_per_block": NSNull(), "sample_size": 16, "time_cond_proj_dim": NSNull(),
+            "time_embedding_act_fn": NSNull(), "time_embedding_dim": NSNull(), "time_embedding_type": "positional",
+            "timestep_post_act": NSNull(), "transformer_layers_per_block": [1, 2, 3],
+            "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"], "upcast_attention": NSNull(),
+            "use_linear_projection": true,
+        ]
+    }
+
+    static func textEncoderConfig(hidden: Int, intermediate: Int, act: String, projection: Int, withProjection: Bool) -> [String: Any] {
+        [
+            "architectures": [withProjection ? "CLIPTextModelWithProjection" : "CLIPTextModel"],
+            "attention_dropout": 0.0, "bos_token_id": 0, "dropout": 0.0, "eos_token_id": 2, "hidden_act": act,
+            "hidden_size": hidden, "initializer_factor": 1.0, "initializer_range": 0.02, "intermediate_size": intermediate,
+            "layer_norm_eps": 1e-05, "max_position_embeddings": 77, "model_type": "clip_text_model",
+            "num_attention_heads": 4, "num_hidden_layers": 3, "pad_token_id": 1, "projection_dim": projection,
+            "torch_dtype": "float32", "transformers_version": "4.36.0.dev0", "vocab_size": 49408,
+        ]
+    }
+
+    public static var vaeConfig: [String: Any] {
+        [
+            "_class_name": "AutoencoderKL", "_diffusers_version": "0.24.0.dev0", "act_fn": "silu",
+            "block_out_channels": [32, 32, 64, 64],
+            "down_block_types": Array(repeating: "DownEncoderBlock2D", count: 4), "force_upcast": true,
+            "in_channels": 3, "latent_channels": 4, "layers_per_block": 2, "norm_num_groups": 32, "out_channels": 3,
+            "sample_size": 128, "scaling_factor": 0.13025, "up_block_types": Array(repeating: "UpDecoderBlock2D", count: 4),
+        ]
+    }
+
+    /// SDXL-Turbo's scheduler config (sdxl-architecture.md §1.2).
+    public static var schedulerConfig: [String: Any] {
+        [
+            "_class_name": "EulerAncestralDiscreteScheduler", "_diffusers_version": "0.24.0.dev0",
+            "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085, "clip_sample": false,
+            "interpolation_type": "linear", "num_train_timesteps": 1000, "prediction_type": "epsilon",
+            "sample_max_value": 1.0, "set_alpha_to_one": false, "skip_prk_steps": true, "steps_offset": 1,
+            "timestep_spacing": "trailing", "trained_betas": NSNull(),
+        ]
+    }
+
+    public static var modelIndex: [String: Any] {
+        [
+            "_class_name": "StableDiffusionXLPipeline", "_diffusers_version": "0.24.0.dev0",
+            "feature_extractor": [NSNull(), NSNull()], "force_zeros_for_empty_prompt": true,
+            "image_encoder": [NSNull(), NSNull()], "scheduler": ["diffusers", "EulerAncestralDiscreteScheduler"],
+            "text_encoder": ["transformers", "CLIPTextModel"], "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
+            "tokenizer": ["transformers", "CLIPTokenizer"], "tokenizer_2": ["transformers", "CLIPTokenizer"],
+            "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"],
+        ]
+    }
+
+    static func writeJSON(_ object: [String: Any], to url: URL) throws {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        try AtomicFile.write(data + Data("\n".utf8), to: url)
+    }
+
+    /// Builds a component from seeded random weights and returns its state dict.
+    static func stateDict(_ component: String, _ build: (WeightSource) throws -> Void) throws -> [(String, Tensor)] {
+        let recorder = RecordingWeightSource(RandomWeightSource(seed: seed ^ RandomWeightSource.fnv1a(component)))
+        try build(recorder)
+        return recorder.recorded
+    }
+
+    /// Writes the whole pipeline folder (into a temporary folder first, renamed at the end).
+    public static func write(to folder: URL) throws {
+        let fm = FileManager.default
+        let parent = folder.deletingLastPathComponent()
+        try fm.createDirectory(at: parent, withIntermediateDirectories: true)
+        let tmp = parent.appendingPathComponent(".\(folder.lastPathComponent).partial-\(getpid())")
+        try? fm.removeItem(at: tmp)
+        defer { try? fm.removeItem(at: tmp) }
+        func sub(_ name: String) throws -> URL {
+            let u = tmp.appendingPathComponent(name)
+            try fm.createDirectory(at: u, withIntermediateDirectories: true)
+            return u
+        }
+        try writeJSON(modelIndex, to: tmp.appendingPathComponent("model_index.json"))
+        try writeJSON(schedulerConfig, to: try sub("scheduler").appendingPathComponent("scheduler_config.json"))
+        try CLIPTokenizer.writeFolder(to: try sub("tokenizer"), padToken: "<|endoftext|>")
+        try CLIPTokenizer.writeFolder(to: try sub("tokenizer_2"), padToken: "!")
+
+        let components: [(String, [String: Any], String, (URL, WeightSource) throws -> Void)] = [
+            ("unet", unetConfig, "diffusion_pytorch_model.safetensors", { url, w in
+                _ = try UNet2DConditionModel(config: try UNetConfig.load(url), weights: w) }),
+            ("text_encoder", textEncoderConfig(hidden: 32, intermediate: 64, act: "quick_gelu", projection: 32, withProjection: false),
+             "model.safetensors", { url, w in _ = try CLIPTextModel(config: try CLIPTextConfig.load(url), weights: w) }),
+            ("text_encoder_2", textEncoderConfig(hidden: 48, intermediate: 96, act: "gelu", projection: 40, withProjection: true),
+             "model.safetensors", { url, w in _ = try CLIPTextModel(config: try CLIPTextConfig.load(url), weights: w) }),
+            ("vae", vaeConfig, "diffusion_pytorch_model.safetensors", { url, w in
+                let config = try VAEConfig.load(url)
+                try AutoencoderKLEncoderLayout.requestAll(ModuleLoader(weights: w), config: config)
+                _ = try AutoencoderKLDecoder(config: config, weights: w) }),
+        ]
+        for (name, config, file, build) in components {
+            let dir = try sub(name)
+            let configURL = dir.appendingPathComponent("config.json")
+            try writeJSON(config, to: configURL)
+            let tensors = try stateDict(name) { try build(configURL, $0) }
+            try SafetensorsWriter.write(tensors, metadata: ["format": "pt", "mixdq_default_model": version],
+                                        to: dir.appendingPathComponent(file))
+        }
+        try "\(version)\n".write(to: tmp.appendingPathComponent("MIXDQ_DEFAULT_MODEL"), atomically: true, encoding: .utf8)
+        try? fm.removeItem(at: folder)
+        try fm.moveItem(at: tmp, to: folder)
+    }
+
+    /// The folder of the default model under `cache`, written on first use.
+    public static func ensure(in cache: URL) throws -> URL {
+        let folder = cache.appendingPathComponent(version)
+        let marker = folder.appendingPathComponent("MIXDQ_DEFAULT_MODEL")
+        if (try? String(contentsOf: marker, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) == version {
+            return folder
+        }
+        try write(to: folder)
+        return folder
+    }
+
+    /// `$MIXDQ_CACHE`, else `$XDG_CACHE_HOME/mixdq`, else `~/.cache/mixdq`.
+    public static var defaultCache: URL {
+        let env = ProcessInfo.processInfo.environment
+        if let c = env["MIXDQ_CACHE"], !c.isEmpty { return URL(fileURLWithPath: c) }
+        if let x = env["XDG_CACHE_HOME"], !x.isEmpty { return URL(fileURLWithPath: x).appendingPathComponent("mixdq") }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/mixdq")
+    }
+}

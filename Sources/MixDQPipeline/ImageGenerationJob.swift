@@ -1,0 +1,81 @@
+import Foundation
+import MixDQCompute
+import MixDQIO
+
+/// Batch text-to-image generation into `<folder>/<index>.png`, the way fp-infer and infer run it.
+///
+/// Scale-out and restarts: `shard` keeps the indices `i` with `i % count == index`, so N machines
+/// (a Slurm array, Kubernetes jobs) split one prompt list; an image that already exists is skipped,
+/// so a rerun resumes. Image i always uses seed `seed + i` (see `BatchNoise`), so the result does
+/// not depend on batching, sharding or resuming.
+public struct ImageGenerationJob {
+    public struct Shard: Equatable, Sendable {
+        public let index: Int, count: Int
+        public init(index: Int, count: Int) { self.index = index; self.count = count }
+        /// Parses `I/N` with 0 <= I < N.
+        public init?(_ text: String) {
+            let p = text.split(separator: "/")
+            guard p.count == 2, let i = Int(p[0]), let n = Int(p[1]), n > 0, (0..<n).contains(i) else { return nil }
+            self.init(index: i, count: n)
+        }
+    }
+
+    public var prompts: [String]
+    public var seed: UInt64
+    public var batchSize: Int
+    public var steps: Int
+    public var guidance: Float
+    public var height: Int
+    public var width: Int
+    public var folder: URL
+    public var shard: Shard
+
+    public init(prompts: [String], seed: UInt64, batchSize: Int, steps: Int, guidance: Float, height: Int, width: Int,
+                folder: URL, shard: Shard = Shard(index: 0, count: 1)) {
+        self.prompts = prompts; self.seed = seed; self.batchSize = batchSize; self.steps = steps; self.guidance = guidance
+        self.height = height; self.width = width; self.folder = folder; self.shard = shard
+    }
+
+    public func imageURL(_ index: Int) -> URL { folder.appendingPathComponent("\(index).png") }
+
+    /// Indices this shard owns that have no image yet.
+    public var pending: [Int] {
+        prompts.indices.filter { $0 % shard.count == shard.index && !FileManager.default.fileExists(atPath: imageURL($0).path) }
+    }
+
+    @discardableResult
+    public func run(_ pipeline: TextToImagePipeline, log: RunLog) throws -> Int {
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        } catch {
+            throw RunLogError(path: folder.path, reason: "cannot create the image folder (\(error.localizedDescription))")
+        }
+        guard FileManager.default.isWritableFile(atPath: folder.path) else {
+            throw RunLogError(path: folder.path, reason: "image folder is not writable")
+        }
+        let todo = pending
+        let owned = prompts.indices.filter { $0 % shard.count == shard.index }.count
+        log.info("generating \(todo.count) image(s) (\(owned - todo.count) of this shard's \(owned) already present) into \(folder.path); shard \(shard.index)/\(shard.count), \(steps) step(s), guidance \(guidance), \(width)x\(height), seed \(seed)+index")
+        guard !todo.isEmpty else { return 0 }
+
+        // Encode every prompt first so the text encoders can be freed before the UNet loads.
+        var embeddings: [PromptEmbeddings] = []
+        for start in stride(from: 0, to: todo.count, by: batchSize) {
+            let idx = Array(todo[start..<min(start + batchSize, todo.count)])
+            embeddings.append(try pipeline.encode(idx.map { prompts[$0] }))
+        }
+        pipeline.releaseTextEncoders()
+
+        var meter = ProgressMeter(total: todo.count, label: "images")
+        for (k, start) in stride(from: 0, to: todo.count, by: batchSize).enumerated() {
+            let idx = Array(todo[start..<min(start + batchSize, todo.count)])
+            var noise = BatchNoise(seeds: idx.map { seed &+ UInt64($0) })
+            let latents = try pipeline.denoise(embeddings[k], noise: &noise, steps: steps, guidance: guidance,
+                                               height: height, width: width)
+            let images = try pipeline.decode(latents)
+            for (i, image) in zip(idx, images) { try image.writePNG(to: imageURL(i)) }
+            log.info(meter.advance(by: idx.count))
+        }
+        return todo.count
+    }
+}

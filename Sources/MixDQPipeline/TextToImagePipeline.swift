@@ -1,0 +1,163 @@
+import Foundation
+import MixDQCompute
+import MixDQIO
+import MixDQModels
+
+/// What the UNet saw and produced at one denoising step (for calibration data).
+public struct UNetStepRecord {
+    public let step: Int
+    public let timestep: Float
+    /// Scaled latent input `[B', 4, h, w]` (B' = 2B with CFG: [uncond, cond]).
+    public let sample: Tensor
+    public let context: Tensor
+    public let textEmbeds: Tensor?
+    public let timeIds: Tensor?
+    /// UNet output before guidance and the scheduler step.
+    public let output: Tensor
+}
+
+/// diffusers' `StableDiffusionXLPipeline` (and the SD1.5 layout with one text encoder): tokenize,
+/// encode, denoise with the scheduler, decode with the VAE.
+///
+/// Components load lazily from the model folder; the text encoders are freed right after encoding
+/// (`releaseTextEncoders`) so that the UNet and VAE run without them in memory.
+public final class TextToImagePipeline {
+    public let folder: ModelFolder
+    public let precision: Precision
+    public let isSDXL: Bool
+    private var tokenizers: [CLIPTokenizer]?
+    private var textEncoders: [CLIPTextModel]?
+    private var unetStorage: UNet2DConditionModel?
+    private var vaeStorage: AutoencoderKLDecoder?
+    /// Called once when the UNet is loaded (quantized inference installs its simulator here).
+    public var configureUNet: ((UNet2DConditionModel) throws -> Void)?
+
+    public init(folder: ModelFolder, precision: Precision = .fp32) throws {
+        self.folder = folder
+        self.precision = precision
+        isSDXL = (try? folder.component("text_encoder_2")) != nil
+        _ = try folder.component("unet")
+        _ = try folder.component("vae")
+    }
+
+    public var unet: UNet2DConditionModel {
+        get throws {
+            if let u = unetStorage { return u }
+            let u = try folder.loadUNet(precision: precision)
+            try configureUNet?(u)
+            unetStorage = u
+            return u
+        }
+    }
+
+    public var vae: AutoencoderKLDecoder {
+        get throws {
+            if let v = vaeStorage { return v }
+            let v = try folder.loadVAEDecoder()
+            vaeStorage = v
+            return v
+        }
+    }
+
+    public func releaseTextEncoders() { textEncoders = nil }
+    public func releaseUNet() { unetStorage = nil }
+
+    /// The UNet's default image size: `sample_size * 8`.
+    public var defaultSize: Int {
+        get throws { (try UNetConfig.load(try folder.component("unet").appendingPathComponent("config.json")).sampleSize ?? 64) * 8 }
+    }
+
+    public func scheduler(steps: Int) throws -> any Scheduler {
+        let url = try folder.file("scheduler", "scheduler_config.json")
+        return try SchedulerConfig.load(from: url).makeScheduler(numInferenceSteps: steps)
+    }
+
+    /// Tokenizes and encodes prompts: SDXL concatenates both encoders' penultimate hidden states
+    /// and takes the pooled projection of the second; SD1.5 uses the last hidden state of one.
+    public func encode(_ prompts: [String]) throws -> PromptEmbeddings {
+        if tokenizers == nil {
+            tokenizers = try (isSDXL ? ["tokenizer", "tokenizer_2"] : ["tokenizer"]).map {
+                try CLIPTokenizer(folder: try folder.componentFolder($0))
+            }
+        }
+        if textEncoders == nil {
+            textEncoders = try (isSDXL ? ["text_encoder", "text_encoder_2"] : ["text_encoder"]).map {
+                try folder.loadTextEncoder($0, precision: precision)
+            }
+        }
+        var parts: [Tensor] = []
+        var pooled: Tensor?
+        for (i, (tok, enc)) in zip(tokenizers!, textEncoders!).enumerated() {
+            let ids = prompts.map { tok.encode($0) }
+            if isSDXL {
+                let out = try enc.encode(ids: ids, hiddenStateIndex: -2, includeLastHiddenState: i == 1)
+                parts.append(out.hiddenState)
+                if i == 1 { pooled = out.textEmbeds }
+            } else {
+                let out = try enc.encode(ids: ids, hiddenStateIndex: -1, includeLastHiddenState: true)
+                parts.append(out.lastHiddenState!)
+            }
+        }
+        return PromptEmbeddings(context: parts.count == 1 ? parts[0] : TextToImagePipeline.concatLastAxis(parts), pooled: pooled)
+    }
+
+    static func concatLastAxis(_ parts: [Tensor]) -> Tensor {
+        let rows = parts[0].count / parts[0].shape.last!
+        let widths = parts.map { $0.shape.last! }
+        let total = widths.reduce(0, +)
+        let out = Tensor(uninitializedShape: Array(parts[0].shape.dropLast()) + [total])
+        for r in 0..<rows {
+            var off = 0
+            for (p, w) in zip(parts, widths) {
+                (out.data + r * total + off).update(from: p.data + r * w, count: w)
+                off += w
+            }
+        }
+        return out
+    }
+
+    /// Denoises one batch and returns the final latents `[B, 4, h, w]`.
+    /// `guidance > 1` enables classifier-free guidance with an all-zero negative conditioning.
+    public func denoise(_ embeddings: PromptEmbeddings, noise: inout BatchNoise, steps: Int, guidance: Float,
+                        height: Int, width: Int, record: ((UNetStepRecord) throws -> Void)? = nil) throws -> Tensor {
+        let unet = try self.unet
+        let scheduler = try self.scheduler(steps: steps)
+        let b = embeddings.count
+        var latents = Ops.scale(noise.randn([b, unet.config.inChannels, height / 8, width / 8]), by: scheduler.initNoiseSigma)
+        let cfg = guidance > 1
+        let cond = cfg ? PromptEmbeddings.concat(embeddings.zeros(), embeddings) : embeddings
+        let rows = cond.count
+        var timeIds: Tensor? = nil
+        if isSDXL {
+            // add_time_ids = original size, crop top-left, target size.
+            let one: [Float] = [Float(height), Float(width), 0, 0, Float(height), Float(width)]
+            timeIds = Tensor(shape: [rows, 6], values: Array((0..<rows).map { _ in one }.joined()))
+        }
+        for (i, t) in scheduler.timesteps.enumerated() {
+            let scaled = scheduler.scaleModelInput(latents, stepIndex: i)
+            let input = cfg ? PromptEmbeddings.cat(scaled, scaled) : scaled
+            let eps = try unet(UNetInputs(sample: input, timesteps: [t], encoderHiddenStates: cond.context,
+                                          textEmbeds: cond.pooled, timeIds: timeIds))
+            try record?(UNetStepRecord(step: i, timestep: t, sample: input, context: cond.context, textEmbeds: cond.pooled,
+                                       timeIds: timeIds, output: eps))
+            var guided = eps
+            if cfg {
+                // eps = eps_u + g (eps_c - eps_u)
+                let half = eps.count / 2
+                guided = Tensor(uninitializedShape: [b] + eps.shape.dropFirst())
+                for j in 0..<half {
+                    let u = eps.data[j], c = eps.data[half + j]
+                    guided.data[j] = u + guidance * (c - u)
+                }
+            }
+            latents = scheduler.step(modelOutput: guided, stepIndex: i, sample: latents, noise: &noise)
+        }
+        return latents
+    }
+
+    /// Decodes latents to images.
+    public func decode(_ latents: Tensor) throws -> [RGBImage] {
+        let images = try vae.decode(latents: latents)
+        return (0..<images.shape[0]).map { RGBImage.fromDecoded(images, index: $0) }
+    }
+}
