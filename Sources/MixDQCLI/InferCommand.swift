@@ -1,7 +1,49 @@
 import ArgumentParser
+import Foundation
+import MixDQIO
+import MixDQPipeline
+import MixDQQuant
 
+/// `mixdq infer`: the original quant_txt2img.py (fake-quantized UNet, uniform or mixed precision).
 struct InferCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "infer", abstract: "Generate images with the quantized UNet (quant_txt2img.py).")
-    @Argument(parsing: .allUnrecognized) var passthrough: [String] = []
-    func run() throws { throw NotBuiltYet(command: "infer") }
+    static let configuration = CommandConfiguration(
+        commandName: "infer", abstract: "Generate images with the quantized UNet (quant_txt2img.py).")
+    @Option(help: "The ptq output folder: ckpt.safetensors and config.yaml are taken from here; images go to <base-path>/generated_images.")
+    var basePath: String
+    @Option(help: "Quant checkpoint (default: <base-path>/ckpt.safetensors).") var ckpt: String?
+    @Option(help: "Per-layer weight bits, YAML 'model.<layer>: bits' (original format).") var configWeightMp: String?
+    @Option(help: "Per-layer activation bits (needs --config-weight-mp).") var configActMp: String?
+    @Option(help: "YAML list of layers kept fully FP when --config-act-mp is used.") var actProtect: String?
+    @Flag(help: "Disable activation fake quantization.") var skipQuantAct = false
+    @Flag(help: "Disable weight fake quantization.") var skipQuantWeight = false
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var generation: GenerationOptions
+
+    func validate() throws {
+        if configActMp != nil && configWeightMp == nil { throw ValidationError("--config-act-mp needs --config-weight-mp") }
+        if actProtect != nil && configActMp == nil { throw ValidationError("--act-protect applies only with --config-act-mp") }
+        if modelOptions.precision != .fp32 { throw ValidationError("fake quantization simulates in fp32; --precision bf16 applies to fp-infer") }
+    }
+
+    func run() throws {
+        let base = URL(fileURLWithPath: basePath)
+        let log = try RunLog(base.appendingPathComponent("run.log"))
+        let config = try modelOptions.loadConfig(basePath: base)
+        let setup = QuantizedInferenceSetup(
+            checkpoint: ckpt.map { URL(fileURLWithPath: $0) } ?? base.appendingPathComponent("ckpt.safetensors"),
+            settings: try QuantSettings(config),
+            weightBits: try configWeightMp.map { try BitConfig.load(URL(fileURLWithPath: $0)) },
+            activationBits: try configActMp.map { try BitConfig.load(URL(fileURLWithPath: $0)) },
+            actProtect: try actProtect.map { try BitConfig.loadLayerList(URL(fileURLWithPath: $0)) } ?? [],
+            quantizeWeights: !skipQuantWeight, quantizeActivations: !skipQuantAct)
+        log.info("mixdq infer: checkpoint \(setup.checkpoint.path), weight MP \(configWeightMp ?? "uniform"), act MP \(configActMp ?? "uniform"), act-protect \(actProtect ?? "none")")
+        let pipeline = try TextToImagePipeline(folder: try modelOptions.resolveModel(config, log: log),
+                                               precision: modelOptions.precision)
+        pipeline.configureUNet = { unet in try setup.apply(to: unet, log: log) }
+        // Fail on a bad checkpoint or bit file before encoding prompts.
+        _ = try pipeline.unet
+        let job = try generation.job(config, pipeline: pipeline, basePath: base)
+        try job.run(pipeline, log: log)
+        log.info("done")
+    }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import MixDQIO
 
 /// The quantizer settings of a MixDQ config (`quant.*` and `mixed_precision`), validated.
@@ -20,7 +21,11 @@ public struct QuantSettings: Equatable, Sendable {
         self.emaCompatRepeat = emaCompatRepeat
     }
 
-    public struct Invalid: Error, CustomStringConvertible { public let description: String }
+    public struct Invalid: Error, CustomStringConvertible, LocalizedError {
+        public let description: String
+        public init(description: String) { self.description = description }
+        public var errorDescription: String? { description }
+    }
 
     public init(_ config: MixDQConfig) throws {
         let w = config.quant.weight.quantizer, a = config.quant.activation.quantizer
