@@ -8,7 +8,7 @@ import MixDQPipeline
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks (median of timed runs after warm-up, GFLOP/s, peak RSS).",
-        subcommands: [BenchUNet.self, BenchLinear.self])
+        subcommands: [BenchUNet.self, BenchLinear.self, BenchQuant.self])
 }
 
 struct BenchUNet: ParsableCommand {
@@ -40,8 +40,7 @@ struct BenchUNet: ParsableCommand {
         let unet: UNet2DConditionModel
         if randomWeights {
             let config = try UNetConfig.load(URL(fileURLWithPath: modelConfig!))
-            unet = try UNet2DConditionModel(config: config, weights: RandomWeightSource(seed: seed))
-            if precision != .fp32 { unet.registry.usePrecision(precision) }
+            unet = try UNet2DConditionModel(config: config, weights: RandomWeightSource(seed: seed), precision: precision)
         } else {
             unet = try ModelFolder(URL(fileURLWithPath: model!)).loadUNet(precision: precision)
         }

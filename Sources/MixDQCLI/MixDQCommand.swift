@@ -1,4 +1,5 @@
 import ArgumentParser
+import MixDQCompute
 
 @main
 struct MixDQCommand: ParsableCommand {
@@ -7,4 +8,11 @@ struct MixDQCommand: ParsableCommand {
         abstract: "Quantize few-step text-to-image diffusion models (SDXL-Turbo) with MixDQ and run them fast.",
         subcommands: [FPInferCommand.self, DefaultModelCommand.self, CalibDataCommand.self, PTQCommand.self, SearchCommand.self,
                       InferCommand.self, ForwardCommand.self, BenchCommand.self])
+
+    static func main() {
+        ComputeRuntime.configure()
+        var command: ParsableCommand
+        do { command = try parseAsRoot() } catch { exit(withError: error) }
+        do { try command.run() } catch { exit(withError: error) }
+    }
 }

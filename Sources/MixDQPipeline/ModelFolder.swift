@@ -37,9 +37,7 @@ public struct ModelFolder {
         let dir = try component("unet")
         let config = try UNetConfig.load(dir.appendingPathComponent("config.json"))
         let weights = try SafetensorsWeightSource.open(folder: dir)
-        let unet = try UNet2DConditionModel(config: config, weights: weights)
-        if precision != .fp32 { unet.registry.usePrecision(precision) }
-        return unet
+        return try UNet2DConditionModel(config: config, weights: weights, precision: precision)
     }
 }
 

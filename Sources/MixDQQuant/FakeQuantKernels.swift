@@ -5,7 +5,8 @@ import MixDQCompute
 /// are recomputed with the FP weight on the FP input.
 public final class FakeQuantLinearKernel: LinearKernel {
     public let state: QuantizedLayer
-    let fp: LinearKernel
+    /// The FP kernel; nil after `freeze()` for layers that no longer need FP weights.
+    private(set) var fp: LinearKernel?
     private var quantized: [Int: BLASLinear] = [:]
 
     public init(state: QuantizedLayer, fp: LinearKernel) {
@@ -14,7 +15,7 @@ public final class FakeQuantLinearKernel: LinearKernel {
     }
 
     public func forward(_ x: Tensor) -> Tensor {
-        guard state.weightEnabled || state.activationEnabled else { return fp.forward(x) }
+        guard state.weightEnabled || state.activationEnabled else { return fpKernel.forward(x) }
         let channels = x.shape.last!
         let tokens = x.rank == 3 ? x.shape[1] : 1
         let bos = state.bosAware && x.rank == 3
@@ -22,18 +23,16 @@ public final class FakeQuantLinearKernel: LinearKernel {
             ? state.quantizeActivation(x, channels: channels, skipRow: bos ? { $0 % tokens == 0 } : nil) : x
         let kernel: LinearKernel
         if state.weightEnabled {
-            let bits = state.weightBits
-            if quantized[bits] == nil { quantized[bits] = BLASLinear(weight: state.quantizedWeight(bits: bits), bias: state.layer.bias) }
-            kernel = quantized[bits]!
+            kernel = quantizedKernel(bits: state.weightBits)
         } else {
-            kernel = fp
+            kernel = fpKernel
         }
         let y = kernel.forward(input)
         if bos {
             // Token 0 (BOS) of every sample: the FP layer on the FP input. Running the FP kernel on
             // the same rows the FP model sees keeps these rows bit-identical to it (a 1-row GEMM
             // may accumulate in another order). The context has 77 tokens, so this is cheap.
-            let reference = fp.forward(x)
+            let reference = fpKernel.forward(x)
             let out = y.shape.last!
             for b in 0..<x.shape[0] {
                 (y.data + b * tokens * out).update(from: reference.data + b * tokens * out, count: out)
@@ -41,13 +40,31 @@ public final class FakeQuantLinearKernel: LinearKernel {
         }
         return y
     }
+
+    var fpKernel: LinearKernel {
+        guard let fp else { fatalError("\(state.path): FP weights were released by freeze()") }
+        return fp
+    }
+
+    func quantizedKernel(bits: Int) -> LinearKernel {
+        if let k = quantized[bits] { return k }
+        let k = BLASLinear(weight: state.quantizedWeight(bits: bits), bias: state.layer.bias)
+        if state.cachesQuantizedWeights { quantized[bits] = k }
+        return k
+    }
+
+    /// Keeps only the quantized kernel of the current bit width (BOS layers keep FP for token 0).
+    func freeze() {
+        quantized = [state.weightBits: BLASLinear(weight: state.quantizedWeight(bits: state.weightBits), bias: state.layer.bias)]
+        if !state.bosAware { fp = nil }
+    }
 }
 
 /// `Conv2d` kernel that simulates MixDQ quantization; split shortcuts quantize the two
 /// concatenated input parts (and the matching weight columns) with separate parameters.
 public final class FakeQuantConv2dKernel: Conv2dKernel {
     public let state: QuantizedLayer
-    let fp: Conv2dKernel
+    private(set) var fp: Conv2dKernel?
     let stride: Int, padding: Int
     private var quantized: [Int: DNNLConvolution] = [:]
 
@@ -59,16 +76,30 @@ public final class FakeQuantConv2dKernel: Conv2dKernel {
     }
 
     public func forward(_ x: FeatureMap) -> FeatureMap {
-        guard state.weightEnabled || state.activationEnabled else { return fp.forward(x) }
+        guard state.weightEnabled || state.activationEnabled else { return fpKernel.forward(x) }
         let input = state.activationEnabled
             ? FeatureMap(state.quantizeActivation(x.tensor, channels: x.channels)) : x
-        guard state.weightEnabled else { return fp.forward(input) }
-        let bits = state.weightBits
-        if quantized[bits] == nil {
-            let conv = DNNLConvolution(weight: state.quantizedWeight(bits: bits), bias: state.layer.bias,
-                                       stride: stride, padding: padding, precision: .fp32)
-            quantized[bits] = conv
-        }
-        return quantized[bits]!.forward(input)
+        guard state.weightEnabled else { return fpKernel.forward(input) }
+        return quantizedKernel(bits: state.weightBits).forward(input)
+    }
+
+    var fpKernel: Conv2dKernel {
+        guard let fp else { fatalError("\(state.path): FP weights were released by freeze()") }
+        return fp
+    }
+
+    func quantizedKernel(bits: Int) -> DNNLConvolution {
+        if let k = quantized[bits] { return k }
+        let k = DNNLConvolution(weight: state.quantizedWeight(bits: bits), bias: state.layer.bias,
+                                stride: stride, padding: padding, precision: .fp32)
+        if state.cachesQuantizedWeights { quantized[bits] = k }
+        return k
+    }
+
+    func freeze() {
+        let k = DNNLConvolution(weight: state.quantizedWeight(bits: state.weightBits), bias: state.layer.bias,
+                                stride: stride, padding: padding, precision: .fp32)
+        quantized = [state.weightBits: k]
+        fp = nil
     }
 }

@@ -25,6 +25,35 @@ public final class QuantSimulator {
     }
 
     public subscript(path: String) -> QuantizedLayer? { byPath[path] }
+
+    /// Puts the FP kernels back (the model runs as if never quantized).
+    public func uninstall() {
+        for l in layers {
+            if let linear = l.layer as? Linear, let k = linear.kernel as? FakeQuantLinearKernel { linear.kernel = k.fpKernel }
+            if let conv = l.layer as? Conv2d, let k = conv.kernel as? FakeQuantConv2dKernel { conv.kernel = k.fpKernel }
+        }
+    }
+
+    /// Off: fake-quantized weights are recomputed per call instead of cached (full-size models,
+    /// where a cached fp32 copy per layer would double memory).
+    public func setCachesQuantizedWeights(_ on: Bool) { for l in layers { l.cachesQuantizedWeights = on } }
+
+    /// For inference with fixed bit widths: every weight-quantized layer keeps only its
+    /// fake-quantized weight at the current bit width and drops the FP one (except the BOS-aware
+    /// K/V layers, whose token 0 runs FP). Bits cannot change afterwards.
+    public func freezeWeights() {
+        for l in layers where l.weightEnabled {
+            l.cachesQuantizedWeights = true
+            if let linear = l.layer as? Linear, let k = linear.kernel as? FakeQuantLinearKernel {
+                k.freeze()
+                if !l.bosAware { l.releaseWeightCopies(); linear.releaseMasterWeight() }
+            } else if let conv = l.layer as? Conv2d, let k = conv.kernel as? FakeQuantConv2dKernel {
+                k.freeze()
+                l.releaseWeightCopies()
+                conv.releaseMasterWeight()
+            }
+        }
+    }
     public var paths: [String] { layers.map(\.path) }
 
     /// Step 1 of PTQ: per-channel weight parameters for every bit width.

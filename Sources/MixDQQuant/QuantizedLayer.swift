@@ -25,6 +25,9 @@ public final class QuantizedLayer {
     /// the activation statistics (only `attn2.to_k` / `attn2.to_v`).
     public let bosAware: Bool
     private var quantizedWeights: [Int: Tensor] = [:]
+    /// Keep fake-quantized weights between calls (fast; one extra fp32 copy per bit width used).
+    /// Off, each call quantizes into a temporary (memory-light, for full-size calibration).
+    public var cachesQuantizedWeights = true
 
     public init(_ layer: WeightLayer, settings: QuantSettings) {
         self.layer = layer
@@ -63,6 +66,9 @@ public final class QuantizedLayer {
         quantizedWeights = [:]
     }
 
+    /// Forgets cached fake-quantized weights (the frozen kernel holds what it needs).
+    func releaseWeightCopies() { quantizedWeights = [:] }
+
     public func loadWeightParameters(_ p: [[ChannelParameters]]) {
         precondition(p.count == weightParts.count)
         weightParameters = p
@@ -80,7 +86,7 @@ public final class QuantizedLayer {
             WeightQuantization.fakeQuantize(w, into: out, columns: cols, rowLength: rowLength,
                                             parameters: weightParameters[part][k], bits: bits, symmetric: settings.weightSymmetric)
         }
-        quantizedWeights[bits] = out
+        if cachesQuantizedWeights { quantizedWeights[bits] = out }
         return out
     }
 

@@ -60,6 +60,10 @@ void mdq_minmax(const float *x, size_t n, float *min_out, float *max_out);
 // Per-row max |x| over a [rows, cols] matrix.
 void mdq_absmax_rows(const float *x, size_t rows, size_t cols, float *absmax_out);
 
+// ---- process runtime -----------------------------------------------------------------------------
+// Fixed mmap threshold for large blocks (so freed tensors return to the OS) and trim threshold.
+void mdq_tune_allocator(int mmap_threshold_bytes, int trim_threshold_bytes);
+
 // ---- scalar references (same contracts) ------------------------------------------------------
 void mdq_silu_ref(const float *x, float *y, size_t n);
 void mdq_gelu_erf_ref(const float *x, float *y, size_t n);

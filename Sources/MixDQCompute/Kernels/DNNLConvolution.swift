@@ -9,6 +9,7 @@ public final class DNNLConvolution: @unchecked Sendable {
     public let inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, padding: Int
     public let precision: Precision
     private var masterWeight: Tensor?          // OIHW fp32, dropped after the reorder
+    private var stagedBF16: AlignedBuffer?     // OIHW bf16 (bf16 mode), dropped after the reorder
     private let bias: Tensor?
     private var packedWeight: AlignedBuffer?
     private var packedWeightMD: dnnl_memory_desc_t?
@@ -31,8 +32,15 @@ public final class DNNLConvolution: @unchecked Sendable {
         self.stride = stride
         self.padding = padding
         self.precision = precision
-        self.masterWeight = weight
         self.bias = bias
+        if precision == .bf16 {
+            // Halve the resident size right away: only the bf16 values are needed for packing.
+            let staged = AlignedBuffer(byteCount: weight.count * 2)
+            mdq_f32_to_bf16(weight.data, staged.pointer.assumingMemoryBound(to: UInt16.self), weight.count)
+            stagedBF16 = staged
+        } else {
+            self.masterWeight = weight
+        }
     }
 
     public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
@@ -60,20 +68,16 @@ public final class DNNLConvolution: @unchecked Sendable {
         DNNLEngine.check(dnnl_primitive_desc_create(&pd, &desc, nil, DNNLEngine.shared.engine, nil),
                          "convolution primitive_desc_create \(inChannels)->\(outChannels) k\(kernelSize) \(h)x\(w) \(precision)")
         if packedWeightMD == nil {
-            guard let master = masterWeight else { fatalError("convolution weights already released") }
             let want = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)!.pointee
-            var userMD = DNNLEngine.memoryDesc([outChannels, inChannels, kernelSize, kernelSize], dnnl_f32, dnnl_oihw)
-            if precision == .bf16 {
-                // Round the fp32 weights to bf16 first (nearest even), then lay them out.
-                let staged = AlignedBuffer(byteCount: master.count * 2)
-                mdq_f32_to_bf16(master.data, staged.pointer.assumingMemoryBound(to: UInt16.self), master.count)
-                userMD = DNNLEngine.memoryDesc([outChannels, inChannels, kernelSize, kernelSize], dnnl_bf16, dnnl_oihw)
-                packedWeight = DNNLEngine.shared.reorder(staged.pointer, userMD, to: want)
+            let dims = [outChannels, inChannels, kernelSize, kernelSize]
+            if let staged = stagedBF16 {
+                packedWeight = DNNLEngine.shared.reorder(staged.pointer, DNNLEngine.memoryDesc(dims, dnnl_bf16, dnnl_oihw), to: want)
+                stagedBF16 = nil
             } else {
-                packedWeight = DNNLEngine.shared.reorder(master.data, userMD, to: want)
+                guard let master = masterWeight else { fatalError("convolution weights already released") }
+                packedWeight = DNNLEngine.shared.reorder(master.data, DNNLEngine.memoryDesc(dims, dnnl_f32, dnnl_oihw), to: want)
             }
             packedWeightMD = want
-            _ = userMD
         }
         var prim: dnnl_primitive_t?
         DNNLEngine.check(dnnl_primitive_create(&prim, pd), "convolution primitive_create")

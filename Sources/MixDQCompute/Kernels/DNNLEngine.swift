@@ -1,4 +1,5 @@
 import CDNNL
+import CKernels
 import Foundation
 
 /// The one oneDNN CPU engine and stream the process uses.
@@ -13,9 +14,7 @@ public final class DNNLEngine: @unchecked Sendable {
     private let lock = NSLock()
 
     private init() {
-        // OpenMP threads spin after each parallel region by default and would steal the cores
-        // OpenBLAS needs for the next GEMM; make them sleep unless the user chose otherwise.
-        setenv("OMP_WAIT_POLICY", "PASSIVE", 0)
+        ComputeRuntime.configure()
         var e: dnnl_engine_t?
         DNNLEngine.check(dnnl_engine_create(&e, dnnl_cpu, 0), "engine_create")
         var s: dnnl_stream_t?
@@ -92,4 +91,21 @@ public final class AlignedBuffer: @unchecked Sendable {
         pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 64), alignment: 64)
     }
     deinit { pointer.deallocate() }
+}
+
+/// Process-wide settings of the compute runtime; idempotent, called before the first model loads.
+public enum ComputeRuntime {
+    nonisolated(unsafe) private static var configured = false
+
+    public static func configure() {
+        if configured { return }
+        configured = true
+        // OpenMP threads spin after each parallel region by default and would steal the cores
+        // OpenBLAS needs for the next GEMM; make them sleep unless the user chose otherwise.
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 0)
+        // Large tensors come and go every layer: serve them from mmap so freed memory returns to
+        // the system at once (glibc's adaptive threshold would otherwise keep them on the heap,
+        // inflating the resident size of multi-GB models).
+        mdq_tune_allocator(256 * 1024, 1024 * 1024)
+    }
 }

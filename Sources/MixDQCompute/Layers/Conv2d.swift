@@ -36,5 +36,8 @@ public final class Conv2d: WeightLayer, @unchecked Sendable {
     public func usePrecision(_ precision: Precision) {
         guard let w = masterWeight else { return }
         kernel = DNNLConvolution(weight: w, bias: bias, stride: stride, padding: padding, precision: precision)
+        if precision == .bf16 { masterWeight = nil }
     }
+
+    public func releaseMasterWeight() { masterWeight = nil }
 }

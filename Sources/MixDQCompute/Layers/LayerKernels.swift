@@ -24,6 +24,8 @@ public protocol WeightLayer: AnyObject {
     var parameterCount: Int { get }
     /// Switches the fp kernel (fp32 / bf16). Quantized kernels are installed by MixDQQuant.
     func usePrecision(_ precision: Precision)
+    /// Drops the layer's reference to its fp32 weight (a quantized kernel holds its own copy).
+    func releaseMasterWeight()
 }
 
 /// What the model knows about a layer that a quantizer needs.

@@ -31,4 +31,6 @@ public final class Linear: WeightLayer, @unchecked Sendable {
             masterWeight = nil   // the bf16 kernel holds its own packed copy
         }
     }
+
+    public func releaseMasterWeight() { masterWeight = nil }
 }

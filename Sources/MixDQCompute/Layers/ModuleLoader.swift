@@ -7,15 +7,19 @@ public final class ModuleLoader {
     public let weights: WeightSource
     public let prefix: String
     public let registry: LayerRegistry
+    /// Dense layers switch to this precision as they load (bf16 then never holds fp32 weights).
+    public let precision: Precision
 
-    public init(weights: WeightSource, prefix: String = "", registry: LayerRegistry = LayerRegistry()) {
+    public init(weights: WeightSource, prefix: String = "", registry: LayerRegistry = LayerRegistry(),
+                precision: Precision = .fp32) {
         self.weights = weights
         self.prefix = prefix
         self.registry = registry
+        self.precision = precision
     }
 
     public func child(_ name: String) -> ModuleLoader {
-        ModuleLoader(weights: weights, prefix: key(name), registry: registry)
+        ModuleLoader(weights: weights, prefix: key(name), registry: registry, precision: precision)
     }
 
     public func key(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }
@@ -31,6 +35,7 @@ public final class ModuleLoader {
         let w = try weights.tensor("\(path).weight", shape: [outFeatures, inFeatures])
         let b = bias ? try weights.tensor("\(path).bias", shape: [outFeatures]) : nil
         let layer = Linear(path: path, weight: w, bias: b)
+        if precision != .fp32 { layer.usePrecision(precision) }
         registry.register(layer)
         return layer
     }
@@ -41,6 +46,7 @@ public final class ModuleLoader {
         let w = try weights.tensor("\(path).weight", shape: [outChannels, inChannels, kernel, kernel])
         let b = bias ? try weights.tensor("\(path).bias", shape: [outChannels]) : nil
         let layer = Conv2d(path: path, weight: w, bias: b, stride: stride, padding: padding)
+        if precision != .fp32 { layer.usePrecision(precision) }
         registry.register(layer)
         return layer
     }

@@ -43,9 +43,9 @@ public final class UNet2DConditionModel {
     let convNormOut: GroupNorm
     let convOut: Conv2d
 
-    public init(config: UNetConfig, weights: WeightSource) throws {
+    public init(config: UNetConfig, weights: WeightSource, precision: Precision = .fp32) throws {
         self.config = config
-        let root = ModuleLoader(weights: weights)
+        let root = ModuleLoader(weights: weights, precision: precision)
         registry = root.registry
         let ch = config.blockOutChannels
         let groups = config.normNumGroups, eps = config.normEps

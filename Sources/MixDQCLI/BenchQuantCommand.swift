@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import MixDQCompute
+import MixDQIO
+import MixDQModels
+import MixDQPipeline
+
+/// `mixdq bench quant`: quality (UNet output SQNR vs FP) and cost (fake-quant vs FP time) of MixDQ
+/// quantization, on a model folder with real calibration inputs or on a random-weight full-size UNet.
+struct BenchQuant: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quant",
+        abstract: "SQNR of W8A8 / W4A8 / W8A16 with and without BOS-aware K/V, and fake-quant time vs FP.")
+    @Option(help: "A diffusers pipeline folder (default: the embedded model); inputs come from its text encoders.") var model: String?
+    @Flag(help: "Use a random-weight UNet built from --model-config with synthetic calibration inputs.") var randomWeights = false
+    @Option(help: "A diffusers unet/config.json (with --random-weights).") var modelConfig: String?
+    @Option var height: Int?
+    @Option var width: Int?
+    @Option(help: "Calibration batches.") var calibBatches = 4
+    @Option(help: "Rows per calibration batch.") var batch = 2
+    @Option(help: "Evaluation rows (distinct from calibration).") var evalSamples = 4
+    @Option(help: "Synthetic inputs: token 0 of the context is scaled by this, mimicking CLIP's BOS outlier.") var bosScale: Float = 20
+    @Option(help: "Timed runs for the fake-quant cost (0 to skip).") var timingRuns = 3
+
+    func run() throws {
+        var log: (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
+        let unet: UNet2DConditionModel
+        var calibration: [UNetInputs] = [], evaluation: [UNetInputs] = []
+        var source = ""
+        if randomWeights {
+            guard let modelConfig else { throw ValidationError("--random-weights needs --model-config") }
+            let config = try UNetConfig.load(URL(fileURLWithPath: modelConfig))
+            unet = try UNet2DConditionModel(config: config, weights: RandomWeightSource(seed: 0))
+            let size = (config.sampleSize ?? 64) * 8
+            var g = SplitMix(seed: 7)
+            func inputs(_ b: Int) -> UNetInputs {
+                var x = BenchInputs.unet(config, height: height ?? size, width: width ?? size, seed: g.next())
+                // The latent is noise at sigma_max scaled by 1/sqrt(sigma^2 + 1): unit variance.
+                if b > 1 {
+                    let many = (0..<b).map { _ in BenchInputs.unet(config, height: height ?? size, width: width ?? size, seed: g.next()) }
+                    x = UNetInputs(sample: stack(many.map(\.sample)), timesteps: [999], encoderHiddenStates: stack(many.map(\.encoderHiddenStates)),
+                                   textEmbeds: many[0].textEmbeds.map { _ in stack(many.map { $0.textEmbeds! }) },
+                                   timeIds: many[0].timeIds.map { _ in stack(many.map { $0.timeIds! }) })
+                }
+                let ctx = x.encoderHiddenStates
+                let (n, c) = (ctx.shape[1], ctx.shape[2])
+                for i in 0..<ctx.shape[0] { for j in 0..<c { ctx.data[i * n * c + j] *= bosScale } }
+                return x
+            }
+            calibration = (0..<calibBatches).map { _ in inputs(batch) }
+            evaluation = (0..<evalSamples).map { _ in inputs(1) }
+            source = "random-weight UNet \(modelConfig), synthetic inputs (token 0 x\(bosScale))"
+        } else {
+            let folder = try model.map { ModelFolder(URL(fileURLWithPath: $0)) }
+                ?? ModelFolder(try DefaultModel.ensure(in: DefaultModel.defaultCache))
+            let pipeline = try TextToImagePipeline(folder: folder)
+            let captions = try COCOCaptions.load(try MixDQConfig.defaultCaptionsURL(near: nil)
+                                                 ?? { throw ValidationError("default captions not found") }())
+            let size = try pipeline.defaultSize
+            let (h, w) = (height ?? size, width ?? size)
+            func rows(_ prompts: [String], first: Int) throws -> UNetInputs {
+                let emb = try pipeline.encode(prompts)
+                var noise = BatchNoise(seeds: (0..<prompts.count).map { UInt64(first + $0) })
+                var captured: UNetInputs?
+                _ = try pipeline.denoise(emb, noise: &noise, steps: 1, guidance: 0, height: h, width: w) { r in
+                    captured = UNetInputs(sample: r.sample, timesteps: [r.timestep], encoderHiddenStates: r.context,
+                                          textEmbeds: r.textEmbeds, timeIds: r.timeIds)
+                }
+                return captured!
+            }
+            let needed = calibBatches * batch + evalSamples
+            guard captions.count >= needed else { throw ValidationError("need \(needed) captions, have \(captions.count)") }
+            calibration = try (0..<calibBatches).map { try rows(Array(captions[($0 * batch)..<(($0 + 1) * batch)]), first: $0 * batch) }
+            evaluation = try (0..<evalSamples).map { try rows([captions[calibBatches * batch + $0]], first: calibBatches * batch + $0) }
+            pipeline.releaseTextEncoders()
+            unet = try pipeline.unet
+            source = "\(folder.root.lastPathComponent) with calibration inputs from its pipeline (COCO-style captions)"
+        }
+        let report = QuantizationReport(calibration: calibration, evaluation: evaluation)
+        // Full-size models: no cached fp32 copy of quantized weights during the sweep.
+        let rows = try report.measure(unet, cacheWeights: !randomWeights, log: log)
+        print("mixdq bench quant: \(source); \(calibBatches)x\(batch) calibration rows, \(evalSamples) evaluation rows")
+        print("| setting | BOS-aware | SQNR (dB) |")
+        print("|---|---|---|")
+        for r in rows { print(String(format: "| %@ | %@ | %.2f |", r.setting as NSString, r.bosAware ? "yes" : "no", r.sqnrDB)) }
+        if timingRuns > 0 {
+            log = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
+            let (fp, q) = try report.timeFakeQuant(unet, runs: timingRuns, log: log)
+            print(String(format: "fake-quant W8A8 forward %.3f s vs FP %.3f s: %.2fx (median of %d, batch 1)", q, fp, q / fp, timingRuns))
+        }
+    }
+}
+
+private func stack(_ ts: [Tensor]) -> Tensor {
+    let per = ts[0].count
+    let out = Tensor(uninitializedShape: [ts.count * ts[0].shape[0]] + ts[0].shape.dropFirst())
+    for (i, t) in ts.enumerated() { (out.data + i * per).update(from: t.data, count: per) }
+    return out
+}
