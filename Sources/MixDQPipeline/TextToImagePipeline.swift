@@ -35,9 +35,13 @@ public final class TextToImagePipeline {
     public init(folder: ModelFolder, precision: Precision = .fp32) throws {
         self.folder = folder
         self.precision = precision
-        isSDXL = (try? folder.component("text_encoder_2")) != nil
-        _ = try folder.component("unet")
+        let unetDir = try folder.component("unet")
         _ = try folder.component("vae")
+        // SDXL is told by the UNet (text_time conditioning), not by which folders exist, so that a
+        // missing text_encoder_2 is reported as such instead of as a context-width mismatch later.
+        let textTime = try UNetConfig.load(unetDir.appendingPathComponent("config.json")).hasTextTimeEmbedding
+        isSDXL = textTime || (try? folder.component("text_encoder_2")) != nil
+        for name in isSDXL ? ["text_encoder", "text_encoder_2"] : ["text_encoder"] { _ = try folder.component(name) }
     }
 
     public var unet: UNet2DConditionModel {
