@@ -29,6 +29,7 @@ struct BenchUNet: ParsableCommand {
     @Flag(help: "Print time per op category (conv, linear, attention, norms) of the last run.") var profile = false
 
     func validate() throws {
+        if let note = try precision.checkSupported() { FileHandle.standardError.write(Data((note + "\n").utf8)) }
         if randomWeights == (model != nil) { throw ValidationError("give exactly one of --random-weights (with --model-config) or --model") }
         if randomWeights && modelConfig == nil { throw ValidationError("--random-weights needs --model-config") }
         if height % 8 != 0 || width % 8 != 0 { throw ValidationError("--height and --width must be multiples of 8") }

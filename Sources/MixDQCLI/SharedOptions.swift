@@ -12,6 +12,10 @@ struct ModelOptions: ParsableArguments {
     var model: String?
     @Option(help: "fp32 or bf16 (the original's --fp16).") var precision: Precision = .fp32
 
+    func validate() throws {
+        if let note = try precision.checkSupported() { FileHandle.standardError.write(Data((note + "\n").utf8)) }
+    }
+
     /// The config: explicit, else `<base>/config.yaml`, else the repository's sdxl_turbo.yaml.
     func loadConfig(basePath: URL?) throws -> MixDQConfig {
         if let config { return try MixDQConfig.load(URL(fileURLWithPath: config)) }

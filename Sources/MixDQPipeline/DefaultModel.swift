@@ -82,8 +82,7 @@ public enum DefaultModel {
     }
 
     static func writeJSON(_ object: [String: Any], to url: URL) throws {
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-        try AtomicFile.write(data + Data("\n".utf8), to: url)
+        try AtomicFile.write(Data((JSONText.encode(object) + "\n").utf8), to: url)
     }
 
     /// Builds a component from seeded random weights and returns its state dict.
@@ -153,5 +152,44 @@ public enum DefaultModel {
         if let c = env["MIXDQ_CACHE"], !c.isEmpty { return URL(fileURLWithPath: c) }
         if let x = env["XDG_CACHE_HOME"], !x.isEmpty { return URL(fileURLWithPath: x).appendingPathComponent("mixdq") }
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/mixdq")
+    }
+}
+
+/// JSON as diffusers and transformers write it (indent 2, sorted keys, floats keep their decimal
+/// point). Foundation's JSONSerialization prints 1.0 as 1, which transformers' strict config
+/// validation rejects for float fields such as `initializer_factor`.
+enum JSONText {
+    static func encode(_ value: Any, indent: Int = 0) -> String {
+        let pad = String(repeating: " ", count: indent), inner = String(repeating: " ", count: indent + 2)
+        switch value {
+        case let d as [String: Any]:
+            if d.isEmpty { return "{}" }
+            let items = d.keys.sorted().map { "\(inner)\(string($0)): \(encode(d[$0]!, indent: indent + 2))" }
+            return "{\n" + items.joined(separator: ",\n") + "\n\(pad)}"
+        case let a as [Any]:
+            if a.isEmpty { return "[]" }
+            return "[\n" + a.map { inner + encode($0, indent: indent + 2) }.joined(separator: ",\n") + "\n\(pad)]"
+        case let s as String: return string(s)
+        case let b as Bool: return b ? "true" : "false"
+        case let i as Int: return String(i)
+        case let x as Double: return x == x.rounded() && abs(x) < 1e15 ? String(format: "%.1f", x) : "\(x)"
+        case is NSNull: return "null"
+        default: return "null"
+        }
+    }
+
+    static func string(_ s: String) -> String {
+        var out = "\""
+        for ch in s.unicodeScalars {
+            switch ch {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            default:
+                if ch.value < 0x20 { out += String(format: "\\u%04x", ch.value) } else { out.unicodeScalars.append(ch) }
+            }
+        }
+        return out + "\""
     }
 }
