@@ -8,7 +8,7 @@ import MixDQPipeline
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks (median of timed runs after warm-up, GFLOP/s, peak RSS).",
-        subcommands: [BenchUNet.self, BenchLinear.self, BenchQuant.self])
+        subcommands: [BenchUNet.self, BenchTextEncoder.self, BenchVAEDecoder.self, BenchLinear.self, BenchQuant.self])
 }
 
 struct BenchUNet: ParsableCommand {
@@ -27,6 +27,8 @@ struct BenchUNet: ParsableCommand {
     @Option(help: "Seed for random weights and inputs.") var seed: UInt64 = 0
     @Flag(help: "Print one JSON line instead of the table.") var json = false
     @Flag(help: "Print time per op category (conv, linear, attention, norms) of the last run.") var profile = false
+    @Flag(help: "First run an fp32 model on the same inputs and report the SQNR of this precision's output against it.")
+    var sqnrVsFp32 = false
 
     func validate() throws {
         if let note = try precision.checkSupported() { FileHandle.standardError.write(Data((note + "\n").utf8)) }
@@ -37,25 +39,40 @@ struct BenchUNet: ParsableCommand {
 
     func run() throws {
         Conv2d.releaseMasterWeightsAfterPacking = true       // inference only: keep one copy of conv weights
-        let t0 = Date()
-        let unet: UNet2DConditionModel
-        if randomWeights {
-            let config = try UNetConfig.load(URL(fileURLWithPath: modelConfig!))
-            unet = try UNet2DConditionModel(config: config, weights: RandomWeightSource(seed: seed), precision: precision)
-        } else {
-            unet = try ModelFolder(URL(fileURLWithPath: model!)).loadUNet(precision: precision)
+        func build(_ p: Precision) throws -> UNet2DConditionModel {
+            if randomWeights {
+                let config = try UNetConfig.load(URL(fileURLWithPath: modelConfig!))
+                return try UNet2DConditionModel(config: config, weights: RandomWeightSource(seed: seed), precision: p)
+            }
+            return try ModelFolder(URL(fileURLWithPath: model!)).loadUNet(precision: p)
         }
+        var reference: Tensor?
+        if sqnrVsFp32 {
+            let fp = try build(.fp32)
+            reference = try fp(BenchInputs.unet(fp.config, height: height, width: width, seed: seed))
+        }
+        let t0 = Date()
+        let unet = try build(precision)
         let loadSeconds = Date().timeIntervalSince(t0)
         let inputs = BenchInputs.unet(unet.config, height: height, width: width, seed: seed)
         var times: [Double] = []
         var flops = 0.0
+        var sqnr: Double?
         for i in 0..<(warmup + runs) {
             FLOPCounter.enabled = true
             FLOPCounter.reset()
             OpProfiler.enabled = profile
             OpProfiler.reset()
             let start = Date()
-            _ = try unet(inputs)
+            let out = try unet(inputs)
+            if let reference, sqnr == nil {
+                var s = 0.0, n = 0.0
+                for j in 0..<reference.count {
+                    let r = Double(reference.data[j]), d = Double(out.data[j]) - r
+                    s += r * r; n += d * d
+                }
+                sqnr = 10 * log10(s / max(n, 1e-300))
+            }
             let dt = Date().timeIntervalSince(start)
             flops = FLOPCounter.flops
             if i >= warmup { times.append(dt) }
@@ -66,7 +83,7 @@ struct BenchUNet: ParsableCommand {
         let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first.map(String.init) ?? "?"
         if json {
             let timesText = times.map { String(format: "%.4f", $0) }.joined(separator: ",")
-            print("{\"runtime\":\"mixdq\",\"precision\":\"\(precision.rawValue)\",\"median_s\":\(String(format: "%.4f", median)),\"times\":[\(timesText)],\"tflop\":\(String(format: "%.4f", flops / 1e12)),\"peak_rss_gb\":\(String(format: "%.2f", peak)),\"params\":\(unet.parameterCount),\"load_s\":\(String(format: "%.1f", loadSeconds)),\"loadavg\":\"\(load)\"}")
+            print("{\"runtime\":\"mixdq\",\"precision\":\"\(precision.rawValue)\",\"median_s\":\(String(format: "%.4f", median)),\"times\":[\(timesText)],\"tflop\":\(String(format: "%.4f", flops / 1e12)),\"peak_rss_gb\":\(String(format: "%.2f", peak)),\"params\":\(unet.parameterCount),\"load_s\":\(String(format: "%.1f", loadSeconds)),\"loadavg\":\"\(load)\"\(sqnr.map { String(format: ",\"sqnr_vs_fp32_db\":%.2f", $0) } ?? "")}")
         } else {
             print("mixdq bench unet  \(height)x\(width)  \(precision.rawValue)  params \(unet.parameterCount)")
             print(String(format: "  median %.3f s over %d runs (min %.3f, max %.3f); %.3f TFLOP/forward -> %.1f GFLOP/s",
@@ -74,6 +91,7 @@ struct BenchUNet: ParsableCommand {
             if profile {
                 for (op, sec) in OpProfiler.report { print(String(format: "  %-12@ %8.3f s", op as NSString, sec)) }
             }
+            if let sqnr { print(String(format: "  output SQNR vs fp32: %.1f dB", sqnr)) }
             print(String(format: "  peak RSS %.2f GB; build %.1f s; load average at end %@", peak, loadSeconds, load))
         }
     }

@@ -11,23 +11,28 @@ struct BenchLinear: ParsableCommand {
     @Option var outFeatures = 5120
     @Option var precision: Precision = .fp32
     @Option var runs = 10
+    @Flag(help: "fp32 on a oneDNN matmul with packed weights instead of OpenBLAS.") var dnnl = false
+    @Option(help: "Distinct weight matrices cycled through (cold weights, as in a model forward).") var weights = 1
 
     func run() throws {
-        let w = Tensor(shape: [outFeatures, inFeatures], repeating: 0.01)
         let b = Tensor(shape: [outFeatures], repeating: 0.1)
         let x = Tensor(shape: [rows, inFeatures], repeating: 0.5)
-        let layer = Linear(path: "bench", weight: w, bias: b)
-        layer.usePrecision(precision)
-        _ = layer(x)
+        let layers: [LinearKernel] = (0..<weights).map { _ in
+            let w = Tensor(shape: [outFeatures, inFeatures], repeating: 0.01)
+            if precision == .bf16 { return DNNLMatmul(weight: w, bias: b, precision: .bf16) }
+            return dnnl ? DNNLMatmul(weight: w, bias: b, precision: .fp32) : BLASLinear(weight: w, bias: b)
+        }
+        for l in layers { _ = l.forward(x) }
         var times: [Double] = []
-        for _ in 0..<runs {
+        for r in 0..<runs {
             let t0 = Date()
-            _ = layer(x)
+            _ = layers[r % layers.count].forward(x)
             times.append(Date().timeIntervalSince(t0))
         }
         let median = times.sorted()[times.count / 2]
         let flop = 2.0 * Double(rows * inFeatures * outFeatures)
-        print(String(format: "linear %dx%dx%d %@: median %.2f ms, %.1f GFLOP/s", rows, inFeatures, outFeatures,
-                     precision.rawValue as NSString, median * 1e3, flop / median / 1e9))
+        print(String(format: "linear %dx%dx%d %@ %@: median %.2f ms, %.1f GFLOP/s", rows, inFeatures, outFeatures,
+                     precision.rawValue as NSString, (precision == .bf16 || dnnl ? "oneDNN" : "OpenBLAS") as NSString,
+                     median * 1e3, flop / median / 1e9))
     }
 }

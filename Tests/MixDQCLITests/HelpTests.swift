@@ -19,7 +19,7 @@ final class HelpTests: XCTestCase {
         }
     }
 
-    static let modelOptions = ["--config <config>", "--model <model>", "--precision <precision>", "values: fp32, bf16"]
+    static let modelOptions = ["--config <config>", "--model <model>", "--precision <precision>", "values: fp32"]
     static let generationOptions = ["--prompt <prompt>", "--captions <captions>", "--num-imgs <num-imgs>", "(default: 32)",
                                     "--batch-size <batch-size>", "--seed <seed>", "--cfg <cfg>", "--steps <steps>",
                                     "--height <height>", "--width <width>", "--image-folder <image-folder>",
@@ -101,7 +101,7 @@ final class HelpTests: XCTestCase {
         let a = try MixDQCLI.run(["no-such-command"])
         XCTAssertNotEqual(a.status, 0, "\(a)")
         XCTAssertTrue(a.stderr.contains("no-such-command"), "\(a)")
-        let b = try MixDQCLI.run(["infer", "--no-such-option"])
+        let b = try MixDQCLI.run(["infer", "--base-path", "unused", "--no-such-option"])
         XCTAssertNotEqual(b.status, 0, "\(b)")
         XCTAssertTrue(b.stderr.contains("--no-such-option"), "\(b)")
     }

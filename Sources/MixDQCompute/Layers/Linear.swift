@@ -27,7 +27,7 @@ public final class Linear: WeightLayer, @unchecked Sendable {
         switch precision {
         case .fp32: kernel = BLASLinear(weight: w, bias: bias)
         case .bf16:
-            kernel = DNNLMatmul(weight: w, bias: bias)
+            kernel = DNNLMatmul(weight: w, bias: bias, precision: .bf16)
             masterWeight = nil   // the bf16 kernel holds its own packed copy
         }
     }
