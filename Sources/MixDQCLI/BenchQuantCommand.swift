@@ -28,7 +28,7 @@ struct BenchQuant: ParsableCommand {
         var calibration: [UNetInputs] = [], evaluation: [UNetInputs] = []
         var source = ""
         if randomWeights {
-            guard let modelConfig else { throw ValidationError("--random-weights needs --model-config") }
+            guard let modelConfig else { throw CommandError("--random-weights needs --model-config") }
             let config = try UNetConfig.load(URL(fileURLWithPath: modelConfig))
             unet = try UNet2DConditionModel(config: config, weights: RandomWeightSource(seed: 0))
             let size = (config.sampleSize ?? 64) * 8
@@ -55,7 +55,7 @@ struct BenchQuant: ParsableCommand {
                 ?? ModelFolder(try DefaultModel.ensure(in: DefaultModel.defaultCache))
             let pipeline = try TextToImagePipeline(folder: folder)
             let captions = try COCOCaptions.load(try MixDQConfig.defaultCaptionsURL(near: nil)
-                                                 ?? { throw ValidationError("default captions not found") }())
+                                                 ?? { throw CommandError("default captions not found") }())
             let size = try pipeline.defaultSize
             let (h, w) = (height ?? size, width ?? size)
             func rows(_ prompts: [String], first: Int) throws -> UNetInputs {
@@ -69,7 +69,7 @@ struct BenchQuant: ParsableCommand {
                 return captured!
             }
             let needed = calibBatches * batch + evalSamples
-            guard captions.count >= needed else { throw ValidationError("need \(needed) captions, have \(captions.count)") }
+            guard captions.count >= needed else { throw CommandError("need \(needed) captions, have \(captions.count)") }
             calibration = try (0..<calibBatches).map { try rows(Array(captions[($0 * batch)..<(($0 + 1) * batch)]), first: $0 * batch) }
             evaluation = try (0..<evalSamples).map { try rows([captions[calibBatches * batch + $0]], first: calibBatches * batch + $0) }
             pipeline.releaseTextEncoders()

@@ -23,7 +23,7 @@ struct CalibDataCommand: ParsableCommand {
         let captions = try config.captionsURL()
         let all = try COCOCaptions.load(captions)
         let n = config.calibData.nSamples
-        guard all.count >= n else { throw ValidationError("\(captions.path): holds \(all.count) captions, calib_data.n_samples is \(n)") }
+        guard all.count >= n else { throw CommandError("\(captions.path): holds \(all.count) captions, calib_data.n_samples is \(n)") }
         let size = try pipeline.defaultSize
         let generator = CalibrationDataGenerator(
             prompts: Array(all.prefix(n)), batchSize: config.calibData.batchSize, steps: config.calibData.nSteps,

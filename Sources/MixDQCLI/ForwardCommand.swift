@@ -32,7 +32,7 @@ struct ForwardUNet: ParsableCommand {
         let unet = try ModelFolder(URL(fileURLWithPath: io.model)).loadUNet(precision: io.precision)
         let file = try SafetensorsFile(URL(fileURLWithPath: io.input))
         func need(_ key: String) throws -> Tensor {
-            guard file.contains(key) else { throw ValidationError("\(io.input): missing input tensor '\(key)'") }
+            guard file.contains(key) else { throw CommandError("\(io.input): missing input tensor '\(key)'") }
             return try file.floatTensor(key)
         }
         let sdxl = unet.config.hasTextTimeEmbedding

@@ -31,7 +31,7 @@ enum TextEncoderForward {
     /// `input_ids` as stored by torch (I64, I32) or alongside the other float inputs (F32 etc.).
     static func readIDs(_ url: URL, key: String = "input_ids") throws -> [[Int32]] {
         let file = try SafetensorsFile(url)
-        guard file.contains(key) else { throw ValidationError("\(url.path): missing input tensor '\(key)'") }
+        guard file.contains(key) else { throw CommandError("\(url.path): missing input tensor '\(key)'") }
         let (dtype, shape) = try file.info(key)
         switch dtype {
         case .i64:

@@ -37,8 +37,8 @@ struct ForwardVAEDecoder: ParsableCommand {
         switch (file.contains("latents"), file.contains("z")) {
         case (true, false): out = try decoder.decode(latents: try file.floatTensor("latents"))
         case (false, true): out = try decoder.decodeRaw(try file.floatTensor("z"))
-        case (true, true): throw ValidationError("\(io.input): holds both 'latents' and 'z'; give exactly one")
-        case (false, false): throw ValidationError("\(io.input): missing input tensor 'latents' (or 'z')")
+        case (true, true): throw CommandError("\(io.input): holds both 'latents' and 'z'; give exactly one")
+        case (false, false): throw CommandError("\(io.input): missing input tensor 'latents' (or 'z')")
         }
         try SafetensorsWriter.write([("out", out)], to: URL(fileURLWithPath: io.output))
     }

@@ -29,13 +29,14 @@ struct InferCommand: ParsableCommand {
         let base = URL(fileURLWithPath: basePath)
         let log = try RunLog(base.appendingPathComponent("run.log"))
         let config = try modelOptions.loadConfig(basePath: base)
-        let setup = QuantizedInferenceSetup(
+        var setup = QuantizedInferenceSetup(
             checkpoint: ckpt.map { URL(fileURLWithPath: $0) } ?? base.appendingPathComponent("ckpt.safetensors"),
             settings: try QuantSettings(config),
             weightBits: try configWeightMp.map { try BitConfig.load(URL(fileURLWithPath: $0)) },
             activationBits: try configActMp.map { try BitConfig.load(URL(fileURLWithPath: $0)) },
             actProtect: try actProtect.map { try BitConfig.loadLayerList(URL(fileURLWithPath: $0)) } ?? [],
             quantizeWeights: !skipQuantWeight, quantizeActivations: !skipQuantAct)
+        if let actProtect { setup.actProtectSource = actProtect }
         log.info("mixdq infer: checkpoint \(setup.checkpoint.path), weight MP \(configWeightMp ?? "uniform"), act MP \(configActMp ?? "uniform"), act-protect \(actProtect ?? "none")")
         let pipeline = try TextToImagePipeline(folder: try modelOptions.resolveModel(config, log: log),
                                                precision: modelOptions.precision)

@@ -13,13 +13,16 @@ struct PTQCommand: ParsableCommand {
     @Option(help: "Output folder: ckpt.safetensors, config.yaml, run.log.") var outdir: String
     @Option(help: "Seed of the calibration order.") var seed: UInt64 = 42
 
+    func validate() throws {
+        guard modelOptions.precision == .fp32 else { throw ValidationError("ptq calibrates in fp32 (as the original); drop --precision") }
+    }
+
     func run() throws {
         let out = URL(fileURLWithPath: outdir)
         let log = try RunLog(out.appendingPathComponent("run.log"))
         let config = try modelOptions.loadConfig(basePath: nil)
         let settings = try QuantSettings(config)
         log.info("mixdq ptq: config \(config.sourceURL?.path ?? "?"), calibration data \(config.calibData.path)")
-        guard modelOptions.precision == .fp32 else { throw ValidationError("ptq calibrates in fp32 (as the original); drop --precision") }
         // A copy of the config beside the checkpoint, so infer finds both.
         try AtomicFile.write(Data(try config.yamlString().utf8), to: out.appendingPathComponent("config.yaml"))
         let folder = try modelOptions.resolveModel(config, log: log)

@@ -23,7 +23,7 @@ struct ModelOptions: ParsableArguments {
             return try MixDQConfig.load(base)
         }
         let fallback = RepositoryPaths.file("configs/sdxl_turbo.yaml")
-        guard let fallback else { throw ValidationError("no --config given and configs/sdxl_turbo.yaml not found") }
+        guard let fallback else { throw CommandError("no --config given and configs/sdxl_turbo.yaml not found") }
         return try MixDQConfig.load(fallback)
     }
 
@@ -64,7 +64,7 @@ struct GenerationOptions: ParsableArguments {
         let url = try captions.map { URL(fileURLWithPath: $0) } ?? config.captionsURL()
         let all = try COCOCaptions.load(url)
         guard all.count >= numImgs else {
-            throw ValidationError("\(url.path): holds \(all.count) captions, --num-imgs asks for \(numImgs)")
+            throw CommandError("\(url.path): holds \(all.count) captions, --num-imgs asks for \(numImgs)")
         }
         return Array(all.prefix(numImgs))
     }

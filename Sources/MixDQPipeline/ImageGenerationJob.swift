@@ -40,7 +40,11 @@ public struct ImageGenerationJob {
 
     /// Indices this shard owns that have no image yet.
     public var pending: [Int] {
-        prompts.indices.filter { $0 % shard.count == shard.index && !FileManager.default.fileExists(atPath: imageURL($0).path) }
+        prompts.indices.filter { i in
+            var isDir: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: imageURL(i).path, isDirectory: &isDir)
+            return i % shard.count == shard.index && !(exists && !isDir.boolValue)
+        }
     }
 
     @discardableResult

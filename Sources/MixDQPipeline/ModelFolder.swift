@@ -11,9 +11,12 @@ public struct ModelFolder {
 
     public enum FolderError: Error, CustomStringConvertible, LocalizedError {
         case missingComponent(component: String, path: String)
+        case missingFolder(component: String, path: String)
         case missingFile(path: String)
         public var description: String {
             switch self {
+            case let .missingFolder(component, path):
+                return "\(path): no '\(component)' folder (expected \(path)/\(component)/)"
             case let .missingFile(path):
                 return "\(path): file not found"
             case let .missingComponent(component, path):
@@ -47,7 +50,7 @@ extension ModelFolder {
         let sub = root.appendingPathComponent(name)
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: sub.path, isDirectory: &isDir), isDir.boolValue { return sub }
-        throw FolderError.missingComponent(component: name, path: root.path)
+        throw FolderError.missingFolder(component: name, path: root.path)
     }
 
     public func file(_ component: String, _ name: String) throws -> URL {

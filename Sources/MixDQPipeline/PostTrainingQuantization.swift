@@ -73,6 +73,8 @@ public struct QuantizedInferenceSetup {
     public var weightBits: BitConfig?
     public var activationBits: BitConfig?
     public var actProtect: [String]
+    /// Where the protect list came from (named in errors).
+    public var actProtectSource = "act-protect list"
     public var quantizeWeights: Bool
     public var quantizeActivations: Bool
 
@@ -91,7 +93,7 @@ public struct QuantizedInferenceSetup {
         sim.setQuantState(weight: quantizeWeights, activation: quantizeActivations)
         if activationBits != nil {
             // With activation MP the protected layers run fully FP, weights too (original, 2024-07-10).
-            try sim.protect(actProtect)
+            try sim.protect(actProtect, source: actProtectSource)
         }
         if let weightBits { try sim.applyWeightBits(weightBits) }
         if let activationBits { try sim.applyActivationBits(activationBits) }

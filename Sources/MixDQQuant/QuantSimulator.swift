@@ -68,8 +68,8 @@ public final class QuantSimulator {
     public func setCalibratingActivations(_ on: Bool) { for l in layers { l.calibratingActivations = on } }
 
     /// Layers run fully FP (weights and activations), as the original's `--act_protect` does.
-    public func protect(_ paths: [String]) throws {
-        try BitConfig.checkKnown(paths, in: self, source: "act-protect list")
+    public func protect(_ paths: [String], source: String = "act-protect list") throws {
+        try BitConfig.checkKnown(paths, in: self, source: source)
         for p in paths { byPath[p]!.weightEnabled = false; byPath[p]!.activationEnabled = false }
     }
 

@@ -117,7 +117,8 @@ public struct UNetConfig: Decodable, Sendable {
 
     /// Rejects what this implementation does not build, naming the key.
     func validate() throws {
-        func fail(_ m: String) throws -> Never { throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: m)) }
+        // The loader adds the file name (ModelConfigError.decode rethrows with it).
+        func fail(_ m: String) throws -> Never { throw ModelConfigError(file: "", m) }
         let n = blockOutChannels.count
         if n == 0 { try fail("block_out_channels is empty") }
         if downBlockTypes.count != n { try fail("down_block_types has \(downBlockTypes.count) entries, block_out_channels \(n)") }
