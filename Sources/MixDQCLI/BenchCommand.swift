@@ -42,9 +42,10 @@ struct BenchUNet: ParsableCommand {
         func build(_ p: Precision) throws -> UNet2DConditionModel {
             if randomWeights {
                 let config = try UNetConfig.load(URL(fileURLWithPath: modelConfig!))
-                return try UNet2DConditionModel(config: config, weights: RandomWeightSource(seed: seed), precision: p)
+                return try UNet2DConditionModel(config: config, weights: RandomWeightSource(seed: seed), precision: p,
+                                                packForInference: true)
             }
-            return try ModelFolder(URL(fileURLWithPath: model!)).loadUNet(precision: p)
+            return try ModelFolder(URL(fileURLWithPath: model!)).loadUNet(precision: p, packForInference: true)
         }
         var reference: Tensor?
         if sqnrVsFp32 {

@@ -50,9 +50,8 @@ struct BenchTextEncoder: ParsableCommand {
         if randomWeights {
             let config = try CLIPTextConfig.load(URL(fileURLWithPath: modelConfig!))
             let source = RandomWeightSource(seed: seed)
-            encoder = try CLIPTextModel(config: config, weights: source)
+            encoder = try CLIPTextModel(config: config, weights: source, precision: precision, packForInference: true)
             params = source.generatedParameters
-            if precision != .fp32 { encoder.registry.usePrecision(precision) }
         } else {
             encoder = try TextEncoderForward.load(model: model!, component: component, precision: precision)
         }
@@ -118,12 +117,12 @@ struct BenchVAEDecoder: ParsableCommand {
         if randomWeights {
             let config = try VAEConfig.load(URL(fileURLWithPath: modelConfig!))
             let source = RandomWeightSource(seed: seed)
-            decoder = try AutoencoderKLDecoder(config: config, weights: source)   // wraps the source itself
+            decoder = try AutoencoderKLDecoder(config: config, weights: source, packForInference: true)   // wraps the source itself
             params = source.generatedParameters
         } else {
             let dir = try ModelFolder(URL(fileURLWithPath: model!)).component("vae")
             let config = try VAEConfig.load(dir.appendingPathComponent("config.json"))
-            decoder = try AutoencoderKLDecoder(config: config, weights: try SafetensorsWeightSource.open(folder: dir))
+            decoder = try AutoencoderKLDecoder(config: config, weights: try SafetensorsWeightSource.open(folder: dir), packForInference: true)
             params = decoder.parameterCount
         }
         let buildSeconds = Date().timeIntervalSince(t0)

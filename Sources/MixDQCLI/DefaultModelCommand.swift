@@ -7,9 +7,17 @@ struct DefaultModelCommand: ParsableCommand {
         commandName: "default-model",
         abstract: "Write the embedded tiny SDXL-architecture pipeline (diffusers format, seeded random weights).")
     @Option(help: "Output folder (replaced atomically).") var output: String
+    @Flag(help: "Full-size SDXL-Turbo architecture (configs/models/*.json) with random weights, F16 files (~7 GB): for memory and speed runs of the whole pipeline.")
+    var fullSizeRandom = false
 
     func run() throws {
-        try DefaultModel.write(to: URL(fileURLWithPath: output))
-        print("wrote \(DefaultModel.version) to \(output)")
+        if fullSizeRandom {
+            guard let configs = RepositoryPaths.file("configs/models") else { throw CommandError("configs/models not found") }
+            try DefaultModel.write(to: URL(fileURLWithPath: output), configs: .sdxlTurbo(configsFolder: configs), dtype: .f16)
+            print("wrote a full-size random-weight SDXL-Turbo pipeline to \(output)")
+        } else {
+            try DefaultModel.write(to: URL(fileURLWithPath: output))
+            print("wrote \(DefaultModel.version) to \(output)")
+        }
     }
 }

@@ -29,7 +29,7 @@ struct ForwardUNet: ParsableCommand {
     @OptionGroup var io: ForwardIO
 
     func run() throws {
-        let unet = try ModelFolder(URL(fileURLWithPath: io.model)).loadUNet(precision: io.precision)
+        let unet = try ModelFolder(URL(fileURLWithPath: io.model)).loadUNet(precision: io.precision, packForInference: true)
         let file = try SafetensorsFile(URL(fileURLWithPath: io.input))
         func need(_ key: String) throws -> Tensor {
             guard file.contains(key) else { throw CommandError("\(io.input): missing input tensor '\(key)'") }

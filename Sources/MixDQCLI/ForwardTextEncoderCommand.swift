@@ -23,9 +23,7 @@ enum TextEncoderForward {
         let dir = try ModelFolder(URL(fileURLWithPath: model)).component(component)
         let config = try CLIPTextConfig.load(dir.appendingPathComponent("config.json"))
         let weights = try SafetensorsWeightSource.open(folder: dir, ignoredKeyPatterns: CLIPTextModel.ignoredKeyPatterns)
-        let encoder = try CLIPTextModel(config: config, weights: weights)
-        if precision != .fp32 { encoder.registry.usePrecision(precision) }
-        return encoder
+        return try CLIPTextModel(config: config, weights: weights, precision: precision, packForInference: true)
     }
 
     /// `input_ids` as stored by torch (I64, I32) or alongside the other float inputs (F32 etc.).

@@ -31,7 +31,7 @@ struct ForwardVAEDecoder: ParsableCommand {
         }
         let dir = try ModelFolder(URL(fileURLWithPath: io.model)).component("vae")
         let config = try VAEConfig.load(dir.appendingPathComponent("config.json"))
-        let decoder = try AutoencoderKLDecoder(config: config, weights: try SafetensorsWeightSource.open(folder: dir))
+        let decoder = try AutoencoderKLDecoder(config: config, weights: try SafetensorsWeightSource.open(folder: dir), packForInference: true)
         let file = try SafetensorsFile(URL(fileURLWithPath: io.input))
         let out: Tensor
         switch (file.contains("latents"), file.contains("z")) {

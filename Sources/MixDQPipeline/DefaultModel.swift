@@ -92,8 +92,37 @@ public enum DefaultModel {
         return recorder.recorded
     }
 
+    /// A component's config.json: written from a dictionary, or copied from a file.
+    public enum ConfigSource {
+        case dictionary([String: Any])
+        case file(URL)
+    }
+
+    /// The four component configs of a pipeline.
+    public struct ComponentConfigs {
+        public var unet, textEncoder, textEncoder2, vae: ConfigSource
+        public var label: String
+
+        public static var tiny: ComponentConfigs {
+            ComponentConfigs(unet: .dictionary(unetConfig),
+                             textEncoder: .dictionary(textEncoderConfig(hidden: 32, intermediate: 64, act: "quick_gelu", projection: 32, withProjection: false)),
+                             textEncoder2: .dictionary(textEncoderConfig(hidden: 48, intermediate: 96, act: "gelu", projection: 40, withProjection: true)),
+                             vae: .dictionary(vaeConfig), label: version)
+        }
+
+        /// Full-size SDXL-Turbo from `configs/models/` (random weights: for memory and speed runs).
+        public static func sdxlTurbo(configsFolder: URL) -> ComponentConfigs {
+            ComponentConfigs(unet: .file(configsFolder.appendingPathComponent("sdxl-turbo-unet.json")),
+                             textEncoder: .file(configsFolder.appendingPathComponent("sdxl-turbo-text-encoder.json")),
+                             textEncoder2: .file(configsFolder.appendingPathComponent("sdxl-turbo-text-encoder-2.json")),
+                             vae: .file(configsFolder.appendingPathComponent("sdxl-turbo-vae.json")),
+                             label: "sdxl-turbo-random")
+        }
+    }
+
     /// Writes the whole pipeline folder (into a temporary folder first, renamed at the end).
-    public static func write(to folder: URL) throws {
+    /// `dtype` F16 halves the files (like the `fp16` variant of real checkpoints).
+    public static func write(to folder: URL, configs: ComponentConfigs = .tiny, dtype: SafetensorsDType = .f32) throws {
         let fm = FileManager.default
         let parent = folder.deletingLastPathComponent()
         try fm.createDirectory(at: parent, withIntermediateDirectories: true)
@@ -110,14 +139,14 @@ public enum DefaultModel {
         try CLIPTokenizer.writeFolder(to: try sub("tokenizer"), padToken: "<|endoftext|>")
         try CLIPTokenizer.writeFolder(to: try sub("tokenizer_2"), padToken: "!")
 
-        let components: [(String, [String: Any], String, (URL, WeightSource) throws -> Void)] = [
-            ("unet", unetConfig, "diffusion_pytorch_model.safetensors", { url, w in
+        let components: [(String, ConfigSource, String, (URL, WeightSource) throws -> Void)] = [
+            ("unet", configs.unet, "diffusion_pytorch_model.safetensors", { url, w in
                 _ = try UNet2DConditionModel(config: try UNetConfig.load(url), weights: w) }),
-            ("text_encoder", textEncoderConfig(hidden: 32, intermediate: 64, act: "quick_gelu", projection: 32, withProjection: false),
+            ("text_encoder", configs.textEncoder,
              "model.safetensors", { url, w in _ = try CLIPTextModel(config: try CLIPTextConfig.load(url), weights: w) }),
-            ("text_encoder_2", textEncoderConfig(hidden: 48, intermediate: 96, act: "gelu", projection: 40, withProjection: true),
+            ("text_encoder_2", configs.textEncoder2,
              "model.safetensors", { url, w in _ = try CLIPTextModel(config: try CLIPTextConfig.load(url), weights: w) }),
-            ("vae", vaeConfig, "diffusion_pytorch_model.safetensors", { url, w in
+            ("vae", configs.vae, "diffusion_pytorch_model.safetensors", { url, w in
                 let config = try VAEConfig.load(url)
                 try AutoencoderKLEncoderLayout.requestAll(ModuleLoader(weights: w), config: config)
                 _ = try AutoencoderKLDecoder(config: config, weights: w) }),
@@ -125,12 +154,16 @@ public enum DefaultModel {
         for (name, config, file, build) in components {
             let dir = try sub(name)
             let configURL = dir.appendingPathComponent("config.json")
-            try writeJSON(config, to: configURL)
-            let tensors = try stateDict(name) { try build(configURL, $0) }
-            try SafetensorsWriter.write(tensors, metadata: ["format": "pt", "mixdq_default_model": version],
-                                        to: dir.appendingPathComponent(file))
+            switch config {
+            case .dictionary(let d): try writeJSON(d, to: configURL)
+            case .file(let u): try FileManager.default.copyItem(at: u, to: configURL)
+            }
+            var tensors = try stateDict(name) { try build(configURL, $0) }
+            try SafetensorsWriter.write(tensors, metadata: ["format": "pt", "mixdq_default_model": configs.label],
+                                        dtype: dtype, to: dir.appendingPathComponent(file))
+            tensors = []
         }
-        try "\(version)\n".write(to: tmp.appendingPathComponent("MIXDQ_DEFAULT_MODEL"), atomically: true, encoding: .utf8)
+        try "\(configs.label)\n".write(to: tmp.appendingPathComponent("MIXDQ_DEFAULT_MODEL"), atomically: true, encoding: .utf8)
         try? fm.removeItem(at: folder)
         try fm.moveItem(at: tmp, to: folder)
     }

@@ -35,12 +35,12 @@ public struct ModelFolder {
         throw FolderError.missingComponent(component: name, path: root.path)
     }
 
-    /// Builds the UNet in the given precision.
-    public func loadUNet(precision: Precision = .fp32) throws -> UNet2DConditionModel {
+    /// Builds the UNet in the given precision; `packForInference` for FP-only use (faster, not quantizable).
+    public func loadUNet(precision: Precision = .fp32, packForInference: Bool = false) throws -> UNet2DConditionModel {
         let dir = try component("unet")
         let config = try UNetConfig.load(dir.appendingPathComponent("config.json"))
         let weights = try SafetensorsWeightSource.open(folder: dir)
-        return try UNet2DConditionModel(config: config, weights: weights, precision: precision)
+        return try UNet2DConditionModel(config: config, weights: weights, precision: precision, packForInference: packForInference)
     }
 }
 
@@ -63,9 +63,7 @@ extension ModelFolder {
         let dir = try component(name)
         let config = try CLIPTextConfig.load(dir.appendingPathComponent("config.json"))
         let weights = try SafetensorsWeightSource.open(folder: dir, ignoredKeyPatterns: CLIPTextModel.ignoredKeyPatterns)
-        let model = try CLIPTextModel(config: config, weights: weights)
-        if precision != .fp32 { model.registry.usePrecision(precision) }
-        return model
+        return try CLIPTextModel(config: config, weights: weights, precision: precision, packForInference: true)
     }
 
     /// The VAE decoder, always fp32 (SDXL's VAE overflows in half precision).
@@ -74,6 +72,6 @@ extension ModelFolder {
         let config = try VAEConfig.load(dir.appendingPathComponent("config.json"))
         let weights = VAEWeightSource(try SafetensorsWeightSource.open(folder: dir),
                                       unusedPrefixes: AutoencoderKLDecoder.encoderKeyPrefixes)
-        return try AutoencoderKLDecoder(config: config, weights: weights)
+        return try AutoencoderKLDecoder(config: config, weights: weights, packForInference: true)
     }
 }

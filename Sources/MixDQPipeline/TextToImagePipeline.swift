@@ -47,7 +47,7 @@ public final class TextToImagePipeline {
     public var unet: UNet2DConditionModel {
         get throws {
             if let u = unetStorage { return u }
-            let u = try folder.loadUNet(precision: precision)
+            let u = try folder.loadUNet(precision: precision, packForInference: configureUNet == nil)
             try configureUNet?(u)
             unetStorage = u
             return u

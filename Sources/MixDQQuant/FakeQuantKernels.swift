@@ -1,17 +1,23 @@
 import MixDQCompute
 
 /// `Linear` kernel that simulates MixDQ quantization: fake-quantized input (per tensor) and
-/// weight (per output channel), then the FP GEMM. With BOS-aware quantization the rows of token 0
+/// weight (per output channel), then the FP matmul. With BOS-aware quantization the rows of token 0
 /// are recomputed with the FP weight on the FP input.
+///
+/// Every matmul here is the same packed oneDNN fp32 kernel FP inference uses, so with quantization
+/// off the output is bit-identical to `fp-infer`'s.
 public final class FakeQuantLinearKernel: LinearKernel {
     public let state: QuantizedLayer
-    /// The FP kernel; nil after `freeze()` for layers that no longer need FP weights.
-    private(set) var fp: LinearKernel?
-    private var quantized: [Int: BLASLinear] = [:]
+    /// The kernel the layer had before (restored by `QuantSimulator.uninstall()`).
+    let original: LinearKernel
+    /// The FP kernel, packed on first use; nil after `freeze()` for layers that no longer need it.
+    private var fp: LinearKernel?
+    private var fpReleased = false
+    private var quantized: [Int: LinearKernel] = [:]
 
     public init(state: QuantizedLayer, fp: LinearKernel) {
         self.state = state
-        self.fp = fp
+        self.original = fp
     }
 
     public func forward(_ x: Tensor) -> Tensor {
@@ -42,21 +48,25 @@ public final class FakeQuantLinearKernel: LinearKernel {
     }
 
     var fpKernel: LinearKernel {
-        guard let fp else { fatalError("\(state.path): FP weights were released by freeze()") }
-        return fp
+        if let fp { return fp }
+        guard !fpReleased, let w = state.layer.masterWeight else { fatalError("\(state.path): FP weights were released by freeze()") }
+        let k = DNNLMatmul(weight: w, bias: state.layer.bias, precision: .fp32)
+        fp = k
+        return k
     }
 
     func quantizedKernel(bits: Int) -> LinearKernel {
         if let k = quantized[bits] { return k }
-        let k = BLASLinear(weight: state.quantizedWeight(bits: bits), bias: state.layer.bias)
+        let k = DNNLMatmul(weight: state.quantizedWeight(bits: bits), bias: state.layer.bias, precision: .fp32)
         if state.cachesQuantizedWeights { quantized[bits] = k }
         return k
     }
 
     /// Keeps only the quantized kernel of the current bit width (BOS layers keep FP for token 0).
     func freeze() {
-        quantized = [state.weightBits: BLASLinear(weight: state.quantizedWeight(bits: state.weightBits), bias: state.layer.bias)]
-        if !state.bosAware { fp = nil }
+        quantized = [state.weightBits: DNNLMatmul(weight: state.quantizedWeight(bits: state.weightBits), bias: state.layer.bias,
+                                                  precision: .fp32)]
+        if state.bosAware { _ = fpKernel } else { fp = nil; fpReleased = true }
     }
 }
 

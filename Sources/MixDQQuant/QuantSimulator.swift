@@ -29,7 +29,7 @@ public final class QuantSimulator {
     /// Puts the FP kernels back (the model runs as if never quantized).
     public func uninstall() {
         for l in layers {
-            if let linear = l.layer as? Linear, let k = linear.kernel as? FakeQuantLinearKernel { linear.kernel = k.fpKernel }
+            if let linear = l.layer as? Linear, let k = linear.kernel as? FakeQuantLinearKernel { linear.kernel = k.original }
             if let conv = l.layer as? Conv2d, let k = conv.kernel as? FakeQuantConv2dKernel { conv.kernel = k.fpKernel }
         }
     }

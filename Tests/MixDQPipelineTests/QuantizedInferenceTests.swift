@@ -96,7 +96,8 @@ final class QuantizedInferenceTests: XCTestCase {
         let s = try setup()
         let folder = ModelFolder(try Env.model())
         let x = try inputs(s)
-        let fp = try folder.loadUNet()(x)
+        // The FP reference is the inference-packed UNet that fp-infer runs.
+        let fp = try folder.loadUNet(packForInference: true)(x)
 
         let offUNet = try folder.loadUNet()
         try quantSetup(s, weights: false, activations: false).apply(to: offUNet, log: nil)

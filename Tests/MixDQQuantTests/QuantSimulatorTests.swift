@@ -53,8 +53,13 @@ final class QuantSimulatorTests: XCTestCase {
     }
 
     func testQuantizationOffEqualsFPExactly() throws {
+        // The FP reference is the inference-packed model fp-infer runs.
+        let dir = fixturesURL.appendingPathComponent("unet_sdxl_tiny")
+        let packed = try UNet2DConditionModel(config: try UNetConfig.load(dir.appendingPathComponent("unet/config.json")),
+                                              weights: try SafetensorsWeightSource.open(folder: dir.appendingPathComponent("unet")),
+                                              packForInference: true)
         let (unet, inputs) = try tinyUNet()
-        let fp = try unet(inputs)
+        let fp = try packed(inputs)
         let sim = QuantSimulator(registry: unet.registry, settings: QuantSettings())
         sim.calibrateWeights()
         sim.setQuantState(weight: false, activation: false)

@@ -8,6 +8,7 @@ public final class Conv2d: WeightLayer, @unchecked Sendable {
     public var kernel: Conv2dKernel
     /// Inference-only runs drop the fp32 OIHW copy once oneDNN holds packed weights.
     public static nonisolated(unsafe) var releaseMasterWeightsAfterPacking = false
+    public var releasesMasterAfterPacking = false
 
     public init(path: String, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) {
         precondition(weight.rank == 4)
@@ -26,7 +27,7 @@ public final class Conv2d: WeightLayer, @unchecked Sendable {
 
     public func callAsFunction(_ x: FeatureMap) -> FeatureMap {
         let y = OpProfiler.measure("conv") { kernel.forward(x) }
-        if Conv2d.releaseMasterWeightsAfterPacking, masterWeight != nil, let k = kernel as? DNNLConvolution {
+        if Conv2d.releaseMasterWeightsAfterPacking || releasesMasterAfterPacking, masterWeight != nil, let k = kernel as? DNNLConvolution {
             k.releaseMasterWeight()
             masterWeight = nil
         }

@@ -33,4 +33,11 @@ public final class Linear: WeightLayer, @unchecked Sendable {
     }
 
     public func releaseMasterWeight() { masterWeight = nil }
+
+    /// fp32 on a oneDNN matmul with the weight packed now; the fp32 master is dropped.
+    public func packForInference() {
+        guard let w = masterWeight else { return }
+        kernel = DNNLMatmul(weight: w, bias: bias, precision: .fp32)
+        masterWeight = nil
+    }
 }

@@ -7,9 +7,16 @@ import Dispatch
 /// q is `[B, N, H*d]`, k and v are `[B, M, H*d]` with channel = head*d + i (diffusers' and
 /// transformers' head split). Scores are fp32 and the softmax is max-subtracted, as SDPA does.
 public enum AttentionKernel {
+    /// `precision: .bf16` runs the two matmuls in bf16 on oneDNN (fp32 scores and softmax).
     public static func scaledDotProduct(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float? = nil,
-                                        causal: Bool = false) -> Tensor {
-        OpProfiler.measure("attention") { compute(q: q, k: k, v: v, heads: heads, scale: scale, causal: causal) }
+                                        causal: Bool = false, precision: Precision = .fp32) -> Tensor {
+        OpProfiler.measure("attention") {
+            if precision == .bf16 {
+                let d = q.shape[2] / heads
+                return DNNLAttention.run(q: q, k: k, v: v, heads: heads, scale: scale ?? 1 / Float(d).squareRoot(), causal: causal)
+            }
+            return compute(q: q, k: k, v: v, heads: heads, scale: scale, causal: causal)
+        }
     }
 
     private static func compute(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float?, causal: Bool) -> Tensor {

@@ -41,11 +41,12 @@ public final class CLIPTextModel {
     public let textProjection: Linear?
 
     /// `withProjection` defaults to what the config's `architectures` says.
-    public init(config: CLIPTextConfig, weights: WeightSource, withProjection: Bool? = nil) throws {
+    public init(config: CLIPTextConfig, weights: WeightSource, withProjection: Bool? = nil, precision: Precision = .fp32,
+                packForInference: Bool = false) throws {
         self.config = config
         let projected = withProjection ?? config.withProjection
         self.withProjection = projected
-        let root = ModuleLoader(weights: weights)
+        let root = ModuleLoader(weights: weights, precision: precision, packForInference: packForInference)
         registry = root.registry
         let prefix = Self.textModelPrefix(weights)
         let tm = prefix.isEmpty ? root : root.child(prefix)

@@ -6,6 +6,8 @@ public final class AttentionBlock {
     public let toQ: Linear, toK: Linear, toV: Linear, toOut: Linear
     public let heads: Int
     public let scale: Float?
+    /// The dense layers' precision; bf16 also runs the attention matmuls in bf16.
+    public let precision: Precision
 
     public init(_ loader: ModuleLoader, queryDim: Int, contextDim: Int?, heads: Int, qkvBias: Bool = false,
                 scale: Float? = nil) throws {
@@ -20,6 +22,7 @@ public final class AttentionBlock {
         }
         self.heads = heads
         self.scale = scale
+        self.precision = loader.precision
     }
 
     /// x `[B, N, C]`, context `[B, M, D]` (nil for self-attention) -> `[B, N, C]`.
@@ -27,6 +30,6 @@ public final class AttentionBlock {
         let q = toQ(x)
         let kv = context ?? x
         let k = toK(kv), v = toV(kv)
-        return toOut(AttentionKernel.scaledDotProduct(q: q, k: k, v: v, heads: heads, scale: scale))
+        return toOut(AttentionKernel.scaledDotProduct(q: q, k: k, v: v, heads: heads, scale: scale, precision: precision))
     }
 }

@@ -43,9 +43,10 @@ public final class UNet2DConditionModel {
     let convNormOut: GroupNorm
     let convOut: Conv2d
 
-    public init(config: UNetConfig, weights: WeightSource, precision: Precision = .fp32) throws {
+    /// `packForInference`: FP-only use (no quantization later), weights packed once for speed.
+    public init(config: UNetConfig, weights: WeightSource, precision: Precision = .fp32, packForInference: Bool = false) throws {
         self.config = config
-        let root = ModuleLoader(weights: weights, precision: precision)
+        let root = ModuleLoader(weights: weights, precision: precision, packForInference: packForInference)
         registry = root.registry
         let ch = config.blockOutChannels
         let groups = config.normNumGroups, eps = config.normEps

@@ -29,10 +29,10 @@ public final class AutoencoderKLDecoder {
 
     /// Builds from any `WeightSource` holding AutoencoderKL keys (modern or legacy attention names;
     /// the encoder half may be present and is ignored). Throws on missing, misshapen or unknown tensors.
-    public init(config: VAEConfig, weights: WeightSource) throws {
+    public init(config: VAEConfig, weights: WeightSource, packForInference: Bool = false) throws {
         self.config = config
         let source = VAEWeightSource(weights, unusedPrefixes: Self.encoderKeyPrefixes)
-        let root = ModuleLoader(weights: source)
+        let root = ModuleLoader(weights: source, packForInference: packForInference)
         registry = root.registry
         let ch = config.blockOutChannels, groups = config.normNumGroups
         let latent = config.latentChannels

@@ -1,0 +1,88 @@
+import CDNNL
+import CKernels
+
+/// Multi-head attention with bf16 matmuls on oneDNN, all heads of all samples in one primitive:
+/// `S = Q Kᵀ` and `O = P V` read the heads straight out of the `[B, T, H*d]` layout through
+/// strided descriptors, so no head transposes are materialised. Scores, softmax and the output
+/// stay fp32 (as PyTorch's bf16 SDPA accumulates); Q, K, V and P are rounded to bf16.
+final class DNNLAttention {
+    private struct Shape: Hashable { let b: Int, h: Int, n: Int, m: Int, d: Int }
+    private final class Compiled {
+        let scores: (dnnl_primitive_desc_t, dnnl_primitive_t)
+        let context: (dnnl_primitive_desc_t, dnnl_primitive_t)
+        init(scores: (dnnl_primitive_desc_t, dnnl_primitive_t), context: (dnnl_primitive_desc_t, dnnl_primitive_t)) {
+            self.scores = scores; self.context = context
+        }
+        deinit {
+            dnnl_primitive_destroy(scores.1); dnnl_primitive_desc_destroy(scores.0)
+            dnnl_primitive_destroy(context.1); dnnl_primitive_desc_destroy(context.0)
+        }
+    }
+    nonisolated(unsafe) private static var cache: [Shape: Compiled] = [:]
+
+    static func strided(_ dims: [Int], _ strides: [Int], _ type: dnnl_data_type_t) -> dnnl_memory_desc_t {
+        var md = dnnl_memory_desc_t()
+        DNNLEngine.check(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), dims.map(Int64.init), type,
+                                                          strides.map(Int64.init)), "memory_desc_init_by_strides \(dims)")
+        return md
+    }
+
+    private static func matmul(_ src: dnnl_memory_desc_t, _ wei: dnnl_memory_desc_t, _ dst: dnnl_memory_desc_t) -> (dnnl_primitive_desc_t, dnnl_primitive_t) {
+        var (s, w, d) = (src, wei, dst)
+        var desc = dnnl_matmul_desc_t()
+        DNNLEngine.check(dnnl_matmul_desc_init(&desc, &s, &w, nil, &d), "attention matmul_desc_init")
+        var pd: dnnl_primitive_desc_t?
+        DNNLEngine.check(dnnl_primitive_desc_create(&pd, &desc, nil, DNNLEngine.shared.engine, nil), "attention matmul pd")
+        var prim: dnnl_primitive_t?
+        DNNLEngine.check(dnnl_primitive_create(&prim, pd), "attention matmul primitive")
+        return (pd!, prim!)
+    }
+
+    private static func descriptors(_ sh: Shape) -> [dnnl_memory_desc_t] {
+        let c = sh.h * sh.d
+        let q = strided([sh.b, sh.h, sh.n, sh.d], [sh.n * c, sh.d, c, 1], dnnl_bf16)
+        let kT = strided([sh.b, sh.h, sh.d, sh.m], [sh.m * c, sh.d, 1, c], dnnl_bf16)
+        let s = strided([sh.b, sh.h, sh.n, sh.m], [sh.h * sh.n * sh.m, sh.n * sh.m, sh.m, 1], dnnl_f32)
+        let p = strided([sh.b, sh.h, sh.n, sh.m], [sh.h * sh.n * sh.m, sh.n * sh.m, sh.m, 1], dnnl_bf16)
+        let v = strided([sh.b, sh.h, sh.m, sh.d], [sh.m * c, sh.d, c, 1], dnnl_bf16)
+        let o = strided([sh.b, sh.h, sh.n, sh.d], [sh.n * c, sh.d, c, 1], dnnl_f32)
+        return [q, kT, s, p, v, o]
+    }
+
+    static func run(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float, causal: Bool) -> Tensor {
+        let (b, n, c) = (q.shape[0], q.shape[1], q.shape[2])
+        let m = k.shape[1]
+        let sh = Shape(b: b, h: heads, n: n, m: m, d: c / heads)
+        let md = descriptors(sh)
+        let compiled: Compiled
+        if let cached = cache[sh] { compiled = cached } else {
+            compiled = Compiled(scores: matmul(md[0], md[1], md[2]), context: matmul(md[3], md[4], md[5]))
+            cache[sh] = compiled
+        }
+        func bf16(_ t: Tensor) -> AlignedBuffer {
+            let buf = AlignedBuffer(byteCount: t.count * 2)
+            mdq_f32_to_bf16(t.data, buf.pointer.assumingMemoryBound(to: UInt16.self), t.count)
+            return buf
+        }
+        let (qb, kb, vb) = (bf16(q), bf16(k), bf16(v))
+        let scores = Tensor(uninitializedShape: [b * heads * n, m])
+        let engine = DNNLEngine.shared
+        var mems = [engine.memory(md[0], qb.pointer), engine.memory(md[1], kb.pointer), engine.memory(md[2], scores.data)]
+        engine.execute(compiled.scores.1, [(DNNL_ARG_SRC, mems[0]), (DNNL_ARG_WEIGHTS, mems[1]), (DNNL_ARG_DST, mems[2])])
+        mems.forEach { dnnl_memory_destroy($0) }
+        if causal {
+            for r in 0..<(b * heads * n) {
+                let i = r % n
+                if i + 1 < m { for j in (i + 1)..<m { scores.data[r * m + j] = -.infinity } }
+            }
+        }
+        mdq_softmax_rows(scores.data, b * heads * n, m, scale)
+        let pb = bf16(scores)
+        let out = Tensor(uninitializedShape: [b, n, c])
+        mems = [engine.memory(md[3], pb.pointer), engine.memory(md[4], vb.pointer), engine.memory(md[5], out.data)]
+        engine.execute(compiled.context.1, [(DNNL_ARG_SRC, mems[0]), (DNNL_ARG_WEIGHTS, mems[1]), (DNNL_ARG_DST, mems[2])])
+        mems.forEach { dnnl_memory_destroy($0) }
+        FLOPCounter.add(macs: 2 * b * n * m * c)
+        return out
+    }
+}
