@@ -1,12 +1,13 @@
 import CDNNL
 import CKernels
 
-/// Multi-head attention with bf16 matmuls on oneDNN, all heads of all samples in one primitive:
+/// Multi-head attention on oneDNN, all heads of all samples in one primitive per matmul:
 /// `S = Q Kᵀ` and `O = P V` read the heads straight out of the `[B, T, H*d]` layout through
 /// strided descriptors, so no head transposes are materialised. Scores, softmax and the output
-/// stay fp32 (as PyTorch's bf16 SDPA accumulates); Q, K, V and P are rounded to bf16.
+/// are fp32; in bf16 mode Q, K, V and P are rounded to bf16 (as PyTorch's bf16 SDPA does).
+/// Keeping attention on oneDNN also keeps OpenBLAS's spinning threads off the cores oneDNN uses.
 final class DNNLAttention {
-    private struct Shape: Hashable { let b: Int, h: Int, n: Int, m: Int, d: Int }
+    private struct Shape: Hashable { let b: Int, h: Int, n: Int, m: Int, d: Int, bf16: Bool }
     private final class Compiled {
         let scores: (dnnl_primitive_desc_t, dnnl_primitive_t)
         let context: (dnnl_primitive_desc_t, dnnl_primitive_t)
@@ -40,34 +41,39 @@ final class DNNLAttention {
 
     private static func descriptors(_ sh: Shape) -> [dnnl_memory_desc_t] {
         let c = sh.h * sh.d
-        let q = strided([sh.b, sh.h, sh.n, sh.d], [sh.n * c, sh.d, c, 1], dnnl_bf16)
-        let kT = strided([sh.b, sh.h, sh.d, sh.m], [sh.m * c, sh.d, 1, c], dnnl_bf16)
+        let t = sh.bf16 ? dnnl_bf16 : dnnl_f32
+        let q = strided([sh.b, sh.h, sh.n, sh.d], [sh.n * c, sh.d, c, 1], t)
+        let kT = strided([sh.b, sh.h, sh.d, sh.m], [sh.m * c, sh.d, 1, c], t)
         let s = strided([sh.b, sh.h, sh.n, sh.m], [sh.h * sh.n * sh.m, sh.n * sh.m, sh.m, 1], dnnl_f32)
-        let p = strided([sh.b, sh.h, sh.n, sh.m], [sh.h * sh.n * sh.m, sh.n * sh.m, sh.m, 1], dnnl_bf16)
-        let v = strided([sh.b, sh.h, sh.m, sh.d], [sh.m * c, sh.d, c, 1], dnnl_bf16)
+        let p = strided([sh.b, sh.h, sh.n, sh.m], [sh.h * sh.n * sh.m, sh.n * sh.m, sh.m, 1], t)
+        let v = strided([sh.b, sh.h, sh.m, sh.d], [sh.m * c, sh.d, c, 1], t)
         let o = strided([sh.b, sh.h, sh.n, sh.d], [sh.n * c, sh.d, c, 1], dnnl_f32)
         return [q, kT, s, p, v, o]
     }
 
-    static func run(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float, causal: Bool) -> Tensor {
+    static func run(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float, causal: Bool, bf16 useBF16: Bool) -> Tensor {
         let (b, n, c) = (q.shape[0], q.shape[1], q.shape[2])
         let m = k.shape[1]
-        let sh = Shape(b: b, h: heads, n: n, m: m, d: c / heads)
+        let sh = Shape(b: b, h: heads, n: n, m: m, d: c / heads, bf16: useBF16)
         let md = descriptors(sh)
         let compiled: Compiled
         if let cached = cache[sh] { compiled = cached } else {
             compiled = Compiled(scores: matmul(md[0], md[1], md[2]), context: matmul(md[3], md[4], md[5]))
             cache[sh] = compiled
         }
-        func bf16(_ t: Tensor) -> AlignedBuffer {
+        // bf16 mode: rounded copies; fp32 mode: the tensors themselves.
+        var keep: [AlignedBuffer] = []
+        func operand(_ t: Tensor) -> UnsafeMutableRawPointer {
+            guard useBF16 else { return UnsafeMutableRawPointer(t.data) }
             let buf = AlignedBuffer(byteCount: t.count * 2)
             mdq_f32_to_bf16(t.data, buf.pointer.assumingMemoryBound(to: UInt16.self), t.count)
-            return buf
+            keep.append(buf)
+            return buf.pointer
         }
-        let (qb, kb, vb) = (bf16(q), bf16(k), bf16(v))
+        let (qp, kp, vp) = (operand(q), operand(k), operand(v))
         let scores = Tensor(uninitializedShape: [b * heads * n, m])
         let engine = DNNLEngine.shared
-        var mems = [engine.memory(md[0], qb.pointer), engine.memory(md[1], kb.pointer), engine.memory(md[2], scores.data)]
+        var mems = [engine.memory(md[0], qp), engine.memory(md[1], kp), engine.memory(md[2], scores.data)]
         engine.execute(compiled.scores.1, [(DNNL_ARG_SRC, mems[0]), (DNNL_ARG_WEIGHTS, mems[1]), (DNNL_ARG_DST, mems[2])])
         mems.forEach { dnnl_memory_destroy($0) }
         if causal {
@@ -77,12 +83,13 @@ final class DNNLAttention {
             }
         }
         mdq_softmax_rows(scores.data, b * heads * n, m, scale)
-        let pb = bf16(scores)
+        let pp = operand(scores)
         let out = Tensor(uninitializedShape: [b, n, c])
-        mems = [engine.memory(md[3], pb.pointer), engine.memory(md[4], vb.pointer), engine.memory(md[5], out.data)]
+        mems = [engine.memory(md[3], pp), engine.memory(md[4], vp), engine.memory(md[5], out.data)]
         engine.execute(compiled.context.1, [(DNNL_ARG_SRC, mems[0]), (DNNL_ARG_WEIGHTS, mems[1]), (DNNL_ARG_DST, mems[2])])
         mems.forEach { dnnl_memory_destroy($0) }
         FLOPCounter.add(macs: 2 * b * n * m * c)
+        withExtendedLifetime(keep) {}
         return out
     }
 }

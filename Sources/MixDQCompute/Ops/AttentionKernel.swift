@@ -11,9 +11,12 @@ public enum AttentionKernel {
     public static func scaledDotProduct(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float? = nil,
                                         causal: Bool = false, precision: Precision = .fp32) -> Tensor {
         OpProfiler.measure("attention") {
-            if precision == .bf16 {
-                let d = q.shape[2] / heads
-                return DNNLAttention.run(q: q, k: k, v: v, heads: heads, scale: scale ?? 1 / Float(d).squareRoot(), causal: causal)
+            let d = q.shape[2] / heads
+            // Very long sequences (the VAE's 4096x4096 single head at 512x512) keep the blocked
+            // OpenBLAS path, whose score matrix stays cache-sized.
+            if precision == .bf16 || q.shape[0] * heads * q.shape[1] * k.shape[1] <= 16 << 20 {
+                return DNNLAttention.run(q: q, k: k, v: v, heads: heads, scale: scale ?? 1 / Float(d).squareRoot(),
+                                         causal: causal, bf16: precision == .bf16)
             }
             return compute(q: q, k: k, v: v, heads: heads, scale: scale, causal: causal)
         }
