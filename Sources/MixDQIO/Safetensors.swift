@@ -217,6 +217,18 @@ public final class SafetensorsFile: @unchecked Sendable {
         }
     }
 
+    /// Returns the mapped pages wholly inside a tensor's byte range to the kernel (they are re-read
+    /// from disk if touched again). A model converts or copies each weight once; without this the
+    /// file's pages stay resident next to the converted copy and double the peak memory of loading.
+    public func releasePages(_ key: String) {
+        guard let base, let e = entries[key] else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = Int(bitPattern: base) + dataOffset + e.begin
+        let end = Int(bitPattern: base) + dataOffset + e.end
+        let lo = (start + page - 1) / page * page, hi = end / page * page
+        if hi > lo { madvise(UnsafeMutableRawPointer(bitPattern: lo), hi - lo, MADV_DONTNEED) }
+    }
+
     /// Hands the C converters a 2-byte aligned uint16 pointer, copying first when the file is not.
     private func withHalfWords(_ src: UnsafeRawPointer, count n: Int, _ body: (UnsafePointer<UInt16>) -> Void) {
         if Int(bitPattern: src) % 2 == 0 {

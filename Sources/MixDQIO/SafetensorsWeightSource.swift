@@ -106,7 +106,9 @@ public final class SafetensorsWeightSource: WeightSource, @unchecked Sendable {
         guard found == shape else {
             throw WeightError.shapeMismatch(key: key, expected: shape, found: found, file: file.path)
         }
-        let t = try file.floatTensor(key)
+        // An owned copy, and the file's pages dropped: resident memory holds each weight once.
+        let t = try file.floatTensor(key, copy: true)
+        file.releasePages(key)
         lock.lock(); used.insert(key); lock.unlock()
         return t
     }
