@@ -76,6 +76,18 @@ final class QuantSimulatorTests: XCTestCase {
         XCTAssertLessThan(w4a8, w8a8)
     }
 
+    func testUncachedWeightsGiveTheSameOutput() throws {
+        let (unet, inputs, sim, _) = try calibrated()
+        for setting in [(true, false), (true, true)] {
+            sim.setQuantState(weight: setting.0, activation: setting.1)
+            sim.setCachesQuantizedWeights(true)
+            let cached = try unet(inputs)
+            sim.setCachesQuantizedWeights(false)
+            let uncached = try unet(inputs)
+            XCTAssertEqual(cached.scalars, uncached.scalars, "weight \(setting.0) act \(setting.1)")
+        }
+    }
+
     func testBOSTokenKVEqualsFPBitForBit() throws {
         let (unet, inputs, sim, _) = try calibrated()
         let path = "down_blocks.2.attentions.1.transformer_blocks.0.attn2.to_k"
