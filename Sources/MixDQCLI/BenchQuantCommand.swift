@@ -23,14 +23,17 @@ struct BenchQuant: ParsableCommand {
     @Option(help: "Timed runs for the fake-quant cost (0 to skip).") var timingRuns = 3
 
     func run() throws {
-        var log: (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
-        let unet: UNet2DConditionModel
+        let log: (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
+        var built: UNet2DConditionModel?
+        var buildForQuantization: () throws -> UNet2DConditionModel
+        var buildPacked: () throws -> UNet2DConditionModel
         var calibration: [UNetInputs] = [], evaluation: [UNetInputs] = []
         var source = ""
         if randomWeights {
             guard let modelConfig else { throw CommandError("--random-weights needs --model-config") }
             let config = try UNetConfig.load(URL(fileURLWithPath: modelConfig))
-            unet = try UNet2DConditionModel(config: config, weights: RandomWeightSource(seed: 0))
+            buildForQuantization = { try UNet2DConditionModel(config: config, weights: RandomWeightSource(seed: 0)) }
+            buildPacked = { try UNet2DConditionModel(config: config, weights: RandomWeightSource(seed: 0), packForInference: true) }
             let size = (config.sampleSize ?? 64) * 8
             var g = SplitMix(seed: 7)
             func inputs(_ b: Int) -> UNetInputs {
@@ -54,6 +57,8 @@ struct BenchQuant: ParsableCommand {
             let folder = try model.map { ModelFolder(URL(fileURLWithPath: $0)) }
                 ?? ModelFolder(try DefaultModel.ensure(in: DefaultModel.defaultCache))
             let pipeline = try TextToImagePipeline(folder: folder)
+            pipeline.configureUNet = { _ in }   // keep FP weights: the simulator needs them
+            buildPacked = { try folder.loadUNet(packForInference: true) }
             let captions = try COCOCaptions.load(try MixDQConfig.defaultCaptionsURL(near: nil)
                                                  ?? { throw CommandError("default captions not found") }())
             let size = try pipeline.defaultSize
@@ -73,20 +78,27 @@ struct BenchQuant: ParsableCommand {
             calibration = try (0..<calibBatches).map { try rows(Array(captions[($0 * batch)..<(($0 + 1) * batch)]), first: $0 * batch) }
             evaluation = try (0..<evalSamples).map { try rows([captions[calibBatches * batch + $0]], first: calibBatches * batch + $0) }
             pipeline.releaseTextEncoders()
-            unet = try pipeline.unet
+            built = try pipeline.unet
+            buildForQuantization = { built! }
             source = "\(folder.root.lastPathComponent) with calibration inputs from its pipeline (COCO-style captions)"
         }
         let report = QuantizationReport(calibration: calibration, evaluation: evaluation)
+        var fpTime: Double?
+        if timingRuns > 0 {
+            // FP reference time: the inference-packed model fp-infer runs (built and freed first, for memory).
+            let packed = try buildPacked()
+            fpTime = try QuantizationReport.medianTime(runs: timingRuns) { _ = try packed(evaluation[0]) }
+        }
+        let unet = try buildForQuantization()
         // Full-size models: no cached fp32 copy of quantized weights during the sweep.
         let rows = try report.measure(unet, cacheWeights: !randomWeights, log: log)
         print("mixdq bench quant: \(source); \(calibBatches)x\(batch) calibration rows, \(evalSamples) evaluation rows")
         print("| setting | BOS-aware | SQNR (dB) |")
         print("|---|---|---|")
         for r in rows { print(String(format: "| %@ | %@ | %.2f |", r.setting as NSString, r.bosAware ? "yes" : "no", r.sqnrDB)) }
-        if timingRuns > 0 {
-            log = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
-            let (fp, q) = try report.timeFakeQuant(unet, runs: timingRuns, log: log)
-            print(String(format: "fake-quant W8A8 forward %.3f s vs FP %.3f s: %.2fx (median of %d, batch 1)", q, fp, q / fp, timingRuns))
+        if let fp = fpTime {
+            let q = try report.timeFrozenW8A8(unet, runs: timingRuns)
+            print(String(format: "fake-quant W8A8 forward %.3f s vs FP %.3f s: %.2fx (median of %d after a warm-up, batch 1)", q, fp, q / fp, timingRuns))
         }
     }
 }

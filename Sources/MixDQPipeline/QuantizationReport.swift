@@ -63,26 +63,24 @@ public struct QuantizationReport {
         return rows
     }
 
-    /// Median wall time of FP forwards, then of W8A8 fake-quant forwards (weights frozen at 8 bit).
-    public func timeFakeQuant(_ unet: UNet2DConditionModel, runs: Int, log: (String) -> Void) throws -> (fp: Double, quant: Double) {
-        func median(_ body: () throws -> Void) rethrows -> Double {
-            var t: [Double] = []
-            for _ in 0..<runs { let s = Date(); try body(); t.append(Date().timeIntervalSince(s)) }
-            return t.sorted()[t.count / 2]
-        }
-        let x = evaluation[0]
-        _ = try unet(x)
-        let fp = try median { _ = try unet(x) }
+    public static func medianTime(runs: Int, _ body: () throws -> Void) rethrows -> Double {
+        try body()   // warm-up: packs weights, compiles primitives
+        var t: [Double] = []
+        for _ in 0..<runs { let s = Date(); try body(); t.append(Date().timeIntervalSince(s)) }
+        return t.sorted()[t.count / 2]
+    }
+
+    /// Median wall time of W8A8 fake-quant forwards with weights frozen at 8 bit (the FP weights are
+    /// released, so this comes last). Compare with the FP time of the inference-packed model.
+    public func timeFrozenW8A8(_ unet: UNet2DConditionModel, runs: Int) throws -> Double {
         let sim = QuantSimulator(registry: unet.registry, settings: QuantSettings(bitWidths: bitWidths))
+        sim.setCachesQuantizedWeights(false)
         sim.calibrateWeights()
         sim.setQuantState(weight: true, activation: true)
         sim.setCalibratingActivations(true)
         _ = try unet(calibration[0])
         sim.setCalibratingActivations(false)
         sim.freezeWeights()
-        _ = try unet(x)
-        let quant = try median { _ = try unet(x) }
-        log(String(format: "FP %.3f s, W8A8 fake-quant %.3f s per forward (%.2fx)", fp, quant, quant / fp))
-        return (fp, quant)
+        return try QuantizationReport.medianTime(runs: runs) { _ = try unet(evaluation[0]) }
     }
 }

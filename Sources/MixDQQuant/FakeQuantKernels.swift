@@ -8,8 +8,8 @@ import MixDQCompute
 /// off the output is bit-identical to `fp-infer`'s.
 public final class FakeQuantLinearKernel: LinearKernel {
     public let state: QuantizedLayer
-    /// The kernel the layer had before (restored by `QuantSimulator.uninstall()`).
-    let original: LinearKernel
+    /// The kernel the layer had before (restored by `QuantSimulator.uninstall()`; nil once frozen).
+    private(set) var original: LinearKernel?
     /// The FP kernel, packed on first use; nil after `freeze()` for layers that no longer need it.
     private var fp: LinearKernel?
     private var fpReleased = false
@@ -67,6 +67,7 @@ public final class FakeQuantLinearKernel: LinearKernel {
         quantized = [state.weightBits: DNNLMatmul(weight: state.quantizedWeight(bits: state.weightBits), bias: state.layer.bias,
                                                   precision: .fp32)]
         if state.bosAware { _ = fpKernel } else { fp = nil; fpReleased = true }
+        original = nil
     }
 }
 

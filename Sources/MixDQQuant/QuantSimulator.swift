@@ -29,7 +29,7 @@ public final class QuantSimulator {
     /// Puts the FP kernels back (the model runs as if never quantized).
     public func uninstall() {
         for l in layers {
-            if let linear = l.layer as? Linear, let k = linear.kernel as? FakeQuantLinearKernel { linear.kernel = k.original }
+            if let linear = l.layer as? Linear, let k = linear.kernel as? FakeQuantLinearKernel, let o = k.original { linear.kernel = o }
             if let conv = l.layer as? Conv2d, let k = conv.kernel as? FakeQuantConv2dKernel { conv.kernel = k.fpKernel }
         }
     }
@@ -45,8 +45,9 @@ public final class QuantSimulator {
         for l in layers where l.weightEnabled {
             l.cachesQuantizedWeights = true
             if let linear = l.layer as? Linear, let k = linear.kernel as? FakeQuantLinearKernel {
-                k.freeze()
-                if !l.bosAware { l.releaseWeightCopies(); linear.releaseMasterWeight() }
+                k.freeze()   // BOS layers pack their FP weight for token 0 first
+                l.releaseWeightCopies()
+                linear.releaseMasterWeight()
             } else if let conv = l.layer as? Conv2d, let k = conv.kernel as? FakeQuantConv2dKernel {
                 k.freeze()
                 l.releaseWeightCopies()
