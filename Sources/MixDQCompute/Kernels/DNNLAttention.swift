@@ -39,15 +39,18 @@ final class DNNLAttention {
         return (pd!, prim!)
     }
 
+    /// bf16 operands are laid out head-major `[B, H, T, d]` (dense: oneDNN's fastest matmul path);
+    /// fp32 operands are read in place through strides.
     private static func descriptors(_ sh: Shape) -> [dnnl_memory_desc_t] {
         let c = sh.h * sh.d
         let t = sh.bf16 ? dnnl_bf16 : dnnl_f32
-        let q = strided([sh.b, sh.h, sh.n, sh.d], [sh.n * c, sh.d, c, 1], t)
-        let kT = strided([sh.b, sh.h, sh.d, sh.m], [sh.m * c, sh.d, 1, c], t)
-        let s = strided([sh.b, sh.h, sh.n, sh.m], [sh.h * sh.n * sh.m, sh.n * sh.m, sh.m, 1], dnnl_f32)
-        let p = strided([sh.b, sh.h, sh.n, sh.m], [sh.h * sh.n * sh.m, sh.n * sh.m, sh.m, 1], t)
-        let v = strided([sh.b, sh.h, sh.m, sh.d], [sh.m * c, sh.d, c, 1], t)
-        let o = strided([sh.b, sh.h, sh.n, sh.d], [sh.n * c, sh.d, c, 1], dnnl_f32)
+        let (n, m, d, h) = (sh.n, sh.m, sh.d, sh.h)
+        let q = sh.bf16 ? strided([sh.b, h, n, d], [h * n * d, n * d, d, 1], t) : strided([sh.b, h, n, d], [n * c, d, c, 1], t)
+        let kT = sh.bf16 ? strided([sh.b, h, d, m], [h * m * d, m * d, 1, d], t) : strided([sh.b, h, d, m], [m * c, d, 1, c], t)
+        let s = strided([sh.b, h, n, m], [h * n * m, n * m, m, 1], dnnl_f32)
+        let p = strided([sh.b, h, n, m], [h * n * m, n * m, m, 1], t)
+        let v = sh.bf16 ? strided([sh.b, h, m, d], [h * m * d, m * d, d, 1], t) : strided([sh.b, h, m, d], [m * c, d, c, 1], t)
+        let o = strided([sh.b, h, n, d], [n * c, d, c, 1], dnnl_f32)
         return [q, kT, s, p, v, o]
     }
 
@@ -61,10 +64,21 @@ final class DNNLAttention {
             compiled = Compiled(scores: matmul(md[0], md[1], md[2]), context: matmul(md[3], md[4], md[5]))
             cache[sh] = compiled
         }
-        // bf16 mode: rounded copies; fp32 mode: the tensors themselves.
+        // bf16 mode: rounded, head-major copies; fp32 mode: the tensors themselves.
         var keep: [AlignedBuffer] = []
+        let d = c / heads
         func operand(_ t: Tensor) -> UnsafeMutableRawPointer {
             guard useBF16 else { return UnsafeMutableRawPointer(t.data) }
+            let buf = AlignedBuffer(byteCount: t.count * 2)
+            let dst = buf.pointer.assumingMemoryBound(to: UInt16.self)
+            let (tb, tt) = (t.shape[0], t.shape[1])
+            for bi in 0..<tb { for hi in 0..<heads { for ti in 0..<tt {
+                mdq_f32_to_bf16(t.data + (bi * tt + ti) * c + hi * d, dst + ((bi * heads + hi) * tt + ti) * d, d)
+            } } }
+            keep.append(buf)
+            return buf.pointer
+        }
+        func dense(_ t: Tensor) -> UnsafeMutableRawPointer {
             let buf = AlignedBuffer(byteCount: t.count * 2)
             mdq_f32_to_bf16(t.data, buf.pointer.assumingMemoryBound(to: UInt16.self), t.count)
             keep.append(buf)
@@ -83,7 +97,7 @@ final class DNNLAttention {
             }
         }
         mdq_softmax_rows(scores.data, b * heads * n, m, scale)
-        let pp = operand(scores)
+        let pp = useBF16 ? dense(scores) : UnsafeMutableRawPointer(scores.data)
         let out = Tensor(uninitializedShape: [b, n, c])
         mems = [engine.memory(md[3], pp), engine.memory(md[4], vp), engine.memory(md[5], out.data)]
         engine.execute(compiled.context.1, [(DNNL_ARG_SRC, mems[0]), (DNNL_ARG_WEIGHTS, mems[1]), (DNNL_ARG_DST, mems[2])])
