@@ -96,7 +96,9 @@ final class DNNLAttention {
                 if i + 1 < m { for j in (i + 1)..<m { scores.data[r * m + j] = -.infinity } }
             }
         }
-        mdq_softmax_rows(scores.data, b * heads * n, m, scale)
+        RowParallel.run(rows: b * heads * n, rowLength: m) { r in
+            mdq_softmax_rows(scores.data + r.lowerBound * m, r.count, m, scale)
+        }
         let pp = useBF16 ? dense(scores) : UnsafeMutableRawPointer(scores.data)
         let out = Tensor(uninitializedShape: [b, n, c])
         mems = [engine.memory(md[3], pp), engine.memory(md[4], vp), engine.memory(md[5], out.data)]

@@ -30,7 +30,10 @@ public final class LayerNorm: @unchecked Sendable {
         precondition(x.shape.last == channels)
         return OpProfiler.measure("layer_norm") {
             let y = Tensor(uninitializedShape: x.shape)
-            mdq_layer_norm(x.data, y.data, x.count / channels, channels, eps, weight.data, bias.data)
+            RowParallel.run(rows: x.count / channels, rowLength: channels) { r in
+                mdq_layer_norm(x.data + r.lowerBound * channels, y.data + r.lowerBound * channels, r.count, channels, eps,
+                               weight.data, bias.data)
+            }
             return y
         }
     }

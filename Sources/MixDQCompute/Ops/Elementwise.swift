@@ -17,7 +17,9 @@ public enum Ops {
         precondition(twice % 2 == 0)
         let inner = twice / 2
         let y = Tensor(uninitializedShape: Array(proj.shape.dropLast()) + [inner])
-        mdq_geglu(proj.data, y.data, proj.count / twice, inner)
+        RowParallel.run(rows: proj.count / twice, rowLength: twice) { r in
+            mdq_geglu(proj.data + r.lowerBound * twice, y.data + r.lowerBound * inner, r.count, inner)
+        }
         return y
     }
     public static func add(_ a: Tensor, _ b: Tensor) -> Tensor {
