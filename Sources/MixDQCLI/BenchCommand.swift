@@ -38,7 +38,6 @@ struct BenchUNet: ParsableCommand {
     }
 
     func run() throws {
-        Conv2d.releaseMasterWeightsAfterPacking = true       // inference only: keep one copy of conv weights
         func build(_ p: Precision) throws -> UNet2DConditionModel {
             if randomWeights {
                 let config = try UNetConfig.load(URL(fileURLWithPath: modelConfig!))
@@ -101,7 +100,7 @@ struct BenchUNet: ParsableCommand {
 /// Deterministic inputs of the pipeline's shapes.
 enum BenchInputs {
     static func unet(_ config: UNetConfig, height: Int, width: Int, seed: UInt64) -> UNetInputs {
-        var g = SplitMix(seed: seed &+ 1)
+        var g = SplitMix64(seed: seed &+ 1)
         func randn(_ shape: [Int]) -> Tensor {
             let t = Tensor(uninitializedShape: shape)
             for i in 0..<t.count { t.data[i] = g.nextGaussian() }
@@ -115,22 +114,5 @@ enum BenchInputs {
             ids = Tensor(shape: [1, 6], values: [Float(height), Float(width), 0, 0, Float(height), Float(width)])
         }
         return UNetInputs(sample: sample, timesteps: [999], encoderHiddenStates: ctx, textEmbeds: text, timeIds: ids)
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextGaussian() -> Float {
-        let u1 = (Double(next() >> 11) + 0.5) / 9_007_199_254_740_992.0
-        let u2 = Double(next() >> 11) / 9_007_199_254_740_992.0
-        return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
     }
 }

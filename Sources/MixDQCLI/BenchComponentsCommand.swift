@@ -110,7 +110,6 @@ struct BenchVAEDecoder: ParsableCommand {
     }
 
     func run() throws {
-        Conv2d.releaseMasterWeightsAfterPacking = true       // inference only: keep one copy of conv weights
         let t0 = Date()
         let decoder: AutoencoderKLDecoder
         var params = 0
@@ -127,7 +126,7 @@ struct BenchVAEDecoder: ParsableCommand {
         }
         let buildSeconds = Date().timeIntervalSince(t0)
 
-        var g = SplitMix(seed: seed &+ 1)
+        var g = SplitMix64(seed: seed &+ 1)
         let latents = Tensor(uninitializedShape: [batch, decoder.config.latentChannels, height / 8, width / 8])
         for i in 0..<latents.count { latents.data[i] = g.nextGaussian() }
 

@@ -35,7 +35,7 @@ struct BenchQuant: ParsableCommand {
             buildForQuantization = { try UNet2DConditionModel(config: config, weights: RandomWeightSource(seed: 0)) }
             buildPacked = { try UNet2DConditionModel(config: config, weights: RandomWeightSource(seed: 0), packForInference: true) }
             let size = (config.sampleSize ?? 64) * 8
-            var g = SplitMix(seed: 7)
+            var g = SplitMix64(seed: 7)
             func inputs(_ b: Int) -> UNetInputs {
                 var x = BenchInputs.unet(config, height: height ?? size, width: width ?? size, seed: g.next())
                 // The latent is noise at sigma_max scaled by 1/sqrt(sigma^2 + 1): unit variance.

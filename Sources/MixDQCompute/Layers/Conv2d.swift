@@ -6,8 +6,8 @@ public final class Conv2d: WeightLayer, @unchecked Sendable {
     public let bias: Tensor?
     public var role: LayerRole = .plain
     public var kernel: Conv2dKernel
-    /// Inference-only runs drop the fp32 OIHW copy once oneDNN holds packed weights.
-    public static nonisolated(unsafe) var releaseMasterWeightsAfterPacking = false
+    /// Inference-only layers (`ModuleLoader.packForInference`) drop the fp32 OIHW copy once oneDNN
+    /// holds packed weights.
     public var releasesMasterAfterPacking = false
 
     public init(path: String, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) {
@@ -27,7 +27,7 @@ public final class Conv2d: WeightLayer, @unchecked Sendable {
 
     public func callAsFunction(_ x: FeatureMap) -> FeatureMap {
         let y = OpProfiler.measure("conv") { kernel.forward(x) }
-        if Conv2d.releaseMasterWeightsAfterPacking || releasesMasterAfterPacking, masterWeight != nil, let k = kernel as? DNNLConvolution {
+        if releasesMasterAfterPacking, masterWeight != nil, let k = kernel as? DNNLConvolution {
             k.releaseMasterWeight()
             masterWeight = nil
         }

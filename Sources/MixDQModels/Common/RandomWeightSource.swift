@@ -13,7 +13,7 @@ public final class RandomWeightSource: WeightSource {
 
     public func tensor(_ key: String, shape: [Int]) throws -> Tensor {
         let t = Tensor(uninitializedShape: shape)
-        var state = seed ^ RandomWeightSource.fnv1a(key)
+        var rng = SplitMix64(seed: seed ^ RandomWeightSource.fnv1a(key))
         let fanIn = shape.count >= 2 ? shape.dropFirst().reduce(1, *) : 1
         let (center, halfWidth): (Float, Float)
         if shape.count >= 2 {
@@ -24,16 +24,7 @@ public final class RandomWeightSource: WeightSource {
             (center, halfWidth) = (1, 0.2)
         }
         let p = t.data
-        for i in 0..<t.count {
-            // SplitMix64: fast, good enough to fill weights.
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            let u = Float(z >> 40) * (1.0 / 16_777_216.0)     // [0, 1)
-            p[i] = center + halfWidth * (2 * u - 1)
-        }
+        for i in 0..<t.count { p[i] = center + halfWidth * (2 * rng.nextUnitFloat() - 1) }
         generatedParameters += t.count
         return t
     }
