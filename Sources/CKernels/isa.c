@@ -1,5 +1,8 @@
 // isa.c: run-time CPU feature detection and the public dispatchers (AVX-512 > AVX2+FMA > scalar).
 #include "internal.h"
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 static int g_detected = -1;  // best ISA the CPU supports, computed once
 static int g_active = -1;    // ISA the dispatchers use (== detected unless a test forced another)
@@ -17,10 +20,27 @@ static int detect(void) {
     return MDQ_ISA_SCALAR;
 }
 
+// An ISA ceiling from the environment, so one machine can run the suite as an older CPU would:
+// MIXDQ_MAX_CPU_ISA, else oneDNN's own ONEDNN_MAX_CPU_ISA (then one variable limits both).
+// Names follow oneDNN's: SSE41 (our scalar path), AVX2, AVX512*/AVX10* and ALL. -1: no ceiling.
+static int env_ceiling(void) {
+    const char *v = getenv("MIXDQ_MAX_CPU_ISA");
+    if (!v || !*v) v = getenv("ONEDNN_MAX_CPU_ISA");
+    if (!v || !*v) v = getenv("DNNL_MAX_CPU_ISA");
+    if (!v || !*v) return -1;
+    if (strncasecmp(v, "AVX512", 6) == 0 || strncasecmp(v, "AVX10", 5) == 0 || strncasecmp(v, "AMX", 3) == 0 ||
+        strcasecmp(v, "ALL") == 0)
+        return MDQ_ISA_AVX512;
+    if (strncasecmp(v, "AVX2", 4) == 0) return MDQ_ISA_AVX2;  // AVX2, AVX2_VNNI, AVX2_VNNI_2
+    return MDQ_ISA_SCALAR;                                     // SSE41, AVX (no FMA/AVX2 kernels here)
+}
+
 static int detected(void) {
     int d = __atomic_load_n(&g_detected, __ATOMIC_RELAXED);
     if (d < 0) {
         d = detect();
+        int ceiling = env_ceiling();
+        if (ceiling >= 0 && ceiling < d) d = ceiling;
         __atomic_store_n(&g_detected, d, __ATOMIC_RELAXED);
     }
     return d;
@@ -48,7 +68,7 @@ void mdq_isa_force(mdq_isa isa) {
 int mdq_cpu_has_avx512_bf16(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512bf16") ? 1 : 0;
+    return detected() == MDQ_ISA_AVX512 && __builtin_cpu_supports("avx512bf16") ? 1 : 0;
 #else
     return 0;
 #endif
@@ -57,7 +77,7 @@ int mdq_cpu_has_avx512_bf16(void) {
 int mdq_cpu_has_avx512_vnni(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512vnni") ? 1 : 0;
+    return detected() == MDQ_ISA_AVX512 && __builtin_cpu_supports("avx512vnni") ? 1 : 0;
 #else
     return 0;
 #endif

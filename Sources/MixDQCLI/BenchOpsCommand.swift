@@ -17,16 +17,16 @@ struct BenchLinear: ParsableCommand {
     func run() throws {
         let b = Tensor(shape: [outFeatures], repeating: 0.1)
         let x = Tensor(shape: [rows, inFeatures], repeating: 0.5)
-        let layers: [LinearKernel] = (0..<weights).map { _ in
+        let layers: [LinearKernel] = try (0..<weights).map { _ in
             let w = Tensor(shape: [outFeatures, inFeatures], repeating: 0.01)
-            if precision == .bf16 { return DNNLMatmul(weight: w, bias: b, precision: .bf16) }
-            return dnnl ? DNNLMatmul(weight: w, bias: b, precision: .fp32) : BLASLinear(weight: w, bias: b)
+            if precision == .bf16 { return try DNNLMatmul(weight: w, bias: b, precision: .bf16) }
+            return dnnl ? try DNNLMatmul(weight: w, bias: b, precision: .fp32) : BLASLinear(weight: w, bias: b)
         }
-        for l in layers { _ = l.forward(x) }
+        for l in layers { _ = try l.forward(x) }
         var times: [Double] = []
         for r in 0..<runs {
             let t0 = Date()
-            _ = layers[r % layers.count].forward(x)
+            _ = try layers[r % layers.count].forward(x)
             times.append(Date().timeIntervalSince(t0))
         }
         let median = times.sorted()[times.count / 2]

@@ -7,7 +7,7 @@ struct MixDQCommand: ParsableCommand {
         commandName: "mixdq",
         abstract: "Quantize few-step text-to-image diffusion models (SDXL-Turbo) with MixDQ and run them fast.",
         subcommands: [FPInferCommand.self, DefaultModelCommand.self, CalibDataCommand.self, PTQCommand.self, SearchCommand.self,
-                      InferCommand.self, ForwardCommand.self, BenchCommand.self])
+                      InferCommand.self, ForwardCommand.self, BenchCommand.self, CPUInfoCommand.self])
 
     static func main() {
         ComputeRuntime.configure()

@@ -62,24 +62,39 @@ public struct ImageGenerationJob {
         log.info("generating \(todo.count) image(s) (\(owned - todo.count) of this shard's \(owned) already present) into \(folder.path); shard \(shard.index)/\(shard.count), \(steps) step(s), guidance \(guidance), \(width)x\(height), seed \(seed)+index")
         guard !todo.isEmpty else { return 0 }
 
-        // Encode every prompt first so the text encoders can be freed before the UNet loads.
-        var embeddings: [PromptEmbeddings] = []
-        for start in stride(from: 0, to: todo.count, by: batchSize) {
-            let idx = Array(todo[start..<min(start + batchSize, todo.count)])
-            embeddings.append(try pipeline.encode(idx.map { prompts[$0] }))
-        }
+        // Encode every prompt first so the text encoders can be freed before the UNet loads. One
+        // prompt per call: a prompt's embedding then never depends on which prompts share its batch.
+        var embeddings: [Int: PromptEmbeddings] = [:]
+        for i in todo { embeddings[i] = try pipeline.encode([prompts[i]]) }
         pipeline.releaseTextEncoders()
 
+        // `batchSize` groups images for progress reports; each image is computed on its own rows
+        // (see `TextToImagePipeline.image`), so its bytes do not depend on the grouping.
         var meter = ProgressMeter(total: todo.count, label: "images")
-        for (k, start) in stride(from: 0, to: todo.count, by: batchSize).enumerated() {
+        for start in stride(from: 0, to: todo.count, by: batchSize) {
             let idx = Array(todo[start..<min(start + batchSize, todo.count)])
-            var noise = BatchNoise(seeds: idx.map { seed &+ UInt64($0) })
-            let latents = try pipeline.denoise(embeddings[k], noise: &noise, steps: steps, guidance: guidance,
+            for i in idx {
+                guard let embedding = embeddings.removeValue(forKey: i) else { continue }
+                let image: RGBImage
+                do {
+                    image = try pipeline.image(embedding, seed: seed &+ UInt64(i), steps: steps, guidance: guidance,
                                                height: height, width: width)
-            let images = try pipeline.decode(latents)
-            for (i, image) in zip(idx, images) { try image.writePNG(to: imageURL(i)) }
+                } catch let error as NonFiniteValuesError {
+                    throw ImageGenerationError(index: i, url: imageURL(i), reason: error.description)
+                }
+                try image.writePNG(to: imageURL(i))
+            }
             log.info(meter.advance(by: idx.count))
         }
         return todo.count
     }
+}
+
+/// An image that could not be produced; nothing is written under its name.
+public struct ImageGenerationError: Error, CustomStringConvertible, LocalizedError {
+    public let index: Int
+    public let url: URL
+    public let reason: String
+    public var description: String { "image \(index) (\(url.path)): \(reason); no image written" }
+    public var errorDescription: String? { description }
 }

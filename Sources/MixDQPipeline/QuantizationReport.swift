@@ -80,7 +80,7 @@ public struct QuantizationReport {
         sim.setCalibratingActivations(true)
         _ = try unet(calibration[0])
         sim.setCalibratingActivations(false)
-        sim.freezeWeights()
+        try sim.freezeWeights()
         return try QuantizationReport.medianTime(runs: runs) { _ = try unet(evaluation[0]) }
     }
 }

@@ -142,6 +142,7 @@ public final class TextToImagePipeline {
             let input = cfg ? PromptEmbeddings.cat(scaled, scaled) : scaled
             let eps = try unet(UNetInputs(sample: input, timesteps: [t], encoderHiddenStates: cond.context,
                                           textEmbeds: cond.pooled, timeIds: timeIds))
+            try NonFiniteValuesError.check(eps, "UNet output", step: i, timestep: t)
             try record?(UNetStepRecord(step: i, timestep: t, sample: input, context: cond.context, textEmbeds: cond.pooled,
                                        timeIds: timeIds, output: eps))
             var guided = eps
@@ -155,6 +156,7 @@ public final class TextToImagePipeline {
                 }
             }
             latents = scheduler.step(modelOutput: guided, stepIndex: i, sample: latents, noise: &noise)
+            try NonFiniteValuesError.check(latents, "latent", step: i, timestep: t)
         }
         return latents
     }
@@ -162,6 +164,18 @@ public final class TextToImagePipeline {
     /// Decodes latents to images.
     public func decode(_ latents: Tensor) throws -> [RGBImage] {
         let images = try vae.decode(latents: latents)
+        try NonFiniteValuesError.check(images, "decoded image", step: nil, timestep: nil)
         return (0..<images.shape[0]).map { RGBImage.fromDecoded(images, index: $0) }
+    }
+
+    /// One image, computed on its own rows only (one row, two with CFG), from one prompt's
+    /// embeddings and its own generator. oneDNN may pick other kernels, and so other summation
+    /// orders, for other row counts; computing each image alone makes its bytes depend only on
+    /// (model, prompt, seed, settings), never on how images are batched, sharded or resumed.
+    public func image(_ embedding: PromptEmbeddings, seed: UInt64, steps: Int, guidance: Float,
+                      height: Int, width: Int) throws -> RGBImage {
+        var noise = BatchNoise(seeds: [seed])
+        let latents = try denoise(embedding, noise: &noise, steps: steps, guidance: guidance, height: height, width: width)
+        return try decode(latents)[0]
     }
 }

@@ -23,15 +23,21 @@ public final class ActivationObserver {
 
     /// Folds one calibration batch's min/max in.
     ///
+    /// As the original's `init_quant_params`, the batch range is first widened to contain 0
+    /// (`x_min = min(0, min x)`, `x_max = max(0, max x)`) and only then enters the EMA, so a
+    /// one-signed batch pulls the state toward 0 on that side.
     /// Clean mode: one EMA update per batch; every bit width's parameters come from the same range.
     /// Compat mode: as the original, the shared range is updated once per bit width inside the call,
     /// and bit width k takes the range after its own (k+1-th) update.
-    public func observe(min lo: Float, max hi: Float) {
-        let m = QuantSettings.emaMomentum
+    public func observe(min batchMin: Float, max batchMax: Float) {
+        let lo = Swift.min(batchMin, 0), hi = Swift.max(batchMax, 0)
+        // PyTorch evaluates `state * momentum + x * (1 - momentum)` with both Python scalars
+        // rounded to float32 from double, so (1 - m) is float32(0.05), not 1 - float32(0.95).
+        let m = Float(QuantSettings.emaMomentumValue), oneMinusM = Float(1 - QuantSettings.emaMomentumValue)
         func update() {
             if let a = rangeMin, let b = rangeMax, runningStat {
-                rangeMin = a * m + lo * (1 - m)
-                rangeMax = b * m + hi * (1 - m)
+                rangeMin = a * m + lo * oneMinusM
+                rangeMax = b * m + hi * oneMinusM
             } else {
                 rangeMin = lo; rangeMax = hi
             }

@@ -1,4 +1,12 @@
+import Foundation
 import MixDQCompute
+
+/// A frozen layer (FP weights dropped by `freeze()`) asked to run in FP or at another bit width.
+public struct FrozenLayerError: Error, CustomStringConvertible, LocalizedError {
+    public let path: String
+    public var description: String { "\(path): FP weights were released by freeze(); reload the model to change its quantization" }
+    public var errorDescription: String? { description }
+}
 
 /// `Linear` kernel that simulates MixDQ quantization: fake-quantized input (per tensor) and
 /// weight (per output channel), then the FP matmul. With BOS-aware quantization the rows of token 0
@@ -20,8 +28,8 @@ public final class FakeQuantLinearKernel: LinearKernel {
         self.original = fp
     }
 
-    public func forward(_ x: Tensor) -> Tensor {
-        guard state.weightEnabled || state.activationEnabled else { return fpKernel.forward(x) }
+    public func forward(_ x: Tensor) throws -> Tensor {
+        guard state.weightEnabled || state.activationEnabled else { return try fpKernel().forward(x) }
         let channels = x.shape.last!
         let tokens = x.rank == 3 ? x.shape[1] : 1
         let bos = state.bosAware && x.rank == 3
@@ -29,16 +37,16 @@ public final class FakeQuantLinearKernel: LinearKernel {
             ? state.quantizeActivation(x, channels: channels, skipRow: bos ? { $0 % tokens == 0 } : nil) : x
         let kernel: LinearKernel
         if state.weightEnabled {
-            kernel = quantizedKernel(bits: state.weightBits)
+            kernel = try quantizedKernel(bits: state.weightBits)
         } else {
-            kernel = fpKernel
+            kernel = try fpKernel()
         }
-        let y = kernel.forward(input)
+        let y = try kernel.forward(input)
         if bos {
             // Token 0 (BOS) of every sample: the FP layer on the FP input. Running the FP kernel on
             // the same rows the FP model sees keeps these rows bit-identical to it (a 1-row GEMM
             // may accumulate in another order). The context has 77 tokens, so this is cheap.
-            let reference = fpKernel.forward(x)
+            let reference = try fpKernel().forward(x)
             let out = y.shape.last!
             for b in 0..<x.shape[0] {
                 (y.data + b * tokens * out).update(from: reference.data + b * tokens * out, count: out)
@@ -47,26 +55,26 @@ public final class FakeQuantLinearKernel: LinearKernel {
         return y
     }
 
-    var fpKernel: LinearKernel {
+    func fpKernel() throws -> LinearKernel {
         if let fp { return fp }
-        guard !fpReleased, let w = state.layer.masterWeight else { fatalError("\(state.path): FP weights were released by freeze()") }
-        let k = DNNLMatmul(weight: w, bias: state.layer.bias, precision: .fp32)
+        guard !fpReleased, let w = state.layer.masterWeight else { throw FrozenLayerError(path: state.path) }
+        let k = try DNNLMatmul(weight: w, bias: state.layer.bias, precision: .fp32)
         fp = k
         return k
     }
 
-    func quantizedKernel(bits: Int) -> LinearKernel {
+    func quantizedKernel(bits: Int) throws -> LinearKernel {
         if let k = quantized[bits] { return k }
-        let k = DNNLMatmul(weight: state.quantizedWeight(bits: bits), bias: state.layer.bias, precision: .fp32)
+        let k = try DNNLMatmul(weight: state.quantizedWeight(bits: bits), bias: state.layer.bias, precision: .fp32)
         if state.cachesQuantizedWeights { quantized[bits] = k }
         return k
     }
 
     /// Keeps only the quantized kernel of the current bit width (BOS layers keep FP for token 0).
-    func freeze() {
-        quantized = [state.weightBits: DNNLMatmul(weight: state.quantizedWeight(bits: state.weightBits), bias: state.layer.bias,
-                                                  precision: .fp32)]
-        if state.bosAware { _ = fpKernel } else { fp = nil; fpReleased = true }
+    func freeze() throws {
+        quantized = [state.weightBits: try DNNLMatmul(weight: state.quantizedWeight(bits: state.weightBits), bias: state.layer.bias,
+                                                      precision: .fp32)]
+        if state.bosAware { _ = try fpKernel() } else { fp = nil; fpReleased = true }
         original = nil
     }
 }
@@ -86,29 +94,29 @@ public final class FakeQuantConv2dKernel: Conv2dKernel {
         self.padding = padding
     }
 
-    public func forward(_ x: FeatureMap) -> FeatureMap {
-        guard state.weightEnabled || state.activationEnabled else { return fpKernel.forward(x) }
+    public func forward(_ x: FeatureMap) throws -> FeatureMap {
+        guard state.weightEnabled || state.activationEnabled else { return try fpKernel().forward(x) }
         let input = state.activationEnabled
             ? FeatureMap(state.quantizeActivation(x.tensor, channels: x.channels)) : x
-        guard state.weightEnabled else { return fpKernel.forward(input) }
-        return quantizedKernel(bits: state.weightBits).forward(input)
+        guard state.weightEnabled else { return try fpKernel().forward(input) }
+        return try quantizedKernel(bits: state.weightBits).forward(input)
     }
 
-    var fpKernel: Conv2dKernel {
-        guard let fp else { fatalError("\(state.path): FP weights were released by freeze()") }
+    func fpKernel() throws -> Conv2dKernel {
+        guard let fp else { throw FrozenLayerError(path: state.path) }
         return fp
     }
 
-    func quantizedKernel(bits: Int) -> DNNLConvolution {
+    func quantizedKernel(bits: Int) throws -> DNNLConvolution {
         if let k = quantized[bits] { return k }
-        let k = DNNLConvolution(weight: state.quantizedWeight(bits: bits), bias: state.layer.bias,
+        let k = try DNNLConvolution(weight: state.quantizedWeight(bits: bits), bias: state.layer.bias,
                                 stride: stride, padding: padding, precision: .fp32)
         if state.cachesQuantizedWeights { quantized[bits] = k }
         return k
     }
 
-    func freeze() {
-        let k = DNNLConvolution(weight: state.quantizedWeight(bits: state.weightBits), bias: state.layer.bias,
+    func freeze() throws {
+        let k = try DNNLConvolution(weight: state.quantizedWeight(bits: state.weightBits), bias: state.layer.bias,
                                 stride: stride, padding: padding, precision: .fp32)
         quantized = [state.weightBits: k]
         fp = nil

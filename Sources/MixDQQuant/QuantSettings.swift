@@ -13,6 +13,8 @@ public struct QuantSettings: Equatable, Sendable {
     /// The original repeats the EMA update once per bit width within a batch (mixdq-method.md §3.5).
     public var emaCompatRepeat: Bool
     public static let emaMomentum: Float = 0.95
+    /// The momentum as the original's Python float (the EMA's (1 - m) is formed in double).
+    public static let emaMomentumValue: Double = 0.95
 
     public init(bitWidths: [Int] = [2, 4, 8], weightBits: Int = 8, weightSymmetric: Bool = true, activationBits: Int = 8,
                 runningStat: Bool = true, bosAware: Bool = true, emaCompatRepeat: Bool = false) {

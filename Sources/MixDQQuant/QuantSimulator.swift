@@ -30,7 +30,7 @@ public final class QuantSimulator {
     public func uninstall() {
         for l in layers {
             if let linear = l.layer as? Linear, let k = linear.kernel as? FakeQuantLinearKernel, let o = k.original { linear.kernel = o }
-            if let conv = l.layer as? Conv2d, let k = conv.kernel as? FakeQuantConv2dKernel { conv.kernel = k.fpKernel }
+            if let conv = l.layer as? Conv2d, let k = conv.kernel as? FakeQuantConv2dKernel, let fp = k.fp { conv.kernel = fp }
         }
     }
 
@@ -41,15 +41,15 @@ public final class QuantSimulator {
     /// For inference with fixed bit widths: every weight-quantized layer keeps only its
     /// fake-quantized weight at the current bit width and drops the FP one (except the BOS-aware
     /// K/V layers, whose token 0 runs FP). Bits cannot change afterwards.
-    public func freezeWeights() {
+    public func freezeWeights() throws {
         for l in layers where l.weightEnabled {
             l.cachesQuantizedWeights = true
             if let linear = l.layer as? Linear, let k = linear.kernel as? FakeQuantLinearKernel {
-                k.freeze()   // BOS layers pack their FP weight for token 0 first
+                try k.freeze()   // BOS layers pack their FP weight for token 0 first
                 l.releaseWeightCopies()
                 linear.releaseMasterWeight()
             } else if let conv = l.layer as? Conv2d, let k = conv.kernel as? FakeQuantConv2dKernel {
-                k.freeze()
+                try k.freeze()
                 l.releaseWeightCopies()
                 conv.releaseMasterWeight()
             }

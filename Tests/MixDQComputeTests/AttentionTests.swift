@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import MixDQCompute
 
@@ -42,16 +43,69 @@ final class AttentionTests: XCTestCase {
         return 10 * log10(s / max(e, 1e-300))
     }
 
-    func testFP32AndBF16MatchReference() {
-        for causal in [false, true] {
-            let q = random([2, 13, 32], seed: 1), k = random([2, causal ? 13 : 9, 32], seed: 2), v = random([2, causal ? 13 : 9, 32], seed: 3)
-            let ref = reference(q, k, v, heads: 2, causal: causal)
-            let fp32 = AttentionKernel.scaledDotProduct(q: q, k: k, v: v, heads: 2, causal: causal)
-            let bf16 = AttentionKernel.scaledDotProduct(q: q, k: k, v: v, heads: 2, causal: causal, precision: .bf16)
-            let (a, b) = (sqnr(fp32, ref), sqnr(bf16, ref))
-            print(String(format: "attention causal=%@: fp32 SQNR %.1f dB, bf16 SQNR %.1f dB", "\(causal)", a, b))
+    func cases() -> [(causal: Bool, q: Tensor, k: Tensor, v: Tensor)] {
+        [false, true].map { causal in
+            (causal, random([2, 13, 32], seed: 1), random([2, causal ? 13 : 9, 32], seed: 2), random([2, causal ? 13 : 9, 32], seed: 3))
+        }
+    }
+
+    func testFP32MatchesReference() throws {
+        for c in cases() {
+            let ref = reference(c.q, c.k, c.v, heads: 2, causal: c.causal)
+            let fp32 = try AttentionKernel.scaledDotProduct(q: c.q, k: c.k, v: c.v, heads: 2, causal: c.causal)
+            let a = sqnr(fp32, ref)
+            print(String(format: "attention causal=%@: fp32 SQNR %.1f dB", "\(c.causal)", a))
             XCTAssertGreaterThan(a, 100)
+        }
+    }
+
+    func testBF16MatchesReference() throws {
+        guard Precision.bf16.isAvailable else {
+            throw XCTSkip("no oneDNN bf16 on this CPU (\(CPUInfo.current.summary))")
+        }
+        for c in cases() {
+            let ref = reference(c.q, c.k, c.v, heads: 2, causal: c.causal)
+            let bf16 = try AttentionKernel.scaledDotProduct(q: c.q, k: c.k, v: c.v, heads: 2, causal: c.causal, precision: .bf16)
+            let b = sqnr(bf16, ref)
+            print(String(format: "attention causal=%@: bf16 SQNR %.1f dB", "\(c.causal)", b))
             XCTAssertGreaterThan(b, 35)
         }
+    }
+
+    /// Where oneDNN has no bf16 (AVX2-only CPUs, or ONEDNN_MAX_CPU_ISA=AVX2), asking for it is a
+    /// thrown error naming the primitive and its shapes, not a trap.
+    func testBF16WithoutSupportThrowsNamingThePrimitive() throws {
+        guard !Precision.bf16.isAvailable else {
+            throw XCTSkip("this CPU has oneDNN bf16; run with ONEDNN_MAX_CPU_ISA=AVX2 to exercise the error path")
+        }
+        let c = cases()[0]
+        XCTAssertThrowsError(try AttentionKernel.scaledDotProduct(q: c.q, k: c.k, v: c.v, heads: 2, precision: .bf16)) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("attention bf16"), text)
+            XCTAssertTrue(text.contains("13x9"), text)
+        }
+        XCTAssertThrowsError(try DNNLMatmul(weight: Tensor(shape: [8, 16], repeating: 0.5), bias: nil, precision: .bf16)) { error in
+            XCTAssertTrue("\(error)".contains("matmul 256x16x8 bf16"), "\(error)")
+        }
+        XCTAssertThrowsError(try Precision.bf16.checkSupported())
+    }
+
+    func testAttentionRejectsMismatchedShapes() {
+        let q = random([1, 4, 8], seed: 1), k = random([1, 5, 8], seed: 2), v = random([1, 6, 8], seed: 3)
+        XCTAssertThrowsError(try AttentionKernel.scaledDotProduct(q: q, k: k, v: v, heads: 2))
+        XCTAssertThrowsError(try AttentionKernel.scaledDotProduct(q: q, k: k, v: random([1, 5, 8], seed: 3), heads: 3))
+    }
+
+    /// The ISA ceiling limits both our C kernels and oneDNN when the environment asks for it.
+    func testISACeilingFromEnvironment() throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let limit = env["MIXDQ_MAX_CPU_ISA"] ?? env["ONEDNN_MAX_CPU_ISA"], limit.uppercased().hasPrefix("AVX2") else {
+            throw XCTSkip("no AVX2 ceiling set (CI runs this suite again with ONEDNN_MAX_CPU_ISA=AVX2)")
+        }
+        let info = CPUInfo.current
+        print("CPU under the AVX2 ceiling: \(info.summary)")
+        XCTAssertNotEqual(info.kernelISA, "avx512")
+        XCTAssertFalse(info.onednnISA.lowercased().contains("avx512"), info.onednnISA)
+        XCTAssertFalse(Precision.bf16.isAvailable)
     }
 }

@@ -157,25 +157,8 @@ final class HDF5Tests: XCTestCase {
 
     // MARK: Interoperability with h5py (only where the reference venv exists; CI skips)
 
-    private static let python = "/work/refvenv/bin/python"
-
     private func runPython(_ script: String, _ args: [String]) throws -> String {
-        guard FileManager.default.isExecutableFile(atPath: Self.python) else {
-            throw XCTSkip("no reference Python venv at \(Self.python)")
-        }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.python)
-        p.arguments = ["-c", script] + args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        if text.contains("No module named 'h5py'") { throw XCTSkip("h5py is not installed in \(Self.python)") }
-        XCTAssertEqual(p.terminationStatus, 0, text)
-        return text
+        try ReferencePython.run(script, args, modules: ["h5py", "numpy"])
     }
 
     func testH5pyReadsOurFile() throws {
@@ -197,7 +180,8 @@ final class HDF5Tests: XCTestCase {
         assert int(f.attrs["n_done"]) == 7
         print("ok")
         """
-        XCTAssertTrue(try runPython(script, [url.path]).contains("ok"))
+        let output = try runPython(script, [url.path])
+        XCTAssertTrue(output.contains("ok"), output)
     }
 
     func testWeReadH5pyFile() throws {

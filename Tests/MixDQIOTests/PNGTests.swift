@@ -100,30 +100,19 @@ final class PNGTests: XCTestCase {
         }
     }
 
-    /// PIL reads what we write (only where the reference venv exists; CI skips).
+    /// PIL reads what we write (only where the reference Python exists; CI skips).
     func testPILReadsOurPNG() throws {
-        let python = "/work/refvenv/bin/python"
-        guard FileManager.default.isExecutableFile(atPath: python) else { throw XCTSkip("no reference venv") }
         let img = RGBImage(width: 3, height: 2, pixels: (0..<18).map { UInt8($0 * 14) })
         let url = dir.appendingPathComponent("pil.png")
         try img.writePNG(to: url)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = ["-c", """
+        let output = try ReferencePython.run("""
         import sys
         from PIL import Image
         im = Image.open(sys.argv[1])
         assert im.mode == "RGB" and im.size == (3, 2), (im.mode, im.size)
         assert list(im.tobytes()) == [i * 14 for i in range(18)]
         print("ok")
-        """, url.path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        if text.contains("No module named 'PIL'") { throw XCTSkip("PIL not installed") }
-        XCTAssertEqual(p.terminationStatus, 0, text)
+        """, [url.path], modules: ["PIL"])
+        XCTAssertTrue(output.contains("ok"), output)
     }
 }

@@ -93,9 +93,9 @@ final class QuantSimulatorTests: XCTestCase {
         let path = "down_blocks.2.attentions.1.transformer_blocks.0.attn2.to_k"
         let layer = unet.registry[path] as! Linear
         let ctx = inputs.encoderHiddenStates
-        let quantized = layer(ctx)
+        let quantized = try layer(ctx)
         sim.setQuantState(weight: false, activation: false)
-        let reference = layer(ctx)
+        let reference = try layer(ctx)
         let (b, n, c) = (ctx.shape[0], ctx.shape[1], layer.outFeatures)
         var others = 0
         for i in 0..<b {
@@ -132,7 +132,7 @@ final class QuantSimulatorTests: XCTestCase {
     func testSplitShortcutQuantizesPartsSeparately() throws {
         // A stand-alone 1x1 shortcut with split 3 of 5 input channels.
         let w = Tensor(shape: [2, 5, 1, 1], values: [0.5, -0.25, 1, 8, -4, 0.1, 0.2, -0.3, 2, 6])
-        let conv = Conv2d(path: "up_blocks.0.resnets.0.conv_shortcut", weight: w, bias: Tensor(shape: [2], values: [0.1, -0.2]))
+        let conv = try Conv2d(path: "up_blocks.0.resnets.0.conv_shortcut", weight: w, bias: Tensor(shape: [2], values: [0.1, -0.2]))
         conv.role = .concatShortcut(split: 3)
         let registry = LayerRegistry()
         registry.register(conv)
@@ -142,7 +142,7 @@ final class QuantSimulatorTests: XCTestCase {
         sim.setCalibratingActivations(true)
         // h part in [-1, 1], skip part in [-10, 10].
         let x = FeatureMap(Tensor(shape: [1, 2, 1, 5], values: [-1, 0.3, 1, -10, 7, 0.5, -0.7, 0.2, 10, -3.3]))
-        let y = conv(x)
+        let y = try conv(x)
         let state = sim["up_blocks.0.resnets.0.conv_shortcut"]!
         XCTAssertEqual(state.observers[0].rangeMin, -1); XCTAssertEqual(state.observers[0].rangeMax, 1)
         XCTAssertEqual(state.observers[1].rangeMin, -10); XCTAssertEqual(state.observers[1].rangeMax, 10)

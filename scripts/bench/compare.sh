@@ -12,7 +12,7 @@
 #   RUNS (2), WARMUP (1), HEIGHT/WIDTH (512; unet and vae-decoder), BATCH (1), THREADS (2, the peer's
 #   torch.set_num_threads), PROFILE=1 (adds --profile to mixdq; its per-op seconds are printed),
 #   MIXDQ_BIN (default .build/release/mixdq; build it first with `swift build -c release`),
-#   MIXDQ_REFERENCE_PYTHON (the peer's Python; else .venv-reference/bin/python, else /work/refvenv/bin/python).
+#   MIXDQ_REFERENCE_PYTHON (the peer's Python; else .venv-reference/bin/python).
 #   LOG_DIR (default a fresh temporary folder): each process's stdout/stderr is kept there.
 #
 # Peak RSS is measured from outside (GNU time's maximum resident set size of each process, in GiB) when
@@ -45,7 +45,7 @@ if [[ ! -x $mixdq ]]; then
 fi
 
 peer_python=""
-for candidate in "${MIXDQ_REFERENCE_PYTHON:-}" "$root/.venv-reference/bin/python" /work/refvenv/bin/python; do
+for candidate in "${MIXDQ_REFERENCE_PYTHON:-}" "$root/.venv-reference/bin/python"; do
     if [[ -n $candidate && -x $candidate ]]; then peer_python=$candidate; break; fi
 done
 peer_modules=torch

@@ -28,8 +28,8 @@ Note: torch's float32 sqrt on x86 wheels goes through MKL and is 1 ulp off the c
 rounded value for ~19% of inputs (190 of the 1000 sigma-table entries), so values that pass
 through `** 0.5` are compared with a tolerance unless they are known to be exact.
 
-Pinned: torch 2.15.0, diffusers 0.42.1, numpy as installed in /work/refvenv.
-Run: /work/refvenv/bin/python scripts/reference/make_rng_scheduler_fixtures.py   (from the repo root)
+Pinned: torch 2.15.0, diffusers 0.42.1, numpy as installed in the reference venv (scripts/reference/setup_venv.sh).
+Run: .venv-reference/bin/python scripts/reference/make_rng_scheduler_fixtures.py   (from the repo root)
 """
 import json
 import os

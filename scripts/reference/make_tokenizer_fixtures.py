@@ -14,7 +14,7 @@
    The ids go to Tests/Fixtures/tokenizer/goldens.json.
 
 Pinned: torch 2.15.0, transformers 5.24.0, tokenizers 0.23.3, open_clip_torch 3.3.0.
-Run: /work/refvenv/bin/python scripts/reference/make_tokenizer_fixtures.py   (from the repo root)
+Run: .venv-reference/bin/python scripts/reference/make_tokenizer_fixtures.py   (from the repo root)
 """
 import gzip
 import json

@@ -13,7 +13,8 @@ extern "C" {
 
 // ---- ISA selection -------------------------------------------------------------------------
 typedef enum { MDQ_ISA_SCALAR = 0, MDQ_ISA_AVX2 = 1, MDQ_ISA_AVX512 = 2 } mdq_isa;
-mdq_isa mdq_isa_detected(void);          // best ISA this CPU supports
+mdq_isa mdq_isa_detected(void);          // best ISA this CPU supports, capped by MIXDQ_MAX_CPU_ISA
+                                         // (else ONEDNN_MAX_CPU_ISA): SSE41 = scalar, AVX2, AVX512*
 mdq_isa mdq_isa_active(void);            // ISA the dispatchers use now
 void mdq_isa_force(mdq_isa isa);         // tests: pin a variant (clamped to what the CPU has)
 int mdq_cpu_has_avx512_bf16(void);       // oneDNN bf16 runs natively only with this

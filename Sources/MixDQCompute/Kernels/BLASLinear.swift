@@ -1,4 +1,5 @@
 import COpenBLAS
+import Foundation
 import CKernels
 
 /// fp32 `y = x W^T + b` on OpenBLAS sgemm, reading the PyTorch `[out, in]` weight in place.
@@ -13,14 +14,21 @@ public final class BLASLinear: LinearKernel, @unchecked Sendable {
         self.bias = bias
     }
 
-    public func forward(_ x: Tensor) -> Tensor {
+    public func forward(_ x: Tensor) throws -> Tensor {
         let k = weight.shape[1], n = weight.shape[0]
-        precondition(x.shape.last == k, "linear expects last dimension \(k), got \(x.shape)")
+        guard x.shape.last == k else { throw LinearShapeError(expected: k, got: x.shape) }
         let m = x.count / k
         let y = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [n])
         GEMM.linear(x.data, rows: m, inFeatures: k, weight: weight.data, outFeatures: n, bias: bias?.data, into: y.data)
         return y
     }
+}
+
+/// A linear layer called on a tensor whose last axis is not its input width.
+public struct LinearShapeError: Error, CustomStringConvertible, LocalizedError {
+    public let expected: Int, got: [Int]
+    public var description: String { "linear expects last dimension \(expected), got \(got)" }
+    public var errorDescription: String? { description }
 }
 
 /// Thin wrappers over cblas_sgemm for the two shapes the models need.

@@ -21,47 +21,64 @@ final class DNNLAttention {
     }
     nonisolated(unsafe) private static var cache: [Shape: Compiled] = [:]
 
-    static func strided(_ dims: [Int], _ strides: [Int], _ type: dnnl_data_type_t) -> dnnl_memory_desc_t {
+    static func strided(_ dims: [Int], _ strides: [Int], _ type: dnnl_data_type_t) throws -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
-        DNNLEngine.check(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), dims.map(Int64.init), type,
+        try DNNLEngine.check(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), dims.map(Int64.init), type,
                                                           strides.map(Int64.init)), "memory_desc_init_by_strides \(dims)")
         return md
     }
 
-    private static func matmul(_ src: dnnl_memory_desc_t, _ wei: dnnl_memory_desc_t, _ dst: dnnl_memory_desc_t) -> (dnnl_primitive_desc_t, dnnl_primitive_t) {
+    private static func matmul(_ src: dnnl_memory_desc_t, _ wei: dnnl_memory_desc_t, _ dst: dnnl_memory_desc_t,
+                               _ what: String) throws -> (dnnl_primitive_desc_t, dnnl_primitive_t) {
         var (s, w, d) = (src, wei, dst)
         var desc = dnnl_matmul_desc_t()
-        DNNLEngine.check(dnnl_matmul_desc_init(&desc, &s, &w, nil, &d), "attention matmul_desc_init")
+        try DNNLEngine.check(dnnl_matmul_desc_init(&desc, &s, &w, nil, &d), "\(what) desc_init")
         var pd: dnnl_primitive_desc_t?
-        DNNLEngine.check(dnnl_primitive_desc_create(&pd, &desc, nil, DNNLEngine.shared.engine, nil), "attention matmul pd")
+        try DNNLEngine.check(dnnl_primitive_desc_create(&pd, &desc, nil, try DNNLEngine.shared.engine, nil), "\(what) primitive_desc_create")
+        guard let pd else { throw DNNLError(operation: "\(what) primitive_desc_create", status: dnnl_runtime_error) }
         var prim: dnnl_primitive_t?
-        DNNLEngine.check(dnnl_primitive_create(&prim, pd), "attention matmul primitive")
-        return (pd!, prim!)
+        let status = dnnl_primitive_create(&prim, pd)
+        guard status == dnnl_success, let prim else {
+            dnnl_primitive_desc_destroy(pd)
+            throw DNNLError(operation: "\(what) primitive_create", status: status)
+        }
+        return (pd, prim)
     }
 
     /// bf16 operands are laid out head-major `[B, H, T, d]` (dense: oneDNN's fastest matmul path);
     /// fp32 operands are read in place through strides.
-    private static func descriptors(_ sh: Shape) -> [dnnl_memory_desc_t] {
+    private static func descriptors(_ sh: Shape) throws -> [dnnl_memory_desc_t] {
         let c = sh.h * sh.d
         let t = sh.bf16 ? dnnl_bf16 : dnnl_f32
         let (n, m, d, h) = (sh.n, sh.m, sh.d, sh.h)
-        let q = sh.bf16 ? strided([sh.b, h, n, d], [h * n * d, n * d, d, 1], t) : strided([sh.b, h, n, d], [n * c, d, c, 1], t)
-        let kT = sh.bf16 ? strided([sh.b, h, d, m], [h * m * d, m * d, 1, d], t) : strided([sh.b, h, d, m], [m * c, d, 1, c], t)
-        let s = strided([sh.b, h, n, m], [h * n * m, n * m, m, 1], dnnl_f32)
-        let p = strided([sh.b, h, n, m], [h * n * m, n * m, m, 1], t)
-        let v = sh.bf16 ? strided([sh.b, h, m, d], [h * m * d, m * d, d, 1], t) : strided([sh.b, h, m, d], [m * c, d, c, 1], t)
-        let o = strided([sh.b, h, n, d], [n * c, d, c, 1], dnnl_f32)
+        let q = try sh.bf16 ? strided([sh.b, h, n, d], [h * n * d, n * d, d, 1], t) : strided([sh.b, h, n, d], [n * c, d, c, 1], t)
+        let kT = try sh.bf16 ? strided([sh.b, h, d, m], [h * m * d, m * d, 1, d], t) : strided([sh.b, h, d, m], [m * c, d, 1, c], t)
+        let s = try strided([sh.b, h, n, m], [h * n * m, n * m, m, 1], dnnl_f32)
+        let p = try strided([sh.b, h, n, m], [h * n * m, n * m, m, 1], t)
+        let v = try sh.bf16 ? strided([sh.b, h, m, d], [h * m * d, m * d, d, 1], t) : strided([sh.b, h, m, d], [m * c, d, c, 1], t)
+        let o = try strided([sh.b, h, n, d], [n * c, d, c, 1], dnnl_f32)
         return [q, kT, s, p, v, o]
     }
 
-    static func run(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float, causal: Bool, bf16 useBF16: Bool) -> Tensor {
+    static func run(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float, causal: Bool, bf16 useBF16: Bool) throws -> Tensor {
         let (b, n, c) = (q.shape[0], q.shape[1], q.shape[2])
         let m = k.shape[1]
+        let what = "attention \(useBF16 ? "bf16" : "fp32") batch \(b) heads \(heads) \(n)x\(m) head dim \(heads > 0 ? c / heads : 0)"
+        guard q.rank == 3, k.rank == 3, v.rank == 3, heads > 0, c % heads == 0, b > 0, n > 0, m > 0,
+              k.shape[0] == b, v.shape[0] == b, k.shape[2] == c, v.shape[2] == c, v.shape[1] == m else {
+            throw DNNLError(operation: "\(what): shapes q\(q.shape) k\(k.shape) v\(v.shape)", status: dnnl_invalid_arguments)
+        }
         let sh = Shape(b: b, h: heads, n: n, m: m, d: c / heads, bf16: useBF16)
-        let md = descriptors(sh)
+        let md = try descriptors(sh)
         let compiled: Compiled
         if let cached = cache[sh] { compiled = cached } else {
-            compiled = Compiled(scores: matmul(md[0], md[1], md[2]), context: matmul(md[3], md[4], md[5]))
+            let scores = try matmul(md[0], md[1], md[2], "\(what) scores")
+            let context: (dnnl_primitive_desc_t, dnnl_primitive_t)
+            do { context = try matmul(md[3], md[4], md[5], "\(what) context") } catch {
+                dnnl_primitive_destroy(scores.1); dnnl_primitive_desc_destroy(scores.0)
+                throw error
+            }
+            compiled = Compiled(scores: scores, context: context)
             cache[sh] = compiled
         }
         // bf16 mode: rounded, head-major copies; fp32 mode: the tensors themselves.
@@ -87,9 +104,13 @@ final class DNNLAttention {
         let (qp, kp, vp) = (operand(q), operand(k), operand(v))
         let scores = Tensor(uninitializedShape: [b * heads * n, m])
         let engine = DNNLEngine.shared
-        var mems = [engine.memory(md[0], qp), engine.memory(md[1], kp), engine.memory(md[2], scores.data)]
-        engine.execute(compiled.scores.1, [(DNNL_ARG_SRC, mems[0]), (DNNL_ARG_WEIGHTS, mems[1]), (DNNL_ARG_DST, mems[2])])
-        mems.forEach { dnnl_memory_destroy($0) }
+        var mems: [dnnl_memory_t] = []
+        defer { mems.forEach { dnnl_memory_destroy($0) } }
+        for (desc, pointer) in [(md[0], qp), (md[1], kp), (md[2], UnsafeMutableRawPointer(scores.data))] {
+            mems.append(try engine.memory(desc, pointer))
+        }
+        try engine.execute(compiled.scores.1, [(DNNL_ARG_SRC, mems[0]), (DNNL_ARG_WEIGHTS, mems[1]), (DNNL_ARG_DST, mems[2])],
+                           "\(what) scores")
         if causal {
             for r in 0..<(b * heads * n) {
                 let i = r % n
@@ -101,9 +122,11 @@ final class DNNLAttention {
         }
         let pp = useBF16 ? dense(scores) : UnsafeMutableRawPointer(scores.data)
         let out = Tensor(uninitializedShape: [b, n, c])
-        mems = [engine.memory(md[3], pp), engine.memory(md[4], vp), engine.memory(md[5], out.data)]
-        engine.execute(compiled.context.1, [(DNNL_ARG_SRC, mems[0]), (DNNL_ARG_WEIGHTS, mems[1]), (DNNL_ARG_DST, mems[2])])
-        mems.forEach { dnnl_memory_destroy($0) }
+        for (desc, pointer) in [(md[3], pp), (md[4], vp), (md[5], UnsafeMutableRawPointer(out.data))] {
+            mems.append(try engine.memory(desc, pointer))
+        }
+        try engine.execute(compiled.context.1, [(DNNL_ARG_SRC, mems[3]), (DNNL_ARG_WEIGHTS, mems[4]), (DNNL_ARG_DST, mems[5])],
+                           "\(what) context")
         FLOPCounter.add(macs: 2 * b * n * m * c)
         withExtendedLifetime(keep) {}
         return out

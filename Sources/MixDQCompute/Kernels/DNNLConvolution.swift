@@ -24,8 +24,10 @@ public final class DNNLConvolution: @unchecked Sendable {
     }
 
     /// `weight` is `[out, in, k, k]` (PyTorch OIHW). It is kept until the first forward.
-    public init(weight: Tensor, bias: Tensor?, stride: Int, padding: Int, precision: Precision) {
-        precondition(weight.rank == 4 && weight.shape[2] == weight.shape[3], "conv weight must be [O,I,k,k], got \(weight.shape)")
+    public init(weight: Tensor, bias: Tensor?, stride: Int, padding: Int, precision: Precision) throws {
+        guard weight.rank == 4, weight.shape[2] == weight.shape[3] else {
+            throw DNNLError(operation: "conv weight must be [O,I,k,k], got \(weight.shape)", status: dnnl_invalid_arguments)
+        }
         self.outChannels = weight.shape[0]
         self.inChannels = weight.shape[1]
         self.kernelSize = weight.shape[2]
@@ -49,39 +51,48 @@ public final class DNNLConvolution: @unchecked Sendable {
 
     private var dataType: dnnl_data_type_t { precision == .bf16 ? dnnl_bf16 : dnnl_f32 }
 
-    private func compile(n: Int, h: Int, w: Int) -> Compiled {
+    private func compile(n: Int, h: Int, w: Int) throws -> Compiled {
         let (oh, ow) = outputSize(h, w)
-        var src = DNNLEngine.memoryDesc([n, inChannels, h, w], dataType, dnnl_nhwc)
-        var dst = DNNLEngine.memoryDesc([n, outChannels, oh, ow], dnnl_f32, dnnl_nhwc)
-        var wmd = packedWeightMD ?? DNNLEngine.memoryDesc([outChannels, inChannels, kernelSize, kernelSize], dataType, dnnl_format_tag_any)
-        var bmd = DNNLEngine.memoryDesc([outChannels], dnnl_f32, dnnl_a)
+        let what = "convolution \(inChannels)->\(outChannels) k\(kernelSize) s\(stride) p\(padding) on \(n)x\(h)x\(w) \(precision)"
+        guard n > 0, oh > 0, ow > 0 else { throw DNNLError(operation: what, status: dnnl_invalid_arguments) }
+        var src = try DNNLEngine.memoryDesc([n, inChannels, h, w], dataType, dnnl_nhwc)
+        var dst = try DNNLEngine.memoryDesc([n, outChannels, oh, ow], dnnl_f32, dnnl_nhwc)
+        var wmd = try packedWeightMD ?? DNNLEngine.memoryDesc([outChannels, inChannels, kernelSize, kernelSize], dataType, dnnl_format_tag_any)
+        var bmd = try DNNLEngine.memoryDesc([outChannels], dnnl_f32, dnnl_a)
         let strides: [Int64] = [Int64(stride), Int64(stride)]
         let pads: [Int64] = [Int64(padding), Int64(padding)]
         var desc = dnnl_convolution_desc_t()
         let hasBias = bias != nil
-        withUnsafePointer(to: &bmd) { bp in
-            DNNLEngine.check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
-                                                               &src, &wmd, hasBias ? bp : nil, &dst, strides, pads, pads),
-                             "convolution_forward_desc_init")
+        try withUnsafePointer(to: &bmd) { bp in
+            try DNNLEngine.check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
+                                                                   &src, &wmd, hasBias ? bp : nil, &dst, strides, pads, pads),
+                                 "\(what) desc_init")
         }
         var pd: dnnl_primitive_desc_t?
-        DNNLEngine.check(dnnl_primitive_desc_create(&pd, &desc, nil, DNNLEngine.shared.engine, nil),
-                         "convolution primitive_desc_create \(inChannels)->\(outChannels) k\(kernelSize) \(h)x\(w) \(precision)")
+        try DNNLEngine.check(dnnl_primitive_desc_create(&pd, &desc, nil, try DNNLEngine.shared.engine, nil), "\(what) primitive_desc_create")
+        guard let pd else { throw DNNLError(operation: "\(what) primitive_desc_create", status: dnnl_runtime_error) }
         if packedWeightMD == nil {
-            let want = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)!.pointee
+            let want = try DNNLEngine.queriedMD(pd, dnnl_query_weights_md, what)
             let dims = [outChannels, inChannels, kernelSize, kernelSize]
             if let staged = stagedBF16 {
-                packedWeight = DNNLEngine.shared.reorder(staged.pointer, DNNLEngine.memoryDesc(dims, dnnl_bf16, dnnl_oihw), to: want)
+                packedWeight = try DNNLEngine.shared.reorder(staged.pointer, DNNLEngine.memoryDesc(dims, dnnl_bf16, dnnl_oihw), to: want)
                 stagedBF16 = nil
             } else {
-                guard let master = masterWeight else { fatalError("convolution weights already released") }
-                packedWeight = DNNLEngine.shared.reorder(master.data, DNNLEngine.memoryDesc(dims, dnnl_f32, dnnl_oihw), to: want)
+                guard let master = masterWeight else {
+                    dnnl_primitive_desc_destroy(pd)
+                    throw DNNLError(operation: "\(what): weights were released before packing", status: dnnl_runtime_error)
+                }
+                packedWeight = try DNNLEngine.shared.reorder(master.data, DNNLEngine.memoryDesc(dims, dnnl_f32, dnnl_oihw), to: want)
             }
             packedWeightMD = want
         }
         var prim: dnnl_primitive_t?
-        DNNLEngine.check(dnnl_primitive_create(&prim, pd), "convolution primitive_create")
-        return Compiled(pd: pd!, primitive: prim!)
+        let status = dnnl_primitive_create(&prim, pd)
+        guard status == dnnl_success, let prim else {
+            dnnl_primitive_desc_destroy(pd)
+            throw DNNLError(operation: "\(what) primitive_create", status: status)
+        }
+        return Compiled(pd: pd, primitive: prim)
     }
 
     /// Frees the fp32 OIHW copy once the packed weights exist (inference-only memory saving).
@@ -90,20 +101,22 @@ public final class DNNLConvolution: @unchecked Sendable {
     }
 
     /// Makes sure weights are packed for inputs of this size (used to pack before timing).
-    public func prepare(height: Int, width: Int) {
+    public func prepare(height: Int, width: Int) throws {
         let key = ShapeKey(n: 1, h: height, w: width)
-        if primitives[key] == nil { primitives[key] = compile(n: 1, h: height, w: width) }
+        if primitives[key] == nil { primitives[key] = try compile(n: 1, h: height, w: width) }
     }
 
     public var implementation: String {
         primitives.values.first.map { DNNLEngine.implementationName($0.pd) } ?? "not compiled"
     }
 
-    public func forward(_ x: FeatureMap) -> FeatureMap {
-        precondition(x.channels == inChannels, "convolution expects \(inChannels) input channels, got \(x.channels)")
+    public func forward(_ x: FeatureMap) throws -> FeatureMap {
+        guard x.channels == inChannels else {
+            throw DNNLError(operation: "convolution expects \(inChannels) input channels, got \(x.channels)", status: dnnl_invalid_arguments)
+        }
         let key = ShapeKey(n: x.batch, h: x.height, w: x.width)
         let compiled: Compiled
-        if let c = primitives[key] { compiled = c } else { compiled = compile(n: x.batch, h: x.height, w: x.width); primitives[key] = compiled }
+        if let c = primitives[key] { compiled = c } else { compiled = try compile(n: x.batch, h: x.height, w: x.width); primitives[key] = compiled }
         let (oh, ow) = outputSize(x.height, x.width)
         FLOPCounter.add(macs: x.batch * oh * ow * outChannels * inChannels * kernelSize * kernelSize)
         let out = FeatureMap(batch: x.batch, height: oh, width: ow, channels: outChannels)
@@ -115,20 +128,22 @@ public final class DNNLConvolution: @unchecked Sendable {
             mdq_f32_to_bf16(x.tensor.data, staged!.pointer.assumingMemoryBound(to: UInt16.self), x.tensor.count)
             srcPtr = staged!.pointer
         }
-        let srcMD = dnnl_primitive_desc_query_md(compiled.pd, dnnl_query_src_md, 0)!.pointee
-        let dstMD = dnnl_primitive_desc_query_md(compiled.pd, dnnl_query_dst_md, 0)!.pointee
-        let s = engine.memory(srcMD, srcPtr)
-        let wm = engine.memory(packedWeightMD!, packedWeight!.pointer)
-        let d = engine.memory(dstMD, out.tensor.data)
-        var args: [(Int32, dnnl_memory_t)] = [(DNNL_ARG_SRC, s), (DNNL_ARG_WEIGHTS, wm), (DNNL_ARG_DST, d)]
-        var b: dnnl_memory_t?
-        if let bias {
-            b = engine.memory(DNNLEngine.memoryDesc([outChannels], dnnl_f32, dnnl_a), bias.data)
-            args.append((DNNL_ARG_BIAS, b!))
+        let srcMD = try DNNLEngine.queriedMD(compiled.pd, dnnl_query_src_md, "convolution")
+        let dstMD = try DNNLEngine.queriedMD(compiled.pd, dnnl_query_dst_md, "convolution")
+        guard let packedWeightMD, let packedWeight else {
+            throw DNNLError(operation: "convolution \(inChannels)->\(outChannels): weights not packed", status: dnnl_runtime_error)
         }
-        engine.execute(compiled.primitive, args)
-        dnnl_memory_destroy(s); dnnl_memory_destroy(wm); dnnl_memory_destroy(d)
-        if let b { dnnl_memory_destroy(b) }
+        var mems: [dnnl_memory_t] = []
+        defer { mems.forEach { dnnl_memory_destroy($0) } }
+        let s = try engine.memory(srcMD, srcPtr); mems.append(s)
+        let wm = try engine.memory(packedWeightMD, packedWeight.pointer); mems.append(wm)
+        let d = try engine.memory(dstMD, out.tensor.data); mems.append(d)
+        var args: [(Int32, dnnl_memory_t)] = [(DNNL_ARG_SRC, s), (DNNL_ARG_WEIGHTS, wm), (DNNL_ARG_DST, d)]
+        if let bias {
+            let b = try engine.memory(DNNLEngine.memoryDesc([outChannels], dnnl_f32, dnnl_a), bias.data); mems.append(b)
+            args.append((DNNL_ARG_BIAS, b))
+        }
+        try engine.execute(compiled.primitive, args, "convolution \(inChannels)->\(outChannels) k\(kernelSize)")
         withExtendedLifetime(staged) {}
         return out
     }

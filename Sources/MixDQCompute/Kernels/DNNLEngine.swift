@@ -2,6 +2,29 @@ import CDNNL
 import CKernels
 import Foundation
 
+/// A oneDNN call that failed: which primitive, on which shapes, and why. Reaching one is not a
+/// crash: a CPU without an ISA the primitive needs (bf16 on an AVX2-only machine, or a process
+/// limited by `ONEDNN_MAX_CPU_ISA`) or an allocation failure surfaces as this thrown error.
+public struct DNNLError: Error, CustomStringConvertible, LocalizedError {
+    public let operation: String
+    public let status: dnnl_status_t
+    public init(operation: String, status: dnnl_status_t) { self.operation = operation; self.status = status }
+
+    public var description: String {
+        let reason: String
+        switch status {
+        case dnnl_unimplemented:
+            reason = "no implementation on this CPU (\(CPUInfo.current.summary)); bf16 needs AVX-512, int8 needs AVX2 or newer"
+        case dnnl_out_of_memory: reason = "out of memory"
+        case dnnl_invalid_arguments: reason = "invalid arguments (shapes or data types)"
+        case dnnl_runtime_error: reason = "runtime error"
+        default: reason = "status \(status.rawValue)"
+        }
+        return "oneDNN \(operation) failed: \(reason)"
+    }
+    public var errorDescription: String? { description }
+}
+
 /// The one oneDNN CPU engine and stream the process uses.
 ///
 /// oneDNN runs on its OpenMP runtime; every primitive executes on this stream and waits, so a
@@ -9,67 +32,93 @@ import Foundation
 public final class DNNLEngine: @unchecked Sendable {
     public static let shared = DNNLEngine()
 
-    public let engine: dnnl_engine_t
-    public let stream: dnnl_stream_t
+    private let engineHandle: dnnl_engine_t?
+    private let streamHandle: dnnl_stream_t?
+    private let setupError: DNNLError?
     private let lock = NSLock()
 
     private init() {
         ComputeRuntime.configure()
-        var e: dnnl_engine_t?
-        DNNLEngine.check(dnnl_engine_create(&e, dnnl_cpu, 0), "engine_create")
-        var s: dnnl_stream_t?
-        DNNLEngine.check(dnnl_stream_create(&s, e, dnnl_stream_default_flags.rawValue), "stream_create")
-        engine = e!
-        stream = s!
+        var e: dnnl_engine_t?, s: dnnl_stream_t?
+        var failure: DNNLError?
+        let es = dnnl_engine_create(&e, dnnl_cpu, 0)
+        if es != dnnl_success {
+            failure = DNNLError(operation: "engine_create", status: es)
+        } else {
+            let ss = dnnl_stream_create(&s, e, dnnl_stream_default_flags.rawValue)
+            if ss != dnnl_success { failure = DNNLError(operation: "stream_create", status: ss) }
+        }
+        engineHandle = e
+        streamHandle = s
+        setupError = failure
     }
 
-    /// Executes a primitive and waits for it. Serialised: one stream, one primitive at a time.
-    public func execute(_ primitive: dnnl_primitive_t, _ args: [(Int32, dnnl_memory_t)]) {
-        lock.lock(); defer { lock.unlock() }
-        var execArgs = args.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1) }
-        DNNLEngine.check(dnnl_primitive_execute(primitive, stream, Int32(execArgs.count), &execArgs), "primitive_execute")
-        DNNLEngine.check(dnnl_stream_wait(stream), "stream_wait")
-    }
-
-    /// oneDNN status codes are programming errors here (shapes are validated before reaching
-    /// oneDNN), so a failure stops with the operation's name.
-    public static func check(_ status: dnnl_status_t, _ what: @autoclosure () -> String) {
-        if status != dnnl_success {
-            fatalError("oneDNN \(what()) failed with status \(status.rawValue)")
+    /// The CPU engine (throws if oneDNN could not create one).
+    public var engine: dnnl_engine_t {
+        get throws {
+            if let setupError { throw setupError }
+            guard let engineHandle else { throw DNNLError(operation: "engine_create", status: dnnl_runtime_error) }
+            return engineHandle
         }
     }
 
+    /// Executes a primitive and waits for it. Serialised: one stream, one primitive at a time.
+    public func execute(_ primitive: dnnl_primitive_t, _ args: [(Int32, dnnl_memory_t)], _ what: @autoclosure () -> String = "primitive") throws {
+        if let setupError { throw setupError }
+        lock.lock(); defer { lock.unlock() }
+        var execArgs = args.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1) }
+        try DNNLEngine.check(dnnl_primitive_execute(primitive, streamHandle, Int32(execArgs.count), &execArgs), "\(what()) execute")
+        try DNNLEngine.check(dnnl_stream_wait(streamHandle), "\(what()) stream_wait")
+    }
+
+    /// Turns a oneDNN status into a thrown `DNNLError` naming the operation (and its shapes).
+    public static func check(_ status: dnnl_status_t, _ what: @autoclosure () -> String) throws {
+        if status != dnnl_success { throw DNNLError(operation: what(), status: status) }
+    }
+
     /// Describes a plain tensor.
-    public static func memoryDesc(_ dims: [Int], _ type: dnnl_data_type_t, _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
+    public static func memoryDesc(_ dims: [Int], _ type: dnnl_data_type_t, _ tag: dnnl_format_tag_t) throws -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
         let d = dims.map { Int64($0) }
-        check(dnnl_memory_desc_init_by_tag(&md, Int32(d.count), d, type, tag), "memory_desc_init \(dims)")
+        try check(dnnl_memory_desc_init_by_tag(&md, Int32(d.count), d, type, tag), "memory_desc_init \(dims)")
         return md
     }
 
     /// A memory object over caller-owned storage (the handle can be swapped per call).
-    public func memory(_ md: dnnl_memory_desc_t, _ handle: UnsafeMutableRawPointer?) -> dnnl_memory_t {
+    public func memory(_ md: dnnl_memory_desc_t, _ handle: UnsafeMutableRawPointer?) throws -> dnnl_memory_t {
         var md = md
         var m: dnnl_memory_t?
-        DNNLEngine.check(dnnl_memory_create(&m, &md, engine, handle ?? UnsafeMutableRawPointer(bitPattern: 64)), "memory_create")
-        return m!
+        try DNNLEngine.check(dnnl_memory_create(&m, &md, try engine, handle ?? UnsafeMutableRawPointer(bitPattern: 64)), "memory_create")
+        guard let m else { throw DNNLError(operation: "memory_create", status: dnnl_runtime_error) }
+        return m
     }
 
     /// Copies `src` laid out as `srcMD` into freshly allocated storage laid out as `dstMD`.
-    public func reorder(_ src: UnsafeRawPointer, _ srcMD: dnnl_memory_desc_t, to dstMD: dnnl_memory_desc_t) -> AlignedBuffer {
+    public func reorder(_ src: UnsafeRawPointer, _ srcMD: dnnl_memory_desc_t, to dstMD: dnnl_memory_desc_t) throws -> AlignedBuffer {
         var srcMD = srcMD, dstMD = dstMD
         let out = AlignedBuffer(byteCount: dnnl_memory_desc_get_size(&dstMD))
+        let eng = try engine
         var pd: dnnl_primitive_desc_t?
-        DNNLEngine.check(dnnl_reorder_primitive_desc_create(&pd, &srcMD, engine, &dstMD, engine, nil), "reorder_primitive_desc_create")
+        try DNNLEngine.check(dnnl_reorder_primitive_desc_create(&pd, &srcMD, eng, &dstMD, eng, nil), "reorder_primitive_desc_create")
         defer { dnnl_primitive_desc_destroy(pd) }
         var prim: dnnl_primitive_t?
-        DNNLEngine.check(dnnl_primitive_create(&prim, pd), "reorder primitive_create")
+        try DNNLEngine.check(dnnl_primitive_create(&prim, pd), "reorder primitive_create")
         defer { dnnl_primitive_destroy(prim) }
-        let s = memory(srcMD, UnsafeMutableRawPointer(mutating: src))
-        let d = memory(dstMD, out.pointer)
-        defer { dnnl_memory_destroy(s); dnnl_memory_destroy(d) }
-        execute(prim!, [(DNNL_ARG_FROM, s), (DNNL_ARG_TO, d)])
+        guard let prim else { throw DNNLError(operation: "reorder primitive_create", status: dnnl_runtime_error) }
+        let s = try memory(srcMD, UnsafeMutableRawPointer(mutating: src))
+        defer { dnnl_memory_destroy(s) }
+        let d = try memory(dstMD, out.pointer)
+        defer { dnnl_memory_destroy(d) }
+        try execute(prim, [(DNNL_ARG_FROM, s), (DNNL_ARG_TO, d)], "reorder")
         return out
+    }
+
+    /// A memory descriptor the primitive chose (`dnnl_query_src_md`, `_weights_md`, `_dst_md`).
+    public static func queriedMD(_ pd: dnnl_primitive_desc_t, _ what: dnnl_query_t, _ operation: @autoclosure () -> String) throws -> dnnl_memory_desc_t {
+        guard let md = dnnl_primitive_desc_query_md(pd, what, 0) else {
+            throw DNNLError(operation: "\(operation()) query_md", status: dnnl_runtime_error)
+        }
+        return md.pointee
     }
 
     /// Name of the implementation oneDNN picked (for logs and benchmarks).

@@ -22,58 +22,66 @@ public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
         deinit { dnnl_primitive_destroy(primitive); dnnl_primitive_desc_destroy(pd) }
     }
 
-    public init(weight: Tensor, bias: Tensor?, precision: Precision = .bf16) {
-        precondition(weight.rank == 2, "linear weight must be [out, in], got \(weight.shape)")
+    public init(weight: Tensor, bias: Tensor?, precision: Precision = .bf16) throws {
+        guard weight.rank == 2 else { throw DNNLError(operation: "linear weight must be [out, in], got \(weight.shape)", status: dnnl_invalid_arguments) }
         self.precision = precision
         outFeatures = weight.shape[0]
         inFeatures = weight.shape[1]
         self.bias = bias
         pendingWeight = weight
         // Pack right away with a nominal row count so the fp32 weight can be dropped now.
-        _ = compiled(rows: 256)
+        _ = try compiled(rows: 256)
     }
 
-    private func compiled(rows m: Int) -> Compiled {
+    private func compiled(rows m: Int) throws -> Compiled {
         if let c = primitives[m] { return c }
-        var src = DNNLEngine.memoryDesc([m, inFeatures], dataType, dnnl_ab)
-        var wmd = packedWeightMD ?? DNNLEngine.memoryDesc([inFeatures, outFeatures], dataType, dnnl_format_tag_any)
-        var bmd = DNNLEngine.memoryDesc([1, outFeatures], dnnl_f32, dnnl_ab)
-        var dst = DNNLEngine.memoryDesc([m, outFeatures], dnnl_f32, dnnl_ab)
+        let what = "matmul \(m)x\(inFeatures)x\(outFeatures) \(precision)"
+        var src = try DNNLEngine.memoryDesc([m, inFeatures], dataType, dnnl_ab)
+        var wmd = try packedWeightMD ?? DNNLEngine.memoryDesc([inFeatures, outFeatures], dataType, dnnl_format_tag_any)
+        var bmd = try DNNLEngine.memoryDesc([1, outFeatures], dnnl_f32, dnnl_ab)
+        var dst = try DNNLEngine.memoryDesc([m, outFeatures], dnnl_f32, dnnl_ab)
         var desc = dnnl_matmul_desc_t()
         let hasBias = bias != nil
-        withUnsafePointer(to: &bmd) { bp in
-            DNNLEngine.check(dnnl_matmul_desc_init(&desc, &src, &wmd, hasBias ? bp : nil, &dst), "matmul_desc_init")
+        try withUnsafePointer(to: &bmd) { bp in
+            try DNNLEngine.check(dnnl_matmul_desc_init(&desc, &src, &wmd, hasBias ? bp : nil, &dst), "\(what) desc_init")
         }
         var pd: dnnl_primitive_desc_t?
-        DNNLEngine.check(dnnl_primitive_desc_create(&pd, &desc, nil, DNNLEngine.shared.engine, nil),
-                         "matmul primitive_desc_create \(m)x\(inFeatures)x\(outFeatures)")
+        try DNNLEngine.check(dnnl_primitive_desc_create(&pd, &desc, nil, try DNNLEngine.shared.engine, nil),
+                             "\(what) primitive_desc_create")
+        guard let pd else { throw DNNLError(operation: "\(what) primitive_desc_create", status: dnnl_runtime_error) }
         if packedWeightMD == nil, let w = pendingWeight {
-            let want = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)!.pointee
+            let want = try DNNLEngine.queriedMD(pd, dnnl_query_weights_md, what)
             // W is [out, in] row-major, i.e. the [in, out] matrix in "ba" order.
-            let userMD = DNNLEngine.memoryDesc([inFeatures, outFeatures], dataType, dnnl_ba)
+            let userMD = try DNNLEngine.memoryDesc([inFeatures, outFeatures], dataType, dnnl_ba)
             if precision == .bf16 {
                 let staged = AlignedBuffer(byteCount: w.count * 2)
                 mdq_f32_to_bf16(w.data, staged.pointer.assumingMemoryBound(to: UInt16.self), w.count)
-                packedWeight = DNNLEngine.shared.reorder(staged.pointer, userMD, to: want)
+                packedWeight = try DNNLEngine.shared.reorder(staged.pointer, userMD, to: want)
             } else {
-                packedWeight = DNNLEngine.shared.reorder(w.data, userMD, to: want)
+                packedWeight = try DNNLEngine.shared.reorder(w.data, userMD, to: want)
             }
             packedWeightMD = want
             pendingWeight = nil
         }
         var prim: dnnl_primitive_t?
-        DNNLEngine.check(dnnl_primitive_create(&prim, pd), "matmul primitive_create")
-        let c = Compiled(pd: pd!, primitive: prim!)
+        let status = dnnl_primitive_create(&prim, pd)
+        guard status == dnnl_success, let prim else {
+            dnnl_primitive_desc_destroy(pd)
+            throw DNNLError(operation: "\(what) primitive_create", status: status)
+        }
+        let c = Compiled(pd: pd, primitive: prim)
         primitives[m] = c
         return c
     }
 
-    public func forward(_ x: Tensor) -> Tensor {
-        precondition(x.shape.last == inFeatures, "linear expects last dimension \(inFeatures), got \(x.shape)")
+    public func forward(_ x: Tensor) throws -> Tensor {
+        guard x.shape.last == inFeatures else {
+            throw DNNLError(operation: "linear expects last dimension \(inFeatures), got \(x.shape)", status: dnnl_invalid_arguments)
+        }
         let m = x.count / inFeatures
         let y = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outFeatures])
         guard m > 0 else { return y }
-        let c = compiled(rows: m)
+        let c = try compiled(rows: m)
         FLOPCounter.add(macs: m * inFeatures * outFeatures)
         var staged: AlignedBuffer?
         var src = UnsafeMutableRawPointer(x.data)
@@ -83,18 +91,20 @@ public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
             src = staged!.pointer
         }
         let engine = DNNLEngine.shared
-        let s = engine.memory(dnnl_primitive_desc_query_md(c.pd, dnnl_query_src_md, 0)!.pointee, src)
-        let w = engine.memory(packedWeightMD!, packedWeight!.pointer)
-        let d = engine.memory(dnnl_primitive_desc_query_md(c.pd, dnnl_query_dst_md, 0)!.pointee, y.data)
-        var args: [(Int32, dnnl_memory_t)] = [(DNNL_ARG_SRC, s), (DNNL_ARG_WEIGHTS, w), (DNNL_ARG_DST, d)]
-        var b: dnnl_memory_t?
-        if let bias {
-            b = engine.memory(DNNLEngine.memoryDesc([1, outFeatures], dnnl_f32, dnnl_ab), bias.data)
-            args.append((DNNL_ARG_BIAS, b!))
+        guard let packedWeightMD, let packedWeight else {
+            throw DNNLError(operation: "matmul \(m)x\(inFeatures)x\(outFeatures): weights not packed", status: dnnl_runtime_error)
         }
-        engine.execute(c.primitive, args)
-        dnnl_memory_destroy(s); dnnl_memory_destroy(w); dnnl_memory_destroy(d)
-        if let b { dnnl_memory_destroy(b) }
+        var mems: [dnnl_memory_t] = []
+        defer { mems.forEach { dnnl_memory_destroy($0) } }
+        let s = try engine.memory(DNNLEngine.queriedMD(c.pd, dnnl_query_src_md, "matmul"), src); mems.append(s)
+        let w = try engine.memory(packedWeightMD, packedWeight.pointer); mems.append(w)
+        let d = try engine.memory(DNNLEngine.queriedMD(c.pd, dnnl_query_dst_md, "matmul"), y.data); mems.append(d)
+        var args: [(Int32, dnnl_memory_t)] = [(DNNL_ARG_SRC, s), (DNNL_ARG_WEIGHTS, w), (DNNL_ARG_DST, d)]
+        if let bias {
+            let b = try engine.memory(DNNLEngine.memoryDesc([1, outFeatures], dnnl_f32, dnnl_ab), bias.data); mems.append(b)
+            args.append((DNNL_ARG_BIAS, b))
+        }
+        try engine.execute(c.primitive, args, "matmul \(m)x\(inFeatures)x\(outFeatures)")
         withExtendedLifetime(staged) {}
         return y
     }

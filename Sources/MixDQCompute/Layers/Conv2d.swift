@@ -10,7 +10,7 @@ public final class Conv2d: WeightLayer, @unchecked Sendable {
     /// holds packed weights.
     public var releasesMasterAfterPacking = false
 
-    public init(path: String, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) {
+    public init(path: String, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) throws {
         precondition(weight.rank == 4)
         self.path = path
         self.outChannels = weight.shape[0]
@@ -20,13 +20,13 @@ public final class Conv2d: WeightLayer, @unchecked Sendable {
         self.padding = padding
         self.masterWeight = weight
         self.bias = bias
-        self.kernel = DNNLConvolution(weight: weight, bias: bias, stride: stride, padding: padding, precision: .fp32)
+        self.kernel = try DNNLConvolution(weight: weight, bias: bias, stride: stride, padding: padding, precision: .fp32)
     }
 
     public var parameterCount: Int { outChannels * inChannels * kernelSize * kernelSize + (bias?.count ?? 0) }
 
-    public func callAsFunction(_ x: FeatureMap) -> FeatureMap {
-        let y = OpProfiler.measure("conv") { kernel.forward(x) }
+    public func callAsFunction(_ x: FeatureMap) throws -> FeatureMap {
+        let y = try OpProfiler.measure("conv") { try kernel.forward(x) }
         if releasesMasterAfterPacking, masterWeight != nil, let k = kernel as? DNNLConvolution {
             k.releaseMasterWeight()
             masterWeight = nil
@@ -34,9 +34,9 @@ public final class Conv2d: WeightLayer, @unchecked Sendable {
         return y
     }
 
-    public func usePrecision(_ precision: Precision) {
+    public func usePrecision(_ precision: Precision) throws {
         guard let w = masterWeight else { return }
-        kernel = DNNLConvolution(weight: w, bias: bias, stride: stride, padding: padding, precision: precision)
+        kernel = try DNNLConvolution(weight: w, bias: bias, stride: stride, padding: padding, precision: precision)
         if precision == .bf16 { masterWeight = nil }
     }
 

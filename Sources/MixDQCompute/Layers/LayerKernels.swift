@@ -3,12 +3,12 @@
 /// This and `Conv2dKernel` are the single place where precision and quantization plug in:
 /// fp32 (OpenBLAS), bf16 (oneDNN), MixDQ fake quantization, and later INT8 and packed INT4.
 public protocol LinearKernel: AnyObject {
-    func forward(_ x: Tensor) -> Tensor
+    func forward(_ x: Tensor) throws -> Tensor
 }
 
 /// What a `Conv2d` runs on an NHWC feature map.
 public protocol Conv2dKernel: AnyObject {
-    func forward(_ x: FeatureMap) -> FeatureMap
+    func forward(_ x: FeatureMap) throws -> FeatureMap
 }
 
 extension DNNLConvolution: Conv2dKernel {}
@@ -23,7 +23,7 @@ public protocol WeightLayer: AnyObject {
     var bias: Tensor? { get }
     var parameterCount: Int { get }
     /// Switches the fp kernel (fp32 / bf16). Quantized kernels are installed by MixDQQuant.
-    func usePrecision(_ precision: Precision)
+    func usePrecision(_ precision: Precision) throws
     /// Drops the layer's reference to its fp32 weight (a quantized kernel holds its own copy).
     func releaseMasterWeight()
 }

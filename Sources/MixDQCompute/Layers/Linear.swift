@@ -20,14 +20,14 @@ public final class Linear: WeightLayer, @unchecked Sendable {
 
     public var parameterCount: Int { inFeatures * outFeatures + (bias?.count ?? 0) }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { OpProfiler.measure("linear") { kernel.forward(x) } }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try OpProfiler.measure("linear") { try kernel.forward(x) } }
 
-    public func usePrecision(_ precision: Precision) {
+    public func usePrecision(_ precision: Precision) throws {
         guard let w = masterWeight else { return }
         switch precision {
         case .fp32: kernel = BLASLinear(weight: w, bias: bias)
         case .bf16:
-            kernel = DNNLMatmul(weight: w, bias: bias, precision: .bf16)
+            kernel = try DNNLMatmul(weight: w, bias: bias, precision: .bf16)
             masterWeight = nil   // the bf16 kernel holds its own packed copy
         }
     }
@@ -35,9 +35,9 @@ public final class Linear: WeightLayer, @unchecked Sendable {
     public func releaseMasterWeight() { masterWeight = nil }
 
     /// fp32 on a oneDNN matmul with the weight packed now; the fp32 master is dropped.
-    public func packForInference() {
+    public func packForInference() throws {
         guard let w = masterWeight else { return }
-        kernel = DNNLMatmul(weight: w, bias: bias, precision: .fp32)
+        kernel = try DNNLMatmul(weight: w, bias: bias, precision: .fp32)
         masterWeight = nil
     }
 }

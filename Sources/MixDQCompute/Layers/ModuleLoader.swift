@@ -40,7 +40,7 @@ public final class ModuleLoader {
         let w = try weights.tensor("\(path).weight", shape: [outFeatures, inFeatures])
         let b = bias ? try weights.tensor("\(path).bias", shape: [outFeatures]) : nil
         let layer = Linear(path: path, weight: w, bias: b)
-        if precision != .fp32 { layer.usePrecision(precision) } else if packForInference { layer.packForInference() }
+        if precision != .fp32 { try layer.usePrecision(precision) } else if packForInference { try layer.packForInference() }
         registry.register(layer)
         return layer
     }
@@ -50,8 +50,8 @@ public final class ModuleLoader {
         let path = key(name)
         let w = try weights.tensor("\(path).weight", shape: [outChannels, inChannels, kernel, kernel])
         let b = bias ? try weights.tensor("\(path).bias", shape: [outChannels]) : nil
-        let layer = Conv2d(path: path, weight: w, bias: b, stride: stride, padding: padding)
-        if precision != .fp32 { layer.usePrecision(precision) }
+        let layer = try Conv2d(path: path, weight: w, bias: b, stride: stride, padding: padding)
+        if precision != .fp32 { try layer.usePrecision(precision) }
         layer.releasesMasterAfterPacking = packForInference
         registry.register(layer)
         return layer
@@ -86,7 +86,7 @@ public final class LayerRegistry {
     public var paths: [String] { layers.map(\.path) }
     public var parameterCount: Int { layers.reduce(0) { $0 + $1.parameterCount } }
 
-    public func usePrecision(_ precision: Precision) {
-        for layer in layers { layer.usePrecision(precision) }
+    public func usePrecision(_ precision: Precision) throws {
+        for layer in layers { try layer.usePrecision(precision) }
     }
 }

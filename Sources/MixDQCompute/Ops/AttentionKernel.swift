@@ -1,3 +1,4 @@
+import CDNNL
 import CKernels
 import Dispatch
 
@@ -9,13 +10,19 @@ import Dispatch
 public enum AttentionKernel {
     /// `precision: .bf16` runs the two matmuls in bf16 on oneDNN (fp32 scores and softmax).
     public static func scaledDotProduct(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float? = nil,
-                                        causal: Bool = false, precision: Precision = .fp32) -> Tensor {
-        OpProfiler.measure("attention") {
+                                        causal: Bool = false, precision: Precision = .fp32) throws -> Tensor {
+        guard q.rank == 3, k.rank == 3, v.rank == 3, heads > 0, q.shape[2] % heads == 0, k.shape[0] == q.shape[0],
+              v.shape[0] == q.shape[0], k.shape[2] == q.shape[2], v.shape[2] == q.shape[2], v.shape[1] == k.shape[1] else {
+            throw DNNLError(operation: "attention with \(heads) heads: shapes q\(q.shape) k\(k.shape) v\(v.shape)",
+                            status: dnnl_invalid_arguments)
+        }
+        if q.count == 0 || k.shape[1] == 0 { return Tensor(shape: q.shape, repeating: 0) }
+        return try OpProfiler.measure("attention") {
             let d = q.shape[2] / heads
             // Very long sequences (the VAE's 4096x4096 single head at 512x512) keep the blocked
             // OpenBLAS path, whose score matrix stays cache-sized.
             if precision == .bf16 || q.shape[0] * heads * q.shape[1] * k.shape[1] <= 16 << 20 {
-                return DNNLAttention.run(q: q, k: k, v: v, heads: heads, scale: scale ?? 1 / Float(d).squareRoot(),
+                return try DNNLAttention.run(q: q, k: k, v: v, heads: heads, scale: scale ?? 1 / Float(d).squareRoot(),
                                          causal: causal, bf16: precision == .bf16)
             }
             return compute(q: q, k: k, v: v, heads: heads, scale: scale, causal: causal)

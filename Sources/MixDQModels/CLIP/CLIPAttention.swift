@@ -16,9 +16,9 @@ public final class CLIPAttention {
     }
 
     /// x `[B, T, D]` -> `[B, T, D]`.
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        let q = qProj(x), k = kProj(x), v = vProj(x)                                       // [B, T, D] each
-        let a = AttentionKernel.scaledDotProduct(q: q, k: k, v: v, heads: heads, causal: true) // [B, T, D]
-        return outProj(a)                                                                  // [B, T, D]
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        let q = try qProj(x), k = try kProj(x), v = try vProj(x)                                       // [B, T, D] each
+        let a = try AttentionKernel.scaledDotProduct(q: q, k: k, v: v, heads: heads, causal: true) // [B, T, D]
+        return try outProj(a)                                                                  // [B, T, D]
     }
 }

@@ -14,9 +14,9 @@ public final class CLIPEncoderLayer {
     }
 
     /// x `[B, T, D]` -> `[B, T, D]`.
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        let h = selfAttn(layerNorm1(x)); Ops.addInPlace(h, x)   // [B, T, D]
-        let y = mlp(layerNorm2(h)); Ops.addInPlace(y, h)        // [B, T, D]
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        let h = try selfAttn(layerNorm1(x)); Ops.addInPlace(h, x)   // [B, T, D]
+        let y = try mlp(layerNorm2(h)); Ops.addInPlace(y, h)        // [B, T, D]
         return y
     }
 }

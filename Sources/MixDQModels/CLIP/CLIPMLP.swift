@@ -12,9 +12,9 @@ public final class CLIPMLP {
     }
 
     /// x `[B, T, D]` -> `[B, T, D]`.
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        let h = fc1(x)                                                   // [B, T, F]
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        let h = try fc1(x)                                                   // [B, T, F]
         let a = activation == .quickGelu ? Ops.quickGelu(h) : Ops.geluErf(h) // [B, T, F]
-        return fc2(a)                                                    // [B, T, D]
+        return try fc2(a)                                                    // [B, T, D]
     }
 }

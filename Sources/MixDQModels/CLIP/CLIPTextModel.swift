@@ -96,7 +96,7 @@ public final class CLIPTextModel {
         var all: [Tensor] = allHiddenStates ? [h] : []
         var selected: Tensor? = index == 0 ? h : nil
         for (i, layer) in layers.prefix(depth).enumerated() {
-            h = layer(h)                                     // [B, T, D]
+            h = try layer(h)                                     // [B, T, D]
             if allHiddenStates { all.append(h) }
             if i + 1 == index { selected = h }
         }
@@ -107,7 +107,7 @@ public final class CLIPTextModel {
         let pooled = gatherRows(last, at: Self.eosPositions(ids: ids, eosTokenId: config.eosTokenId)) // [B, D]
         out.lastHiddenState = last
         out.pooled = pooled
-        out.textEmbeds = textProjection.map { $0(pooled) }   // [B, P]
+        out.textEmbeds = try textProjection.map { try $0(pooled) }   // [B, P]
         return out
     }
 

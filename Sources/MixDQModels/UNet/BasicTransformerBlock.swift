@@ -16,11 +16,11 @@ public final class BasicTransformerBlock {
         ff = try FeedForward(loader.child("ff"), dim: dim)
     }
 
-    public func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
+    public func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
         var h = x                                                    // [B, N, C]
-        var r = attn1(norm1(h)); Ops.addInPlace(r, h); h = r
-        r = attn2(norm2(h), context: context); Ops.addInPlace(r, h); h = r
-        r = ff(norm3(h)); Ops.addInPlace(r, h); h = r
+        var r = try attn1(norm1(h)); Ops.addInPlace(r, h); h = r
+        r = try attn2(norm2(h), context: context); Ops.addInPlace(r, h); h = r
+        r = try ff(norm3(h)); Ops.addInPlace(r, h); h = r
         return h
     }
 }

@@ -26,10 +26,10 @@ public final class AttentionBlock {
     }
 
     /// x `[B, N, C]`, context `[B, M, D]` (nil for self-attention) -> `[B, N, C]`.
-    public func callAsFunction(_ x: Tensor, context: Tensor? = nil) -> Tensor {
-        let q = toQ(x)
+    public func callAsFunction(_ x: Tensor, context: Tensor? = nil) throws -> Tensor {
+        let q = try toQ(x)
         let kv = context ?? x
-        let k = toK(kv), v = toV(kv)
-        return toOut(AttentionKernel.scaledDotProduct(q: q, k: k, v: v, heads: heads, scale: scale, precision: precision))
+        let k = try toK(kv), v = try toV(kv)
+        return try toOut(try AttentionKernel.scaledDotProduct(q: q, k: k, v: v, heads: heads, scale: scale, precision: precision))
     }
 }

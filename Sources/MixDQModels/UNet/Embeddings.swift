@@ -36,5 +36,5 @@ public final class TimestepEmbedding {
         linear1 = try loader.linear("linear_1", in: inDim, out: outDim)
         linear2 = try loader.linear("linear_2", in: outDim, out: outDim)
     }
-    public func callAsFunction(_ x: Tensor) -> Tensor { linear2(Ops.silu(linear1(x))) }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try linear2(Ops.silu(try linear1(x))) }
 }

@@ -8,5 +8,5 @@ public final class FeedForward {
         proj = try loader.linear("net.0.proj", in: dim, out: inner * 2)   // net.1 is dropout
         out = try loader.linear("net.2", in: inner, out: dim)
     }
-    public func callAsFunction(_ x: Tensor) -> Tensor { out(Ops.geglu(proj(x))) }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try out(Ops.geglu(try proj(x))) }
 }

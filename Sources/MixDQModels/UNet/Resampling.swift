@@ -6,7 +6,7 @@ public final class Downsample2D {
     public init(_ loader: ModuleLoader, channels: Int, padding: Int) throws {
         conv = try loader.conv("conv", in: channels, out: channels, kernel: 3, stride: 2, padding: padding)
     }
-    public func callAsFunction(_ x: FeatureMap) -> FeatureMap { conv(x) }
+    public func callAsFunction(_ x: FeatureMap) throws -> FeatureMap { try conv(x) }
 }
 
 /// diffusers `Upsample2D`: nearest 2x (or to an explicit size) then a 3x3 conv.
@@ -15,8 +15,8 @@ public final class Upsample2D {
     public init(_ loader: ModuleLoader, channels: Int) throws {
         conv = try loader.conv("conv", in: channels, out: channels, kernel: 3, padding: 1)
     }
-    public func callAsFunction(_ x: FeatureMap, size: (Int, Int)? = nil) -> FeatureMap {
+    public func callAsFunction(_ x: FeatureMap, size: (Int, Int)? = nil) throws -> FeatureMap {
         let (h, w) = size ?? (x.height * 2, x.width * 2)
-        return conv(Ops.upsampleNearest(x, height: h, width: w))
+        return try conv(Ops.upsampleNearest(x, height: h, width: w))
     }
 }

@@ -19,13 +19,13 @@ public final class ResnetBlock2D {
     }
 
     /// `emb` is the `[B, time_embed_dim]` embedding (SiLU is applied here, per block, as diffusers does).
-    public func callAsFunction(_ x: FeatureMap, emb: Tensor?) -> FeatureMap {
-        var h = conv1(norm1(x, silu: true))                       // [B,H,W,Cout]
+    public func callAsFunction(_ x: FeatureMap, emb: Tensor?) throws -> FeatureMap {
+        var h = try conv1(norm1(x, silu: true))                       // [B,H,W,Cout]
         if let proj = timeEmbProj, let emb {
-            Ops.addChannelVector(h, proj(Ops.silu(emb)))          // + time_emb_proj(SiLU(emb))[:, None, None, :]
+            Ops.addChannelVector(h, try proj(Ops.silu(emb)))          // + time_emb_proj(SiLU(emb))[:, None, None, :]
         }
-        h = conv2(norm2(h, silu: true))                           // dropout is identity at inference
-        let residual = convShortcut.map { $0(x) } ?? x
+        h = try conv2(norm2(h, silu: true))                           // dropout is identity at inference
+        let residual = try convShortcut.map { try $0(x) } ?? x
         Ops.addInPlace(h.tensor, residual.tensor)
         return h
     }

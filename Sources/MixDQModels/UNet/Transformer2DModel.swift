@@ -32,12 +32,20 @@ public final class Transformer2DModel {
         }
     }
 
-    public func callAsFunction(_ x: FeatureMap, context: Tensor) -> FeatureMap {
+    public func callAsFunction(_ x: FeatureMap, context: Tensor) throws -> FeatureMap {
         let n = norm(x)                                                          // [B,H,W,C]
-        var h = projInLinear.map { $0(n.tokens) } ?? projInConv!(n).tokens      // [B,HW,C]
-        for block in blocks { h = block(h, context: context) }
-        let o = projOutLinear.map { FeatureMap(tokens: $0(h), height: x.height, width: x.width) }
-            ?? projOutConv!(FeatureMap(tokens: h, height: x.height, width: x.width))
+        // Exactly one of the linear / conv projections exists (config use_linear_projection).
+        var h: Tensor
+        if let projInLinear { h = try projInLinear(n.tokens) } else if let projInConv { h = try projInConv(n).tokens } else { h = n.tokens }  // [B,HW,C]
+        for block in blocks { h = try block(h, context: context) }
+        let o: FeatureMap
+        if let projOutLinear {
+            o = FeatureMap(tokens: try projOutLinear(h), height: x.height, width: x.width)
+        } else if let projOutConv {
+            o = try projOutConv(FeatureMap(tokens: h, height: x.height, width: x.width))
+        } else {
+            o = FeatureMap(tokens: h, height: x.height, width: x.width)
+        }
         Ops.addInPlace(o.tensor, x.tensor)
         return o
     }

@@ -130,16 +130,16 @@ public final class UNet2DConditionModel {
     }
 
     /// Runs the UNet. `trace` receives named intermediates (NCHW for feature maps), for parity tests.
-    public func callAsFunction(_ inputs: UNetInputs, trace: ((String, Tensor) -> Void)? = nil) throws -> Tensor {
+    public func callAsFunction(_ inputs: UNetInputs, trace: ((String, Tensor) throws -> Void)? = nil) throws -> Tensor {
         try validate(inputs)
         let b = inputs.sample.shape[0]
         let ts = inputs.timesteps.count == 1 ? Array(repeating: inputs.timesteps[0], count: b) : inputs.timesteps
 
         // 1-4. time embedding (+ SDXL's text_time embedding)
         let tProj = timeProj(ts)                                        // [B, C0]
-        trace?("time_proj", tProj)
-        let tEmb = timeEmbedding(tProj)                                 // [B, 4*C0]
-        trace?("time_emb", tEmb)
+        try trace?("time_proj", tProj)
+        let tEmb = try timeEmbedding(tProj)                                 // [B, 4*C0]
+        try trace?("time_emb", tEmb)
         var emb = tEmb
         if let addTimeProj, let addEmbedding, let text = inputs.textEmbeds, let ids = inputs.timeIds {
             let timeEmbeds = addTimeProj(ids.scalars).reshaped([b, 6 * addTimeProj.dim])   // id-major
@@ -149,27 +149,27 @@ public final class UNet2DConditionModel {
                 (addIn.data + i * (dt + dk)).update(from: text.data + i * dt, count: dt)
                 (addIn.data + i * (dt + dk) + dt).update(from: timeEmbeds.data + i * dk, count: dk)
             }
-            let aug = addEmbedding(addIn)
-            trace?("aug_emb", aug)
+            let aug = try addEmbedding(addIn)
+            try trace?("aug_emb", aug)
             emb = Ops.add(tEmb, aug)
         }
-        trace?("emb", emb)
+        try trace?("emb", emb)
 
         // 5-8. down path
         let context = inputs.encoderHiddenStates
-        var h = convIn(FeatureMap.fromNCHW(inputs.sample))
-        trace?("conv_in", h.toNCHW())
+        var h = try convIn(FeatureMap.fromNCHW(inputs.sample))
+        try trace?("conv_in", h.toNCHW())
         var skips: [FeatureMap] = [h]
         for block in downBlocks {
-            let (out, pushed) = block(h, emb: emb, context: context)
+            let (out, pushed) = try block(h, emb: emb, context: context)
             h = out
             skips.append(contentsOf: pushed)
         }
-        if let trace { for (i, s) in skips.enumerated() { trace("down_block_res.\(i)", s.toNCHW()) } }
+        if let trace { for (i, s) in skips.enumerated() { try trace("down_block_res.\(i)", s.toNCHW()) } }
 
         // 9. mid
-        h = midBlock(h, emb: emb, context: context)
-        trace?("mid", h.toNCHW())
+        h = try midBlock(h, emb: emb, context: context)
+        try trace?("mid", h.toNCHW())
 
         // 10-12. up path; upsamplers take the next skip's size when the latent is not a multiple of 2^levels
         for (i, block) in upBlocks.enumerated() {
@@ -179,12 +179,12 @@ public final class UNet2DConditionModel {
                 let next = skips[skips.count - consumed - 1]
                 size = (next.height, next.width)
             }
-            h = block(h, skips: &skips, emb: emb, context: context, upsampleSize: size)
-            trace?("up_block.\(i)", h.toNCHW())
+            h = try block(h, skips: &skips, emb: emb, context: context, upsampleSize: size)
+            try trace?("up_block.\(i)", h.toNCHW())
         }
 
         // 13. out
-        let out = convOut(convNormOut(h, silu: true))
+        let out = try convOut(convNormOut(h, silu: true))
         return out.toNCHW()
     }
 

@@ -22,15 +22,15 @@ public final class UNetDownBlock {
     }
 
     /// Returns the block output and the tensors it pushes onto the skip stack, in push order.
-    public func callAsFunction(_ x: FeatureMap, emb: Tensor, context: Tensor) -> (FeatureMap, [FeatureMap]) {
+    public func callAsFunction(_ x: FeatureMap, emb: Tensor, context: Tensor) throws -> (FeatureMap, [FeatureMap]) {
         var h = x
         var skips: [FeatureMap] = []
         for (i, resnet) in resnets.enumerated() {
-            h = resnet(h, emb: emb)
-            if !attentions.isEmpty { h = attentions[i](h, context: context) }
+            h = try resnet(h, emb: emb)
+            if !attentions.isEmpty { h = try attentions[i](h, context: context) }
             skips.append(h)
         }
-        if let downsampler { h = downsampler(h); skips.append(h) }
+        if let downsampler { h = try downsampler(h); skips.append(h) }
         return (h, skips)
     }
 }

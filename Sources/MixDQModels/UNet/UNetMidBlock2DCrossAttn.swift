@@ -15,9 +15,9 @@ public final class UNetMidBlock2DCrossAttn {
                                              contextDim: contextDim, groups: groups, linearProjection: linearProjection)]
     }
 
-    public func callAsFunction(_ x: FeatureMap, emb: Tensor, context: Tensor) -> FeatureMap {
-        var h = resnets[0](x, emb: emb)
-        h = attentions[0](h, context: context)
-        return resnets[1](h, emb: emb)
+    public func callAsFunction(_ x: FeatureMap, emb: Tensor, context: Tensor) throws -> FeatureMap {
+        var h = try resnets[0](x, emb: emb)
+        h = try attentions[0](h, context: context)
+        return try resnets[1](h, emb: emb)
     }
 }

@@ -32,14 +32,14 @@ public final class UNetUpBlock {
     /// Pops one skip per resnet from the end of `skips`. `upsampleSize` forces the upsampler's
     /// output size when the latent is not a multiple of the total downsampling factor.
     public func callAsFunction(_ x: FeatureMap, skips: inout [FeatureMap], emb: Tensor, context: Tensor,
-                               upsampleSize: (Int, Int)?) -> FeatureMap {
+                               upsampleSize: (Int, Int)?) throws -> FeatureMap {
         var h = x
         for (i, resnet) in resnets.enumerated() {
             let skip = skips.removeLast()
-            h = resnet(Ops.concatChannels(h, skip), emb: emb)
-            if !attentions.isEmpty { h = attentions[i](h, context: context) }
+            h = try resnet(Ops.concatChannels(h, skip), emb: emb)
+            if !attentions.isEmpty { h = try attentions[i](h, context: context) }
         }
-        if let upsampler { h = upsampler(h, size: upsampleSize) }
+        if let upsampler { h = try upsampler(h, size: upsampleSize) }
         return h
     }
 }

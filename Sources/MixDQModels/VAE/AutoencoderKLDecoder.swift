@@ -87,18 +87,18 @@ public final class AutoencoderKLDecoder {
         try validate(z, name: "z")
         var h = FeatureMap.fromNCHW(z)                            // [B,h,w,4]
         if let postQuantConv {
-            h = postQuantConv(h)                                  // [B,h,w,4]
+            h = try postQuantConv(h)                                  // [B,h,w,4]
             trace?("post_quant_conv", h.toNCHW())
         }
-        h = convIn(h)                                             // [B,h,w,C_last]
+        h = try convIn(h)                                             // [B,h,w,C_last]
         trace?("conv_in", h.toNCHW())
-        h = midBlock(h)                                           // [B,h,w,C_last]
+        h = try midBlock(h)                                           // [B,h,w,C_last]
         trace?("mid", h.toNCHW())
         for (i, block) in upBlocks.enumerated() {
-            h = block(h)                                          // [B,h*2^(i+1),w*2^(i+1),C] (last block: no upsample)
+            h = try block(h)                                          // [B,h*2^(i+1),w*2^(i+1),C] (last block: no upsample)
             trace?("up_block.\(i)", h.toNCHW())
         }
-        h = convOut(convNormOut(h, silu: true))                   // [B,8h,8w,3]
+        h = try convOut(convNormOut(h, silu: true))                   // [B,8h,8w,3]
         return h.toNCHW()                                         // [B,3,8h,8w]
     }
 

@@ -15,10 +15,10 @@ public final class UpDecoderBlock2D {
         upsampler = addUpsample ? try Upsample2D(loader.child("upsamplers.0"), channels: outChannels) : nil
     }
 
-    public func callAsFunction(_ x: FeatureMap) -> FeatureMap {
+    public func callAsFunction(_ x: FeatureMap) throws -> FeatureMap {
         var h = x
-        for resnet in resnets { h = resnet(h, emb: nil) }         // [B,H,W,Cout]
-        if let upsampler { h = upsampler(h) }                     // [B,2H,2W,Cout]
+        for resnet in resnets { h = try resnet(h, emb: nil) }         // [B,H,W,Cout]
+        if let upsampler { h = try upsampler(h) }                     // [B,2H,2W,Cout]
         return h
     }
 }

@@ -14,8 +14,8 @@ public final class VAEAttention {
                                        scale: Float(1 / Double(channels).squareRoot()))
     }
 
-    public func callAsFunction(_ x: FeatureMap) -> FeatureMap {
-        let o = attention(groupNorm(x).tokens)                    // [B,HW,C]; NHWC tokens = diffusers' view+transpose
+    public func callAsFunction(_ x: FeatureMap) throws -> FeatureMap {
+        let o = try attention(groupNorm(x).tokens)                    // [B,HW,C]; NHWC tokens = diffusers' view+transpose
         Ops.addInPlace(o, x.tensor)                               // + residual
         return FeatureMap(tokens: o, height: x.height, width: x.width)   // [B,H,W,C]
     }

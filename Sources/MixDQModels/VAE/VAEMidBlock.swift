@@ -14,9 +14,9 @@ public final class VAEMidBlock {
         attention = addAttention ? try VAEAttention(loader.child("attentions.0"), channels: channels, groups: groups) : nil
     }
 
-    public func callAsFunction(_ x: FeatureMap) -> FeatureMap {
-        var h = resnets[0](x, emb: nil)                           // [B,h,w,C]
-        if let attention { h = attention(h) }                     // [B,h,w,C]
-        return resnets[1](h, emb: nil)                            // [B,h,w,C]
+    public func callAsFunction(_ x: FeatureMap) throws -> FeatureMap {
+        var h = try resnets[0](x, emb: nil)                           // [B,h,w,C]
+        if let attention { h = try attention(h) }                     // [B,h,w,C]
+        return try resnets[1](h, emb: nil)                            // [B,h,w,C]
     }
 }
