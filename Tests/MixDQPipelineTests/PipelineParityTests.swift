@@ -202,4 +202,22 @@ final class PipelineParityTests: XCTestCase {
         XCTAssertEqual(try bytes("batch2", last), saved, "a resumed image must be identical")
         XCTAssertEqual(try modified("batch2", 0), before[0], "resume must not touch the images already present")
     }
+
+    /// A guidance scale at the top of the float range overflows `eps_u + g (eps_c - eps_u)`: the
+    /// job stops at that image and step with an error naming both, and writes no image for it.
+    func testNonFiniteLatentStopsTheImageNamingIndexAndStep() throws {
+        let folder = try modelFolder()
+        let root = try PipelineFixtures.makeTempDir("pipeline-nonfinite")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let log = try RunLog(root.appendingPathComponent("run.log"))
+        let job = ImageGenerationJob(prompts: ["a red bicycle"], seed: seed, batchSize: 1, steps: 2,
+                                     guidance: .greatestFiniteMagnitude, height: 128, width: 128,
+                                     folder: root.appendingPathComponent("images"))
+        XCTAssertThrowsError(try job.run(try TextToImagePipeline(folder: ModelFolder(folder)), log: log)) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("image 0"), text)
+            XCTAssertTrue(text.contains("latent") && text.contains("at step 0"), text)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: job.imageURL(0).path), "no image may be written for a failed generation")
+    }
 }
