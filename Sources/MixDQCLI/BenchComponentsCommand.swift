@@ -194,7 +194,7 @@ struct BenchTiming {
             r.lastRunSeconds = dt
             if i >= warmup { r.times.append(dt) }
             if !quiet {
-                FileHandle.standardError.write(Data("run \(i + 1)/\(warmup + runs)\(i < warmup ? " (warm-up)" : ""): \(String(format: "%.3f", dt)) s\n".utf8))
+                StandardError.write("run \(i + 1)/\(warmup + runs)\(i < warmup ? " (warm-up)" : ""): \(String(format: "%.3f", dt)) s\n")
             }
         }
         OpProfiler.enabled = false

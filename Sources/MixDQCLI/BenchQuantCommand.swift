@@ -23,7 +23,7 @@ struct BenchQuant: ParsableCommand {
     @Option(help: "Timed runs for the fake-quant cost (0 to skip).") var timingRuns = 3
 
     func run() throws {
-        let log: (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
+        let log: (String) -> Void = { StandardError.write("\($0)\n") }
         var built: UNet2DConditionModel?
         var buildForQuantization: () throws -> UNet2DConditionModel
         var buildPacked: () throws -> UNet2DConditionModel
