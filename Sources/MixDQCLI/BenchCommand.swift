@@ -35,7 +35,7 @@ struct BenchUNet: ParsableCommand {
         if let note = try precision.checkSupported() { StandardError.write(note + "\n") }
         if randomWeights == (model != nil) { throw ValidationError("give exactly one of --random-weights (with --model-config) or --model") }
         if randomWeights && modelConfig == nil { throw ValidationError("--random-weights needs --model-config") }
-        if height % 8 != 0 || width % 8 != 0 { throw ValidationError("--height and --width must be multiples of 8") }
+        try BenchBounds.check(height: height, width: width, runs: runs, warmup: warmup)
     }
 
     func run() throws {
