@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,8 +10,13 @@ public enum StandardError {
         let bytes = Array(text.utf8)
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress! + done, $0.count - done) }
+            let n = bytes.withUnsafeBytes { writeToFD2($0.baseAddress! + done, $0.count - done) }
             if n > 0 { done += n } else if n < 0 && errno == EINTR { continue } else { return }
         }
     }
+}
+
+/// write(2) on file descriptor 2 (outside the enum, whose own `write` would shadow it).
+private func writeToFD2(_ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+    write(2, bytes, count)
 }

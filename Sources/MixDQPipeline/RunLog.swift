@@ -69,7 +69,7 @@ public final class RunLog {
     private func append(_ line: String) -> String? {
         let bytes = Array(line.utf8)
         while true {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             if n == bytes.count { return nil }
             if n < 0 && errno == EINTR { continue }
             return n < 0 ? String(cString: strerror(errno)) : "short write: \(n) of \(bytes.count) bytes (disk full?)"
