@@ -230,15 +230,15 @@ public enum DefaultModel {
     }
 
     /// Renames the finished `tmp` to `folder` (atomic when `folder` is absent or empty). A model
-    /// of ours already there is moved aside first and removed after; if another process put a
-    /// complete model with the same label there meanwhile, that one is kept.
+    /// of ours already there (a rerun, perhaps to repair it) is moved aside first and removed
+    /// after. If another writer's rename lands in between, its model is kept when it is complete
+    /// with the same label (the generator is deterministic, so it is the same model).
     static func install(_ tmp: URL, at folder: URL, label: String) throws {
         if rename(tmp.path, folder.path) == 0 { return }
         let firstError = errno
         guard firstError == EEXIST || firstError == ENOTEMPTY else {
             throw DefaultModelError(path: folder.path, message: "cannot move the finished model into place (\(String(cString: strerror(firstError))))")
         }
-        if isComplete(folder, label: label) { return }   // an identical model won the race
         try checkReplaceable(folder)
         let old = folder.deletingLastPathComponent()
             .appendingPathComponent(".\(folder.lastPathComponent).old-\(getpid())-\(UUID().uuidString.prefix(8))")
