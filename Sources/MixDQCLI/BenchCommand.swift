@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MixDQIO
 import MixDQCompute
 import MixDQModels
 import MixDQPipeline
@@ -31,10 +32,10 @@ struct BenchUNet: ParsableCommand {
     var sqnrVsFp32 = false
 
     func validate() throws {
-        if let note = try precision.checkSupported() { FileHandle.standardError.write(Data((note + "\n").utf8)) }
+        if let note = try precision.checkSupported() { StandardError.write(note + "\n") }
         if randomWeights == (model != nil) { throw ValidationError("give exactly one of --random-weights (with --model-config) or --model") }
         if randomWeights && modelConfig == nil { throw ValidationError("--random-weights needs --model-config") }
-        if height % 8 != 0 || width % 8 != 0 { throw ValidationError("--height and --width must be multiples of 8") }
+        try BenchBounds.check(height: height, width: width, runs: runs, warmup: warmup)
     }
 
     func run() throws {
@@ -76,7 +77,7 @@ struct BenchUNet: ParsableCommand {
             let dt = Date().timeIntervalSince(start)
             flops = FLOPCounter.flops
             if i >= warmup { times.append(dt) }
-            if !json { FileHandle.standardError.write("run \(i + 1)/\(warmup + runs)\(i < warmup ? " (warm-up)" : ""): \(String(format: "%.3f", dt)) s\n".data(using: .utf8)!) }
+            if !json { StandardError.write("run \(i + 1)/\(warmup + runs)\(i < warmup ? " (warm-up)" : ""): \(String(format: "%.3f", dt)) s\n") }
         }
         let median = times.sorted()[times.count / 2]
         let peak = Double(ProcessMemory.peakResidentBytes) / 1e9

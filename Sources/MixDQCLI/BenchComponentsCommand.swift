@@ -40,7 +40,7 @@ struct BenchTextEncoder: ParsableCommand {
     func validate() throws {
         if randomWeights == (model != nil) { throw ValidationError("give exactly one of --random-weights (with --model-config) or --model") }
         if randomWeights && modelConfig == nil { throw ValidationError("--random-weights needs --model-config") }
-        if batch < 1 || runs < 1 || warmup < 0 { throw ValidationError("--batch and --runs must be >= 1, --warmup >= 0") }
+        try BenchBounds.check(batch: batch, runs: runs, warmup: warmup)
     }
 
     func run() throws {
@@ -103,10 +103,7 @@ struct BenchVAEDecoder: ParsableCommand {
     func validate() throws {
         if randomWeights == (model != nil) { throw ValidationError("give exactly one of --random-weights (with --model-config) or --model") }
         if randomWeights && modelConfig == nil { throw ValidationError("--random-weights needs --model-config") }
-        if height % 8 != 0 || width % 8 != 0 || height <= 0 || width <= 0 {
-            throw ValidationError("--height and --width must be positive multiples of 8")
-        }
-        if batch < 1 || runs < 1 || warmup < 0 { throw ValidationError("--batch and --runs must be >= 1, --warmup >= 0") }
+        try BenchBounds.check(height: height, width: width, batch: batch, runs: runs, warmup: warmup)
     }
 
     func run() throws {
@@ -194,7 +191,7 @@ struct BenchTiming {
             r.lastRunSeconds = dt
             if i >= warmup { r.times.append(dt) }
             if !quiet {
-                FileHandle.standardError.write(Data("run \(i + 1)/\(warmup + runs)\(i < warmup ? " (warm-up)" : ""): \(String(format: "%.3f", dt)) s\n".utf8))
+                StandardError.write("run \(i + 1)/\(warmup + runs)\(i < warmup ? " (warm-up)" : ""): \(String(format: "%.3f", dt)) s\n")
             }
         }
         OpProfiler.enabled = false

@@ -14,6 +14,18 @@ struct BenchLinear: ParsableCommand {
     @Flag(help: "fp32 on a oneDNN matmul with packed weights instead of OpenBLAS.") var dnnl = false
     @Option(help: "Distinct weight matrices cycled through (cold weights, as in a model forward).") var weights = 1
 
+    func validate() throws {
+        // One [rows, in] input and `weights` [out, in] matrices are allocated: keep each under 2^31 floats.
+        for (name, v) in [("--rows", rows), ("--in-features", inFeatures), ("--out-features", outFeatures)] where !(1...1 << 20).contains(v) {
+            throw ValidationError("\(name) must be between 1 and \(1 << 20), found \(v)")
+        }
+        if rows * inFeatures > 1 << 31 || outFeatures * inFeatures > 1 << 31 {
+            throw ValidationError("--rows x --in-features and --out-features x --in-features must each stay under 2^31 elements")
+        }
+        try BenchBounds.check(runs: runs, warmup: 0)
+        if !(1...64).contains(weights) { throw ValidationError("--weights must be between 1 and 64, found \(weights)") }
+    }
+
     func run() throws {
         let b = Tensor(shape: [outFeatures], repeating: 0.1)
         let x = Tensor(shape: [rows, inFeatures], repeating: 0.5)

@@ -22,8 +22,17 @@ struct BenchQuant: ParsableCommand {
     @Option(help: "Synthetic inputs: token 0 of the context is scaled by this, mimicking CLIP's BOS outlier.") var bosScale: Float = 20
     @Option(help: "Timed runs for the fake-quant cost (0 to skip).") var timingRuns = 3
 
+    func validate() throws {
+        try BenchBounds.check(height: height, width: width, batch: batch, runs: max(timingRuns, 1), warmup: 0)
+        for (name, v) in [("--calib-batches", calibBatches), ("--eval-samples", evalSamples)] where !(1...10_000).contains(v) {
+            throw ValidationError("\(name) must be between 1 and 10000, found \(v)")
+        }
+        if timingRuns < 0 { throw ValidationError("--timing-runs must be >= 0, found \(timingRuns)") }
+        if !bosScale.isFinite { throw ValidationError("--bos-scale must be a finite number, found \(bosScale)") }
+    }
+
     func run() throws {
-        let log: (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
+        let log: (String) -> Void = { StandardError.write("\($0)\n") }
         var built: UNet2DConditionModel?
         var buildForQuantization: () throws -> UNet2DConditionModel
         var buildPacked: () throws -> UNet2DConditionModel

@@ -6,7 +6,7 @@ struct DefaultModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "default-model",
         abstract: "Write the embedded tiny SDXL-architecture pipeline (diffusers format, seeded random weights).")
-    @Option(help: "Output folder (replaced atomically).") var output: String
+    @Option(help: "Output folder: must not exist, be empty, or hold a model this command wrote (then it is replaced atomically); anything else is refused.") var output: String
     @Flag(help: "Full-size SDXL-Turbo architecture (configs/models/*.json) with random weights, F16 files (~7 GB): for memory and speed runs of the whole pipeline.")
     var fullSizeRandom = false
 

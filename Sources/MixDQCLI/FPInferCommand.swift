@@ -15,11 +15,12 @@ struct FPInferCommand: ParsableCommand {
         let base = URL(fileURLWithPath: basePath)
         let log = try RunLog(base.appendingPathComponent("run.log"))
         let config = try modelOptions.loadConfig(basePath: base)
-        log.info("mixdq fp-infer: config \(config.sourceURL?.path ?? "?"), precision \(modelOptions.precision.rawValue)")
+        try log.record("mixdq fp-infer: config \(config.sourceURL?.path ?? "?"), precision \(modelOptions.precision.rawValue)")
         let pipeline = try TextToImagePipeline(folder: try modelOptions.resolveModel(config, log: log),
                                                precision: modelOptions.precision)
         let job = try generation.job(config, pipeline: pipeline, basePath: base)
         try job.run(pipeline, log: log)
         log.info("done")
+        try log.check()
     }
 }

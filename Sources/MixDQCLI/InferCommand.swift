@@ -37,14 +37,20 @@ struct InferCommand: ParsableCommand {
             actProtect: try actProtect.map { try BitConfig.loadLayerList(URL(fileURLWithPath: $0)) } ?? [],
             quantizeWeights: !skipQuantWeight, quantizeActivations: !skipQuantAct)
         if let actProtect { setup.actProtectSource = actProtect }
-        log.info("mixdq infer: checkpoint \(setup.checkpoint.path), weight MP \(configWeightMp ?? "uniform"), act MP \(configActMp ?? "uniform"), act-protect \(actProtect ?? "none")")
+        try log.record("mixdq infer: checkpoint \(setup.checkpoint.path), weight MP \(configWeightMp ?? "uniform"), act MP \(configActMp ?? "uniform"), act-protect \(actProtect ?? "none")")
         let pipeline = try TextToImagePipeline(folder: try modelOptions.resolveModel(config, log: log),
                                                precision: modelOptions.precision)
-        pipeline.configureUNet = { unet in try setup.apply(to: unet, log: log) }
+        pipeline.configureUNet = { unet in
+            let sim = try setup.apply(to: unet, log: log)
+            // Bit files must be complete (the original's are): no layer silently keeps the default.
+            try setup.weightBits?.checkCovers(sim.paths)
+            try setup.activationBits?.checkCovers(sim.paths, except: Set(setup.actProtect))
+        }
         // Fail on a bad checkpoint or bit file before encoding prompts.
         _ = try pipeline.unet
         let job = try generation.job(config, pipeline: pipeline, basePath: base)
         try job.run(pipeline, log: log)
         log.info("done")
+        try log.check()
     }
 }

@@ -22,7 +22,7 @@ struct PTQCommand: ParsableCommand {
         let log = try RunLog(out.appendingPathComponent("run.log"))
         let config = try modelOptions.loadConfig(basePath: nil)
         let settings = try QuantSettings(config)
-        log.info("mixdq ptq: config \(config.sourceURL?.path ?? "?"), calibration data \(config.calibData.path)")
+        try log.record("mixdq ptq: config \(config.sourceURL?.path ?? "?"), calibration data \(config.calibData.path)")
         // A copy of the config beside the checkpoint, so infer finds both.
         try AtomicFile.write(Data(try config.yamlString().utf8), to: out.appendingPathComponent("config.yaml"))
         let folder = try modelOptions.resolveModel(config, log: log)
@@ -33,5 +33,6 @@ struct PTQCommand: ParsableCommand {
             .run(unet: unet, data: data, checkpoint: out.appendingPathComponent("ckpt.safetensors"), log: log,
                  metadata: ["model": folder.root.path, "config": config.sourceURL?.path ?? ""])
         log.info("done")
+        try log.check()
     }
 }

@@ -13,7 +13,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "fp32 or bf16 (the original's --fp16).") var precision: Precision = .fp32
 
     func validate() throws {
-        if let note = try precision.checkSupported() { FileHandle.standardError.write(Data((note + "\n").utf8)) }
+        if let note = try precision.checkSupported() { StandardError.write(note + "\n") }
     }
 
     /// The config: explicit, else `<base>/config.yaml`, else the repository's sdxl_turbo.yaml.
@@ -38,25 +38,34 @@ struct ModelOptions: ParsableArguments {
 }
 
 /// The prompt, batching, seed and scale-out options shared by fp-infer and infer.
+///
+/// Numbers parse `.unconditional` so that "-1" is read as a value and rejected by `validate()`
+/// with the bound, rather than taken for a flag ("Missing value").
 struct GenerationOptions: ParsableArguments {
     @Option(help: "Prompt (repeated --num-imgs times). Without it, the first --num-imgs COCO captions.") var prompt: String?
     @Option(help: "COCO captions_val2014.json-format file. Default: calib_data.captions or the shipped captions.") var captions: String?
-    @Option(help: "Number of images.") var numImgs = 32
-    @Option(help: "Images per pipeline call.") var batchSize = 4
-    @Option(help: "Image i uses torch.Generator().manual_seed(seed + i).") var seed: UInt64 = 42
-    @Option(help: "Guidance scale (default: calib_data.scale_value; > 1 enables CFG).") var cfg: Float?
-    @Option(help: "Denoising steps (default: calib_data.n_steps).") var steps: Int?
-    @Option(help: "Image height (default: the UNet's sample_size * 8).") var height: Int?
-    @Option(help: "Image width (default: the UNet's sample_size * 8).") var width: Int?
+    @Option(parsing: .unconditional, help: "Number of images (1...\(GenerationLimits.maxImages)).") var numImgs = 32
+    @Option(parsing: .unconditional, help: "Images per pipeline call (1...\(GenerationLimits.maxBatchSize)).") var batchSize = 4
+    @Option(parsing: .unconditional, help: "Image i uses torch.Generator().manual_seed(seed + i).") var seed: UInt64 = 42
+    @Option(parsing: .unconditional, help: "Guidance scale (default: calib_data.scale_value; > 1 enables CFG).") var cfg: Float?
+    @Option(parsing: .unconditional, help: "Denoising steps, 1...\(GenerationLimits.maxSteps) (default: calib_data.n_steps).") var steps: Int?
+    @Option(parsing: .unconditional, help: "Image height, a multiple of 8 up to \(GenerationLimits.maxImageSide) (default: the UNet's sample_size * 8).") var height: Int?
+    @Option(parsing: .unconditional, help: "Image width, a multiple of 8 up to \(GenerationLimits.maxImageSide) (default: the UNet's sample_size * 8).") var width: Int?
     @Option(help: "Image folder (default: <base-path>/generated_images).") var imageFolder: String?
     @Option(help: "Run only shard I of N (indices i with i % N == I), e.g. 3/8.") var shard: String = "0/1"
 
     func validate() throws {
         guard ImageGenerationJob.Shard(shard) != nil else { throw ValidationError("--shard must be I/N with 0 <= I < N, got '\(shard)'") }
-        if numImgs < 1 || batchSize < 1 { throw ValidationError("--num-imgs and --batch-size must be positive") }
-        if let h = height, h % 8 != 0 || h <= 0 { throw ValidationError("--height must be a positive multiple of 8") }
-        if let w = width, w % 8 != 0 || w <= 0 { throw ValidationError("--width must be a positive multiple of 8") }
-        if let s = steps, s < 1 { throw ValidationError("--steps must be at least 1") }
+        if let p = GenerationLimits.countProblem(numImgs, max: GenerationLimits.maxImages) { throw ValidationError("--num-imgs \(p)") }
+        if let p = GenerationLimits.countProblem(batchSize, max: GenerationLimits.maxBatchSize) { throw ValidationError("--batch-size \(p)") }
+        if let h = height, let p = GenerationLimits.imageSideProblem(h) { throw ValidationError("--height \(p)") }
+        if let w = width, let p = GenerationLimits.imageSideProblem(w) { throw ValidationError("--width \(p)") }
+        if let s = steps, let p = GenerationLimits.countProblem(s, max: GenerationLimits.maxSteps) { throw ValidationError("--steps \(p)") }
+        if let cfg, !cfg.isFinite { throw ValidationError("--cfg must be a finite number, found \(cfg)") }
+        // Image i uses seed + i: the last one must still be a valid torch seed (< 2^64).
+        if seed > UInt64.max - UInt64(numImgs - 1) {
+            throw ValidationError("--seed \(seed) + --num-imgs \(numImgs) - 1 exceeds the largest seed, 2^64 - 1")
+        }
     }
 
     func prompts(_ config: MixDQConfig) throws -> [String] {
@@ -70,12 +79,29 @@ struct GenerationOptions: ParsableArguments {
     }
 
     func job(_ config: MixDQConfig, pipeline: TextToImagePipeline, basePath: URL) throws -> ImageGenerationJob {
-        let size = try pipeline.defaultSize
+        let (height, width) = try imageSize(pipeline)
+        let guidance = cfg ?? Float(config.calibData.scaleValue)
+        guard guidance.isFinite else {
+            throw CommandError("\(config.sourceURL?.path ?? "config"): 'calib_data.scale_value' \(config.calibData.scaleValue) does not fit a finite Float")
+        }
         return ImageGenerationJob(prompts: try prompts(config), seed: seed, batchSize: batchSize,
-                                  steps: steps ?? config.calibData.nSteps, guidance: cfg ?? Float(config.calibData.scaleValue),
-                                  height: height ?? size, width: width ?? size,
+                                  steps: steps ?? config.calibData.nSteps, guidance: guidance,
+                                  height: height, width: width,
                                   folder: imageFolder.map { URL(fileURLWithPath: $0) } ?? basePath.appendingPathComponent("generated_images"),
                                   shard: ImageGenerationJob.Shard(shard)!)
+    }
+}
+
+extension GenerationOptions {
+    /// --height / --width, else the model's default (sample_size * 8), which is checked here too:
+    /// it comes from the model's config.json.
+    func imageSize(_ pipeline: TextToImagePipeline) throws -> (height: Int, width: Int) {
+        if let height, let width { return (height, width) }
+        let size = try pipeline.defaultSize
+        if let p = GenerationLimits.imageSideProblem(size) {
+            throw CommandError("the model's default image size (unet/config.json sample_size * 8) \(p); pass --height and --width")
+        }
+        return (height ?? size, width ?? size)
     }
 }
 

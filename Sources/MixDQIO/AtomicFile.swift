@@ -64,9 +64,9 @@ public enum AtomicFile {
         do {
             try body(handle)
         } catch let error as CocoaError {
-            throw IOError.writeFailed(path: target, reason: error.localizedDescription)
+            throw IOError.writeFailed(path: target, reason: FileErrorText.reason(error))
         } catch let error as POSIXError {
-            throw IOError.writeFailed(path: target, reason: error.localizedDescription)
+            throw IOError.writeFailed(path: target, reason: FileErrorText.reason(error))
         }
         guard fsync(fd) == 0 else { throw IOError.writeFailed(path: target, reason: "fsync: \(String(cString: strerror(errno)))") }
         fdOpen = false
@@ -89,7 +89,7 @@ public enum AtomicFile {
         do {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         } catch {
-            throw IOError.cannotCreateDirectory(path: target, directory: dir.path, reason: error.localizedDescription)
+            throw IOError.cannotCreateDirectory(path: target, directory: dir.path, reason: FileErrorText.reason(error))
         }
     }
 }

@@ -26,7 +26,7 @@ public enum COCOCaptions {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw COCOCaptionsError(path: url.path, message: "cannot read the file (\(error.localizedDescription))")
+            throw COCOCaptionsError(path: url.path, message: "cannot read the file (\(FileErrorText.reason(error)))")
         }
         return try parse(data, path: url.path)
     }
@@ -37,7 +37,7 @@ public enum COCOCaptions {
         do {
             json = try JSONSerialization.jsonObject(with: data)
         } catch {
-            throw COCOCaptionsError(path: path, message: "not valid JSON (\(error.localizedDescription))")
+            throw COCOCaptionsError(path: path, message: "not valid JSON (\(FileErrorText.jsonReason(error)))")
         }
         guard let root = json as? [String: Any] else {
             throw COCOCaptionsError(path: path, message: "the top level is not a JSON object")

@@ -604,7 +604,7 @@ public final class HDF5Writer {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         } catch {
             throw HDF5Error(file: target.path, object: nil,
-                            message: "cannot create the folder \(folder.path) (\(error.localizedDescription))")
+                            message: "cannot create the folder \(folder.path) (\(FileErrorText.reason(error)))")
         }
         if resume && FileManager.default.fileExists(atPath: partialURL.path) {
             file = try HDF5File.openForUpdate(partialURL)

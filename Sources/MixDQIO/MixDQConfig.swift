@@ -143,7 +143,7 @@ public struct MixDQConfig: Codable, Equatable, Sendable {
         do {
             text = try String(contentsOf: url, encoding: .utf8)
         } catch {
-            throw ConfigError(file: url.path, key: nil, line: nil, message: "cannot read the file (\(error.localizedDescription))")
+            throw ConfigError(file: url.path, key: nil, line: nil, message: "cannot read the file (\(FileErrorText.reason(error)))")
         }
         return try parse(yaml: text, sourceURL: url)
     }
@@ -162,14 +162,9 @@ public struct MixDQConfig: Codable, Equatable, Sendable {
             throw root.fail("conditional", "only conditional (text-to-image) models are supported")
         }
         let mixedPrecision = try root.intList("mixed_precision")
-        if let bits = mixedPrecision {
-            if bits.isEmpty { throw root.fail("mixed_precision", "the list of bit widths is empty") }
-            if let bad = bits.first(where: { !(2...8).contains($0) }) {
-                throw root.fail("mixed_precision", "bit width \(bad) is outside 2...8")
-            }
-        }
         let calibData = try parseCalibData(root.requiredMapping("calib_data"), base: base)
         let quant = try parseQuant(root.requiredMapping("quant"))
+        if let bits = mixedPrecision { try checkMixedPrecision(bits, quant: quant, root: root) }
         var resume: ResumeWithWQuantized? = nil
         if let r = try root.mapping("resume_with_w_quantized") {
             try r.allowOnly(["path"])
@@ -179,6 +174,24 @@ public struct MixDQConfig: Codable, Equatable, Sendable {
                                  calibData: calibData, quant: quant, resumeWithWQuantized: resume)
         config.sourceURL = sourceURL
         return config
+    }
+
+    /// The bit widths a mixed-precision checkpoint holds parameters for. The original keeps them
+    /// in a list indexed by `log2(b) - 1` (mixdq-method.md §3.3), which is only right for 2, 4
+    /// and 8; it also looks the default `n_bits` up in that list.
+    public static let mixedPrecisionBitWidths = [2, 4, 8]
+
+    private static func checkMixedPrecision(_ bits: [Int], quant: Quant, root: YAMLMapping) throws {
+        let allowed = mixedPrecisionBitWidths.map(String.init).joined(separator: ", ")
+        if bits.isEmpty { throw root.fail("mixed_precision", "the list of bit widths is empty") }
+        if let bad = bits.first(where: { !mixedPrecisionBitWidths.contains($0) }) {
+            throw root.fail("mixed_precision", "bit width \(bad) is not supported (allowed: \(allowed), as in the original)")
+        }
+        if Set(bits).count != bits.count { throw root.fail("mixed_precision", "lists a bit width twice: \(bits)") }
+        for (key, n) in [("quant.weight.quantizer.n_bits", quant.weight.quantizer.nBits),
+                         ("quant.activation.quantizer.n_bits", quant.activation.quantizer.nBits)] where !bits.contains(n) {
+            throw root.fail("mixed_precision", "\(bits) does not contain \(key) (\(n)); the default bit width must be one of the candidates")
+        }
     }
 
     private static func parseModel(_ m: YAMLMapping, base: URL) throws -> Model {
@@ -202,17 +215,33 @@ public struct MixDQConfig: Codable, Equatable, Sendable {
             return v
         }
         func imageSide(_ key: String) throws -> Int? {
-            let v = try positive(key, required: false)
-            if let v, v % 8 != 0 { throw m.fail(key, "must be a multiple of 8 (the VAE's factor), found \(v)") }
+            let v = try m.int(key)
+            if let v, let problem = GenerationLimits.imageSideProblem(v) { throw m.fail(key, problem) }
+            return v
+        }
+        func bounded(_ key: String, max: Int) throws -> Int {
+            let v = try positive(key, required: true)!
+            if v > max { throw m.fail(key, "must be at most \(max), found \(v)") }
             return v
         }
         let captions = try m.string("captions").map { resolve($0, base) } ?? defaultCaptionsURL(near: base)?.path
-        return CalibData(path: resolve(try m.requiredString("path"), base),
-                         nSteps: try positive("n_steps", required: true)!,
-                         batchSize: try positive("batch_size", required: true)!,
-                         nSamples: try positive("n_samples", required: true)!,
+        let path = resolve(try m.requiredString("path"), base)
+        // calib-data writes this file and ptq reads it: a folder here would only fail after all
+        // the work (at the final rename), so refuse it now.
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw m.fail("path", "\(path) is a directory; give the calibration file's path (e.g. calib.h5)")
+        }
+        let scaleValue = try m.requiredDouble("scale_value")
+        guard scaleValue.isFinite && abs(scaleValue) <= Double(Float.greatestFiniteMagnitude) else {
+            throw m.fail("scale_value", "must be a finite number, found \(scaleValue)")
+        }
+        return CalibData(path: path,
+                         nSteps: try bounded("n_steps", max: GenerationLimits.maxSteps),
+                         batchSize: try bounded("batch_size", max: GenerationLimits.maxBatchSize),
+                         nSamples: try bounded("n_samples", max: GenerationLimits.maxImages),
                          scaleType: try m.string("scale_type"),
-                         scaleValue: try m.requiredDouble("scale_value"),
+                         scaleValue: scaleValue,
                          captions: captions,
                          height: try imageSide("height"), width: try imageSide("width"))
     }

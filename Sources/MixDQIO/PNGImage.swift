@@ -117,6 +117,12 @@ public struct RGBImage: Equatable, Sendable {
         }
         image.format = png_uint_32(PNG_FORMAT_RGB)
         let (w, h) = (Int(image.width), Int(image.height))
+        // The header is input: refuse a size whose pixel buffer would be absurd (libpng allows
+        // up to 1,000,000 x 1,000,000) before allocating it.
+        guard w * h <= Self.maxReadPixels else {
+            png_image_free(&image)
+            throw PNGError(path: url.path, message: "\(w)x\(h) is larger than the \(Self.maxReadPixels) pixels this reader accepts")
+        }
         var pixels = [UInt8](repeating: 0, count: w * h * 3)
         let ok = pixels.withUnsafeMutableBytes { buf in
             png_image_finish_read(&image, nil, buf.baseAddress, 0, nil)
@@ -127,6 +133,23 @@ public struct RGBImage: Equatable, Sendable {
             throw PNGError(path: url.path, message: "cannot decode PNG (\(message))")
         }
         return RGBImage(width: w, height: h, pixels: pixels)
+    }
+
+    /// 16384 x 16384: four times the largest image the pipeline makes, on each side.
+    public static let maxReadPixels = 16384 * 16384
+
+    /// Width and height from a PNG's header, without decoding the pixels (an empty or damaged
+    /// file throws, naming it).
+    public static func pngSize(_ url: URL) throws -> (width: Int, height: Int) {
+        var image = png_image()
+        image.version = png_uint_32(PNG_IMAGE_VERSION)
+        guard png_image_begin_read_from_file(&image, url.path) != 0 else {
+            let message = Self.message(of: &image)
+            png_image_free(&image)
+            throw PNGError(path: url.path, message: "not a readable PNG (\(message))")
+        }
+        defer { png_image_free(&image) }
+        return (Int(image.width), Int(image.height))
     }
 
     /// libpng's error text, kept in a fixed `char[64]` inside the image struct.

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import MixDQCompute
 import MixDQIO
 import MixDQModels
@@ -120,18 +123,34 @@ public enum DefaultModel {
         }
     }
 
-    /// Writes the whole pipeline folder (into a temporary folder first, renamed at the end).
-    /// `dtype` F16 halves the files (like the `fp16` variant of real checkpoints).
+    /// Writes the whole pipeline folder: built in a uniquely named temporary folder beside it,
+    /// then renamed into place, so readers never see half a model and concurrent writers never
+    /// share files. `dtype` F16 halves the files (like the `fp16` variant of real checkpoints).
+    ///
+    /// An existing `folder` is replaced only if it is empty or a model this function wrote (its
+    /// `MIXDQ_DEFAULT_MODEL` stamp and nothing but model files at its top level); anything else
+    /// is refused before any work, so no user file is ever deleted.
     public static func write(to folder: URL, configs: ComponentConfigs = .tiny, dtype: SafetensorsDType = .f32) throws {
         let fm = FileManager.default
+        try checkReplaceable(folder)
         let parent = folder.deletingLastPathComponent()
-        try fm.createDirectory(at: parent, withIntermediateDirectories: true)
-        let tmp = parent.appendingPathComponent(".\(folder.lastPathComponent).partial-\(getpid())")
-        try? fm.removeItem(at: tmp)
-        defer { try? fm.removeItem(at: tmp) }
+        do {
+            try fm.createDirectory(at: parent, withIntermediateDirectories: true)
+        } catch {
+            throw DefaultModelError(path: parent.path, message: "cannot create the folder (\(FileErrorText.reason(error)))")
+        }
+        let tmp = parent.appendingPathComponent(".\(folder.lastPathComponent).partial-\(getpid())-\(UUID().uuidString.prefix(8))")
+        do {
+            try fm.createDirectory(at: tmp, withIntermediateDirectories: false)
+        } catch {
+            throw DefaultModelError(path: folder.path, message: "cannot create the temporary folder \(tmp.path) (\(FileErrorText.reason(error)))")
+        }
+        defer { try? fm.removeItem(at: tmp) }   // ours alone: its name is unique to this call
         func sub(_ name: String) throws -> URL {
             let u = tmp.appendingPathComponent(name)
-            try fm.createDirectory(at: u, withIntermediateDirectories: true)
+            do { try fm.createDirectory(at: u, withIntermediateDirectories: true) } catch {
+                throw DefaultModelError(path: u.path, message: "cannot create the folder (\(FileErrorText.reason(error)))")
+            }
             return u
         }
         try writeJSON(modelIndex, to: tmp.appendingPathComponent("model_index.json"))
@@ -156,25 +175,109 @@ public enum DefaultModel {
             let configURL = dir.appendingPathComponent("config.json")
             switch config {
             case .dictionary(let d): try writeJSON(d, to: configURL)
-            case .file(let u): try FileManager.default.copyItem(at: u, to: configURL)
+            case .file(let u):
+                do { try AtomicFile.write(try Data(contentsOf: u), to: configURL) } catch let error as IOError { throw error } catch {
+                    throw DefaultModelError(path: u.path, message: "cannot read the config (\(FileErrorText.reason(error)))")
+                }
             }
             var tensors = try stateDict(name) { try build(configURL, $0) }
             try SafetensorsWriter.write(tensors, metadata: ["format": "pt", "mixdq_default_model": configs.label],
                                         dtype: dtype, to: dir.appendingPathComponent(file))
             tensors = []
         }
-        try "\(configs.label)\n".write(to: tmp.appendingPathComponent("MIXDQ_DEFAULT_MODEL"), atomically: true, encoding: .utf8)
-        try? fm.removeItem(at: folder)
-        try fm.moveItem(at: tmp, to: folder)
+        // The stamp goes last: a folder holding it is complete.
+        try AtomicFile.write(Data("\(configs.label)\n".utf8), to: tmp.appendingPathComponent(stampName))
+        try install(tmp, at: folder, label: configs.label)
     }
 
-    /// The folder of the default model under `cache`, written on first use.
+    /// The file that marks a complete folder written by `write(to:)`; it holds the model's label.
+    public static let stampName = "MIXDQ_DEFAULT_MODEL"
+    /// Everything `write(to:)` puts at the top of its folder.
+    static let topLevelEntries: Set<String> = [stampName, "model_index.json", "scheduler", "tokenizer", "tokenizer_2",
+                                               "unet", "text_encoder", "text_encoder_2", "vae"]
+
+    /// The label in `folder`'s stamp when the folder is one `write(to:)` made, else nil.
+    static func stampLabel(_ folder: URL) -> String? {
+        let stamp = folder.appendingPathComponent(stampName)
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: stamp.path),
+              attributes[.type] as? FileAttributeType == .typeRegular, (attributes[.size] as? NSNumber)?.intValue ?? 0 < 1024,
+              let text = try? String(contentsOf: stamp, encoding: .utf8),
+              let entries = try? FileManager.default.contentsOfDirectory(atPath: folder.path),
+              Set(entries).isSubset(of: topLevelEntries) else { return nil }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// True when `folder` is a complete model written by `write(to:)` with this label.
+    static func isComplete(_ folder: URL, label: String) -> Bool {
+        stampLabel(folder) == label && topLevelEntries.allSatisfy {
+            FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path)
+        }
+    }
+
+    /// Throws unless `folder` is absent, an empty folder, or a model `write(to:)` made.
+    static func checkReplaceable(_ folder: URL) throws {
+        var isDirectory: ObjCBool = false
+        // lstat semantics: a symbolic link is refused, not followed.
+        let isLink = (try? FileManager.default.destinationOfSymbolicLink(atPath: folder.path)) != nil
+        guard isLink || FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory) else { return }
+        guard !isLink, isDirectory.boolValue else {
+            throw DefaultModelError(path: folder.path, message: "exists and is not a folder; refusing to replace it (choose another --output)")
+        }
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        if entries.isEmpty || stampLabel(folder) != nil { return }
+        throw DefaultModelError(path: folder.path, message: "exists and is not a model written by mixdq default-model (no \(stampName) stamp, "
+            + "or files of its own); refusing to replace it (choose another --output or remove it yourself)")
+    }
+
+    /// Renames the finished `tmp` to `folder` (atomic when `folder` is absent or empty). A model
+    /// of ours already there (a rerun, perhaps to repair it) is moved aside first and removed
+    /// after. If another writer's rename lands in between, its model is kept when it is complete
+    /// with the same label (the generator is deterministic, so it is the same model).
+    static func install(_ tmp: URL, at folder: URL, label: String) throws {
+        if rename(tmp.path, folder.path) == 0 { return }
+        let firstError = errno
+        guard firstError == EEXIST || firstError == ENOTEMPTY else {
+            throw DefaultModelError(path: folder.path, message: "cannot move the finished model into place (\(String(cString: strerror(firstError))))")
+        }
+        try checkReplaceable(folder)
+        let old = folder.deletingLastPathComponent()
+            .appendingPathComponent(".\(folder.lastPathComponent).old-\(getpid())-\(UUID().uuidString.prefix(8))")
+        guard rename(folder.path, old.path) == 0 else {
+            throw DefaultModelError(path: folder.path, message: "cannot move the previous model aside (\(String(cString: strerror(errno))))")
+        }
+        guard rename(tmp.path, folder.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            if !isComplete(folder, label: label) { _ = rename(old.path, folder.path) }
+            try? FileManager.default.removeItem(at: old)
+            if isComplete(folder, label: label) { return }
+            throw DefaultModelError(path: folder.path, message: "cannot move the finished model into place (\(reason))")
+        }
+        try? FileManager.default.removeItem(at: old)
+    }
+
+    /// The folder of the default model under `cache`, written on first use. Processes starting
+    /// together take turns on a lock file in the cache (flock), so one builds and the others
+    /// then find the finished folder.
     public static func ensure(in cache: URL) throws -> URL {
         let folder = cache.appendingPathComponent(version)
-        let marker = folder.appendingPathComponent("MIXDQ_DEFAULT_MODEL")
-        if (try? String(contentsOf: marker, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) == version {
-            return folder
+        if isComplete(folder, label: version) { return folder }
+        do {
+            try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+        } catch {
+            throw DefaultModelError(path: cache.path, message: "cannot create the model cache folder (\(FileErrorText.reason(error)))")
         }
+        let lockPath = cache.appendingPathComponent(".\(version).lock").path
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o666)
+        guard fd >= 0 else {
+            throw DefaultModelError(path: lockPath, message: "cannot open the cache lock file (\(String(cString: strerror(errno))))")
+        }
+        defer { close(fd) }   // closing releases the lock
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                throw DefaultModelError(path: lockPath, message: "cannot lock the cache (\(String(cString: strerror(errno))))")
+            }
+        }
+        if isComplete(folder, label: version) { return folder }
         try write(to: folder)
         return folder
     }
@@ -186,6 +289,14 @@ public enum DefaultModel {
         if let x = env["XDG_CACHE_HOME"], !x.isEmpty { return URL(fileURLWithPath: x).appendingPathComponent("mixdq") }
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/mixdq")
     }
+}
+
+/// A default-model folder that cannot be written or replaced, naming the path.
+public struct DefaultModelError: Error, CustomStringConvertible, LocalizedError {
+    public let path: String, message: String
+    public init(path: String, message: String) { self.path = path; self.message = message }
+    public var description: String { "\(path): \(message)" }
+    public var errorDescription: String? { description }
 }
 
 /// JSON as diffusers and transformers write it (indent 2, sorted keys, floats keep their decimal

@@ -38,12 +38,19 @@ public struct ImageGenerationJob {
 
     public func imageURL(_ index: Int) -> URL { folder.appendingPathComponent("\(index).png") }
 
-    /// Indices this shard owns that have no image yet.
+    /// Indices this shard owns that have no complete image yet. An existing `<i>.png` counts
+    /// only if it decodes as a whole PNG of this job's size (a 0-byte or cut-off file from a
+    /// crash, or an image of another size, is made again; stderr says which and why).
     public var pending: [Int] {
         prompts.indices.filter { i in
-            var isDir: ObjCBool = false
-            let exists = FileManager.default.fileExists(atPath: imageURL(i).path, isDirectory: &isDir)
-            return i % shard.count == shard.index && !(exists && !isDir.boolValue)
+            guard i % shard.count == shard.index else { return false }
+            switch existingImage(i) {
+            case .complete: return false
+            case .absent: return true
+            case let .unusable(problem):
+                StandardError.write("note: \(imageURL(i).path): \(problem); image \(i) will be generated again\n")
+                return true
+            }
         }
     }
 
@@ -52,7 +59,7 @@ public struct ImageGenerationJob {
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         } catch {
-            throw RunLogError(path: folder.path, reason: "cannot create the image folder (\(error.localizedDescription))")
+            throw RunLogError(path: folder.path, reason: "cannot create the image folder (\(FileErrorText.reason(error)))")
         }
         guard FileManager.default.isWritableFile(atPath: folder.path) else {
             throw RunLogError(path: folder.path, reason: "image folder is not writable")
@@ -97,4 +104,38 @@ public struct ImageGenerationError: Error, CustomStringConvertible, LocalizedErr
     public let reason: String
     public var description: String { "image \(index) (\(url.path)): \(reason); no image written" }
     public var errorDescription: String? { description }
+}
+
+// MARK: Resume: which existing images count as done
+
+extension ImageGenerationJob {
+    /// What is at `<i>.png` before a run.
+    public enum ExistingImage: Equatable {
+        case absent
+        case complete
+        /// Present but not a usable result (the reason, for the log).
+        case unusable(String)
+    }
+
+    /// Decodes `<i>.png` fully (libpng checks every chunk's CRC and the data's end) and checks
+    /// its size. Anything that is not a regular file is `.absent`: writing the image names it.
+    public func existingImage(_ index: Int) -> ExistingImage {
+        let url = imageURL(index)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            return .absent
+        }
+        do {
+            let size = try RGBImage.pngSize(url)
+            guard size.width == width && size.height == height else {
+                return .unusable("is \(size.width)x\(size.height), this run makes \(width)x\(height)")
+            }
+            _ = try RGBImage.readPNG(url)
+            return .complete
+        } catch let error as PNGError {
+            return .unusable(error.message)
+        } catch {
+            return .unusable("\(error)")
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MixDQIO
 import Yams
 
 /// A per-layer bit-width file in the original MixDQ format: a flat YAML mapping
@@ -19,7 +20,7 @@ public struct BitConfig: Equatable {
     public static func load(_ url: URL) throws -> BitConfig {
         let text: String
         do { text = try String(contentsOf: url, encoding: .utf8) } catch {
-            throw Invalid(description: "\(url.path): cannot read bit config (\(error.localizedDescription))")
+            throw Invalid(description: "\(url.path): cannot read bit config (\(FileErrorText.reason(error)))")
         }
         let node: Node?
         do { node = try Yams.compose(yaml: text) } catch {
@@ -43,7 +44,7 @@ public struct BitConfig: Equatable {
     public static func loadLayerList(_ url: URL) throws -> [String] {
         let text: String
         do { text = try String(contentsOf: url, encoding: .utf8) } catch {
-            throw Invalid(description: "\(url.path): cannot read layer list (\(error.localizedDescription))")
+            throw Invalid(description: "\(url.path): cannot read layer list (\(FileErrorText.reason(error)))")
         }
         guard let seq = (try? Yams.compose(yaml: text))??.sequence else {
             throw Invalid(description: "\(url.path): expected a YAML list of layer paths")
@@ -56,6 +57,19 @@ public struct BitConfig: Equatable {
 
     public func yamlString() -> String {
         bits.keys.sorted().map { "model.\($0): \(bits[$0]!)" }.joined(separator: "\n") + "\n"
+    }
+
+    /// The original's bit files name every layer: weight files all of them, activation files all
+    /// but the act-protect ones (mixdq-method.md §6.7). A layer left out would silently keep the
+    /// config's default width, so a file that misses any is refused, listing the first few.
+    /// `layers` in model order; `exempt` are the layers that need no entry.
+    public func checkCovers(_ layers: [String], except exempt: Set<String> = []) throws {
+        let missing = layers.filter { bits[$0] == nil && !exempt.contains($0) }
+        guard !missing.isEmpty else { return }
+        let shown = missing.prefix(5).joined(separator: ", ") + (missing.count > 5 ? ", ..." : "")
+        let needed = layers.count - layers.filter { exempt.contains($0) }.count
+        throw Invalid(description: "\(source): no bit width for \(missing.count) of the model's \(needed) layer(s) that need one: \(shown) "
+            + "(a bit file must name every layer\(exempt.isEmpty ? "" : " not in the act-protect list"))")
     }
 
     /// Every layer must exist and every bit width must have calibrated parameters.

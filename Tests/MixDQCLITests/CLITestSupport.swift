@@ -85,6 +85,8 @@ enum MixDQCLI {
         let status: Int32
         let stdout: String
         let stderr: String
+        /// Ended by a signal (a trap, an abort) rather than by exit().
+        var signaled = false
         var output: String { stdout + stderr }
         var description: String {
             "mixdq \(arguments.joined(separator: " ")) -> exit \(status)\n--- stdout\n\(stdout.suffix(3000))\n--- stderr\n\(stderr.suffix(3000))"
@@ -99,15 +101,16 @@ enum MixDQCLI {
     /// Runs `mixdq args` with `MIXDQ_CACHE` in the scratch folder; stdout and stderr go through
     /// files (no pipe can fill up). Killed after `timeout` seconds.
     @discardableResult
+    /// `stderrTo` sends stderr to that file instead (e.g. /dev/full); `Run.stderr` is then empty.
     static func run(_ args: [String], cwd: URL? = nil, environment extra: [String: String] = [:], timeout: TimeInterval = 300,
-                    file: StaticString = #filePath, line: UInt = #line) throws -> Run {
+                    stderrTo: URL? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> Run {
         let exe = try binary(file: file, line: line)
         let dir = try tempDir("proc")
         defer { try? FileManager.default.removeItem(at: dir) }
         let outURL = dir.appendingPathComponent("stdout"), errURL = dir.appendingPathComponent("stderr")
         _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
         _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
+        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: stderrTo ?? errURL)
         let process = Process()
         process.executableURL = exe
         process.arguments = args
@@ -131,7 +134,8 @@ enum MixDQCLI {
         try? out.close(); try? err.close()
         let stdout = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
         let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
-        return Run(arguments: args, status: process.terminationStatus, stdout: stdout, stderr: stderr)
+        return Run(arguments: args, status: process.terminationStatus, stdout: stdout, stderr: stderr,
+                   signaled: process.terminationReason == .uncaughtSignal)
     }
 
     /// Runs and asserts exit status 0.
@@ -150,6 +154,7 @@ enum MixDQCLI {
                      file: StaticString = #filePath, line: UInt = #line) throws -> Run {
         let r = try run(args, environment: environment, file: file, line: line)
         XCTAssertNotEqual(r.status, 0, "expected a non-zero exit:\n\(r)", file: file, line: line)
+        XCTAssertFalse(r.signaled, "ended by signal \(r.status) (a trap?), not an error exit:\n\(r)", file: file, line: line)
         XCTAssertTrue(r.stderr.contains("Error:"), "expected an 'Error:' line on stderr:\n\(r)", file: file, line: line)
         for m in mentions {
             XCTAssertTrue(r.errorLine.contains(m), "the error should mention '\(m)'; got: \(r.errorLine)\n\(r)", file: file, line: line)

@@ -81,13 +81,34 @@ final class QuantFlowCLITests: XCTestCase {
         XCTAssertTrue(quantDiffers, "W8A8 images are byte-identical to FP: quantization had no effect")
     }
 
+    /// The quantized layers of the default model, from the checkpoint's keys
+    /// (`<layer>.weight_quantizer.delta_list`), sorted.
+    static func layers(in checkpoint: URL) throws -> [String] {
+        let data = try Data(contentsOf: checkpoint)
+        let length = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        guard let header = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + length))) as? [String: Any] else {
+            throw MixDQCLI.Failure(description: "\(checkpoint.path): no JSON header")
+        }
+        let suffix = ".weight_quantizer.delta_list"
+        return header.keys.filter { $0.hasSuffix(suffix) }.map { String($0.dropLast(suffix.count)) }.sorted()
+    }
+
+    /// A bit file naming every layer of `layers`: `bits` for those given, else `fallback`.
+    static func bitFile(_ layers: [String], _ bits: [String: Int], fallback: Int = 8) -> String {
+        layers.map { "model.\($0): \(bits[$0] ?? fallback)" }.joined(separator: "\n") + "\n"
+    }
+
     func testInferWithMixedPrecisionFiles() throws {
         let w = try workspace()
         let dir = try MixDQCLI.tempDir("mp")
         let weights = dir.appendingPathComponent("weight.yaml"), acts = dir.appendingPathComponent("act.yaml")
         let protect = dir.appendingPathComponent("protect.yaml")
-        try "model.conv_in: 4\nmodel.conv_out: 2\nmodel.down_blocks.0.resnets.0.conv1: 8\n".write(to: weights, atomically: true, encoding: .utf8)
-        try "model.conv_in: 8\nconv_out: 4\n".write(to: acts, atomically: true, encoding: .utf8)
+        let layers = try Self.layers(in: w.checkpoint)
+        XCTAssertGreaterThan(layers.count, 50)
+        try Self.bitFile(layers, ["conv_in": 4, "conv_out": 2, "down_blocks.0.resnets.0.conv1": 8])
+            .write(to: weights, atomically: true, encoding: .utf8)
+        // The activation file leaves out the protected layer, as the original's files do.
+        try Self.bitFile(layers.filter { $0 != "conv_in" }, ["conv_out": 4]).write(to: acts, atomically: true, encoding: .utf8)
         try "- model.conv_in\n".write(to: protect, atomically: true, encoding: .utf8)
         let images = dir.appendingPathComponent("images")
         let r = try MixDQCLI.succeed(["infer", "--base-path", w.ptq.path, "--image-folder", images.path, "--num-imgs", "2",
@@ -95,6 +116,35 @@ final class QuantFlowCLITests: XCTestCase {
                                       "--act-protect", protect.path])
         XCTAssertTrue(FileManager.default.fileExists(atPath: images.appendingPathComponent("1.png").path))
         XCTAssertTrue(r.stderr.contains("FP-protected 1"), r.stderr)
+    }
+
+    /// A bit file that leaves layers out is refused, listing the first few and the count
+    /// (the original's files name every layer; activation files all but the protected ones).
+    func testBitFilesMustNameEveryLayer() throws {
+        let w = try workspace()
+        let dir = try MixDQCLI.tempDir("coverage")
+        let layers = try Self.layers(in: w.checkpoint)
+        let full = dir.appendingPathComponent("full.yaml"), partial = dir.appendingPathComponent("partial.yaml")
+        let actNoConvIn = dir.appendingPathComponent("act.yaml"), protect = dir.appendingPathComponent("protect.yaml")
+        try Self.bitFile(layers, [:]).write(to: full, atomically: true, encoding: .utf8)
+        let missing = ["conv_out", "down_blocks.0.resnets.0.conv1"].sorted()
+        try Self.bitFile(layers.filter { !missing.contains($0) }, [:]).write(to: partial, atomically: true, encoding: .utf8)
+        try Self.bitFile(layers.filter { $0 != "conv_in" }, [:]).write(to: actNoConvIn, atomically: true, encoding: .utf8)
+        try "- model.conv_in\n".write(to: protect, atomically: true, encoding: .utf8)
+        let images = dir.appendingPathComponent("images")
+        let base = ["infer", "--base-path", w.ptq.path, "--image-folder", images.path, "--num-imgs", "1", "--batch-size", "1"]
+
+        try MixDQCLI.fail(base + ["--config-weight-mp", partial.path],
+                          mentioning: [partial.path, "2 of the model's \(layers.count)"] + missing)
+        try MixDQCLI.fail(base + ["--config-weight-mp", full.path, "--config-act-mp", partial.path],
+                          mentioning: [partial.path, "2 of the model's"] + missing)
+        // Without the protect list, conv_in needs an activation width too.
+        try MixDQCLI.fail(base + ["--config-weight-mp", full.path, "--config-act-mp", actNoConvIn.path],
+                          mentioning: [actNoConvIn.path, "1 of the model's", "conv_in"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0 == "images" }, [],
+                       "no image is generated when a bit file is incomplete")
+        try MixDQCLI.succeed(base + ["--config-weight-mp", full.path, "--config-act-mp", actNoConvIn.path, "--act-protect", protect.path])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: images.appendingPathComponent("0.png").path))
     }
 
     func testBadBitYAMLListsUnknownLayersAndUnsupportedBits() throws {

@@ -251,6 +251,69 @@ final class MixDQConfigTests: XCTestCase {
         assertError(odd, contains: ["calib_data.height", "multiple of 8"])
     }
 
+    /// Mixed precision stores one parameter set per width at index log2(b) - 1 in the original,
+    /// so only 2, 4 and 8 are candidates, each once, and the default widths must be among them.
+    func testMixedPrecisionAcceptsOnlyTheOriginalsWidths() throws {
+        XCTAssertEqual(try parse(Self.base + "\nmixed_precision: [2, 4, 8]\n").mixedPrecision, [2, 4, 8])
+        XCTAssertEqual(try parse(Self.base + "\nmixed_precision: [4, 8]\n").mixedPrecision, [4, 8])
+        for (list, mention) in [("[3]", "3"), ("[2, 3, 8]", "3"), ("[2, 4, 6, 8]", "6"), ("[1, 8]", "1"), ("[16]", "16"),
+                                ("[]", "empty"), ("[2, 8, 8]", "twice"), ("[2, 4]", "quant.weight.quantizer.n_bits")] {
+            let yaml = Self.base + "\nmixed_precision: \(list)\n"
+            assertError(yaml, contains: ["'mixed_precision'", "line \(line(of: "mixed_precision", in: yaml))", mention])
+        }
+    }
+
+    /// Sizes are bounded where they enter (GenerationLimits), and the guidance must be finite.
+    func testSizesAndGuidanceAreBounded() {
+        let cases: [(String, String, String)] = [
+            ("batch_size: 8", "batch_size: 100000", "calib_data.batch_size"),
+            ("n_steps: 1", "n_steps: 5000", "calib_data.n_steps"),
+            ("n_samples: 32", "n_samples: 1000000000000", "calib_data.n_samples"),
+            ("scale_value: 0.", "scale_value: 1e999", "calib_data.scale_value"),
+            ("scale_value: 0.", "scale_value: -1e300", "calib_data.scale_value"),
+            ("path: \"calib.h5\"", "path: calib.h5\n    height: 100000", "calib_data.height"),
+            ("path: \"calib.h5\"", "path: calib.h5\n    width: 9223372036854775800", "calib_data.width"),
+            ("path: \"calib.h5\"", "path: calib.h5\n    width: 0", "calib_data.width"),
+            ("path: \"calib.h5\"", "path: calib.h5\n    height: -8", "calib_data.height"),
+        ]
+        for (from, to, key) in cases {
+            let yaml = Self.base.replacingOccurrences(of: from, with: to)
+            XCTAssertNotEqual(yaml, Self.base, "edit \(to) did not apply")
+            assertError(yaml, contains: [key])
+        }
+    }
+
+    /// calib_data.path naming a folder fails at load (before calib-data does any work), naming
+    /// the key and the path.
+    func testCalibrationPathThatIsAFolderIsRefused() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mixdq-config-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("calib.h5"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("config.yaml")
+        try Self.base.write(to: url, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try MixDQConfig.load(url)) { error in
+            let text = (error as? LocalizedError)?.errorDescription ?? "\(error)"
+            for part in [url.path, "'calib_data.path'", dir.appendingPathComponent("calib.h5").path, "directory"] {
+                XCTAssertTrue(text.contains(part), "'\(part)' missing from: \(text)")
+            }
+        }
+    }
+
+    /// A config that cannot be read says why in plain words (no NSCocoaErrorDomain text).
+    func testUnreadableConfigSaysWhyPlainly() throws {
+        let missing = configFixtures.appendingPathComponent("does_not_exist.yaml")
+        XCTAssertThrowsError(try MixDQConfig.load(missing)) { error in
+            let text = (error as? LocalizedError)?.errorDescription ?? "\(error)"
+            XCTAssertTrue(text.contains(missing.path) && text.lowercased().contains("no such file"), text)
+            XCTAssertFalse(text.contains("NSCocoaErrorDomain") || text.contains("The operation could not be completed"), text)
+        }
+        XCTAssertThrowsError(try MixDQConfig.load(configFixtures)) { error in   // a folder
+            let text = (error as? LocalizedError)?.errorDescription ?? "\(error)"
+            XCTAssertTrue(text.contains(configFixtures.path), text)
+            XCTAssertFalse(text.contains("NSCocoaErrorDomain") || text.contains("The operation could not be completed"), text)
+        }
+    }
+
     func testLoadErrorsNameFile() {
         let missing = configFixtures.appendingPathComponent("does_not_exist.yaml")
         XCTAssertThrowsError(try MixDQConfig.load(missing)) { error in
