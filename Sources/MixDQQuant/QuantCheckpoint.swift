@@ -24,8 +24,15 @@ public enum QuantCheckpoint {
 
     static func suffix(_ part: Int) -> String { part == 0 ? "" : "_\(part - 1)" }
 
+    /// Throws (naming the layer) when an activation quantizer never saw a finite input range.
     public static func save(_ sim: QuantSimulator, to url: URL, metadata extra: [String: String] = [:]) throws {
         let nb = sim.settings.bitWidths.count
+        for l in sim.layers {
+            for (part, obs) in l.observers.enumerated() where !obs.isCalibrated {
+                throw Invalid(description: "\(url.path): not written: layer '\(l.path)' (act_quantizer\(suffix(part))) saw no finite "
+                              + "input during calibration (NaN or Inf activations: check the model's weights)")
+            }
+        }
         var tensors: [(String, Tensor)] = []
         for l in sim.layers {
             precondition(!l.weightParameters.isEmpty, "\(l.path): weights not calibrated")
@@ -36,7 +43,7 @@ public enum QuantCheckpoint {
                 tensors.append(("\(l.path).weight_quantizer\(suffix(part)).zero_point_list",
                                 Tensor(shape: [nb, cout], values: params.flatMap(\.zeroPoint))))
             }
-            for (part, obs) in l.observers.enumerated() where obs.isCalibrated {
+            for (part, obs) in l.observers.enumerated() {
                 tensors.append(("\(l.path).act_quantizer\(suffix(part)).delta_list", Tensor(shape: [nb], values: obs.delta)))
                 tensors.append(("\(l.path).act_quantizer\(suffix(part)).zero_point_list", Tensor(shape: [nb], values: obs.zeroPoint)))
             }
@@ -109,13 +116,13 @@ public enum QuantCheckpoint {
             }
             l.loadWeightParameters(parts)
             for (part, obs) in l.observers.enumerated() {
+                // ptq calibrates every activation quantizer, so each must be present: one left
+                // uncalibrated would stop inference deep inside a forward.
                 let key = "\(l.path).act_quantizer\(suffix(part))"
-                if file.contains("\(key).delta_list") {
-                    let d = try read("\(key).delta_list", [nb]), z = try read("\(key).zero_point_list", [nb])
-                    try checkDeltas("\(key).delta_list", d, perRow: 1, symmetric: false)
-                    try checkZeroPoints("\(key).zero_point_list", z, perRow: 1, symmetric: false)
-                    obs.load(delta: d, zeroPoint: z)
-                }
+                let d = try read("\(key).delta_list", [nb]), z = try read("\(key).zero_point_list", [nb])
+                try checkDeltas("\(key).delta_list", d, perRow: 1, symmetric: false)
+                try checkZeroPoints("\(key).zero_point_list", z, perRow: 1, symmetric: false)
+                obs.load(delta: d, zeroPoint: z)
             }
         }
         let unknown = Set(file.keys).subtracting(used).sorted()

@@ -88,4 +88,43 @@ final class QuantCheckpointValidationTests: XCTestCase {
             }
         }
     }
+
+    /// ptq writes every activation quantizer; a checkpoint lacking one would leave that layer
+    /// uncalibrated and stop inference inside a forward, so it is refused at load.
+    func testMissingActivationQuantizerIsNamed() throws {
+        let (unet, inputs) = try tinyUNet()
+        let good = try writeCheckpoint(unet, inputs)
+        let key = "mid_block.attentions.0.transformer_blocks.0.attn2.to_k.act_quantizer.delta_list"
+        let file = try SafetensorsFile(good)
+        XCTAssertTrue(file.keys.contains(key))
+        let url = dir.appendingPathComponent("missing.safetensors")
+        try SafetensorsWriter.write(try file.keys.filter { $0 != key }.map { ($0, try file.floatTensor($0, copy: true)) },
+                                    metadata: file.metadata, to: url)
+        XCTAssertThrowsError(try loadIntoFreshSimulator(url, unet)) { error in
+            let m = error.localizedDescription
+            XCTAssertTrue(m.contains(url.path) && m.contains("missing '\(key)'"), m)
+        }
+    }
+
+    /// NaN activations during calibration (a model whose finite weights overflow) used to trap in the
+    /// fake-quant kernel; the layer now runs unquantized while calibrating and saving names it.
+    func testCalibrationThatSeesOnlyNaNNamesTheLayer() throws {
+        let (unet, inputs) = try tinyUNet()
+        let nan = UNetInputs(sample: Tensor(shape: inputs.sample.shape, repeating: .nan), timesteps: inputs.timesteps,
+                             encoderHiddenStates: inputs.encoderHiddenStates, textEmbeds: inputs.textEmbeds, timeIds: inputs.timeIds)
+        let sim = QuantSimulator(registry: unet.registry, settings: QuantSettings())
+        sim.calibrateWeights()
+        sim.setQuantState(weight: true, activation: true)
+        sim.setCalibratingActivations(true)
+        _ = try unet(nan)
+        sim.setCalibratingActivations(false)
+        XCTAssertTrue(sim["time_embedding.linear_1"]!.observers[0].isCalibrated, "finite inputs (the timestep) still calibrate")
+        XCTAssertFalse(sim["conv_in"]!.observers[0].isCalibrated)
+        let url = dir.appendingPathComponent("nan.safetensors")
+        XCTAssertThrowsError(try QuantCheckpoint.save(sim, to: url)) { error in
+            let m = error.localizedDescription
+            XCTAssertTrue(m.contains("'conv_in'") && m.contains("no finite input"), m)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: url.path), "no checkpoint written")
+    }
 }
