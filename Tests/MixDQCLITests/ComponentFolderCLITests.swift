@@ -42,6 +42,13 @@ final class ComponentFolderCLITests: XCTestCase {
             for (i, (label, _)) in forms.enumerated().dropFirst() {
                 XCTAssertEqual(outputs[i], outputs[0], "\(c.command): \(label) folder vs pipeline folder")
             }
+            if c.command == "unet" {
+                // Run from inside the folder: `--model .` (its path names no component at all).
+                let out = dir.appendingPathComponent("unet-dot.safetensors")
+                let r = try MixDQCLI.run(["forward", "unet", "--model", ".", "--input", input, "--output", out.path], cwd: own)
+                XCTAssertEqual(r.status, 0, "\(r)")
+                XCTAssertEqual(MixDQCLI.bytes(out), outputs[0], "unet: --model . vs pipeline folder")
+            }
         }
     }
 
