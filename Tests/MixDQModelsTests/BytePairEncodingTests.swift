@@ -150,7 +150,9 @@ final class BytePairEncodingTests: XCTestCase {
         var rng = SplitMix64(state: 99)
         let letters = Array("abcdefghijklmnopqrstuvwxyz")
         let random = String((0..<120_000).map { _ in letters[rng.below(letters.count)] })
-        for word in [random, String(repeating: "a", count: 120_000), String(repeating: "photo", count: 24_000)] {
+        // Letters, one repeated letter, a repeated word, and punctuation (also one pre-split piece).
+        for word in [random, String(repeating: "a", count: 120_000), String(repeating: "photo", count: 24_000),
+                     String(repeating: "!?.", count: 40_000)] {
             let tokens = tokenizer.tokens(word)
             XCTAssertGreaterThan(tokens.count, 0)
             XCTAssertLessThan(tokens.count, word.count, "merges happened")
