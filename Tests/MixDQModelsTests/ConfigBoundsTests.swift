@@ -142,6 +142,16 @@ final class ConfigBoundsTests: XCTestCase {
         }
     }
 
+    /// The full-size SDXL-Turbo configs in configs/models pass every bound.
+    func testFullSizeSDXLConfigsAreAccepted() throws {
+        let models = fixturesURL.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("configs/models")
+        let unet = try UNetConfig.load(models.appendingPathComponent("sdxl-turbo-unet.json"))
+        XCTAssertEqual(unet.blockOutChannels, [320, 640, 1280])
+        XCTAssertEqual(try VAEConfig.load(models.appendingPathComponent("sdxl-turbo-vae.json")).latentChannels, 4)
+        XCTAssertEqual(try CLIPTextConfig.load(models.appendingPathComponent("sdxl-turbo-text-encoder.json")).hiddenSize, 768)
+        XCTAssertEqual(try CLIPTextConfig.load(models.appendingPathComponent("sdxl-turbo-text-encoder-2.json")).hiddenSize, 1280)
+    }
+
     // MARK: VAE and CLIP
 
     func testVAESizesAreBounded() throws {
