@@ -8,7 +8,7 @@ import MixDQIO
 final class HardenedInputCLITests: XCTestCase {
     var unetFixture: URL { MixDQCLI.fixtures.appendingPathComponent("unet_sdxl_tiny") }
 
-    func testEmptyUNetBatchNamesInputFileAndTensor() throws {
+    func testEmptyBatchesNameInputFileAndTensor() throws {
         let dir = try MixDQCLI.tempDir("batch0")
         let input = dir.appendingPathComponent("b0.safetensors")
         try MixDQCLI.writeSafetensors([("sample", [0, 4, 16, 16], nil), ("timestep", [1], [999]),
@@ -17,6 +17,17 @@ final class HardenedInputCLITests: XCTestCase {
         let out = dir.appendingPathComponent("out.safetensors")
         try MixDQCLI.fail(["forward", "unet", "--model", unetFixture.path, "--input", input.path, "--output", out.path],
                           mentioning: [input.path, "'sample'", "[0, 4, 16, 16]"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+
+        // The other components: an empty id batch, a latent batch of 0.
+        let ids = dir.appendingPathComponent("ids0.safetensors")
+        try MixDQCLI.writeSafetensors([("input_ids", [0, 77], nil)], to: ids)
+        try MixDQCLI.fail(["forward", "text-encoder", "--model", MixDQCLI.fixtures.appendingPathComponent("clip_tiny").path,
+                           "--input", ids.path, "--output", out.path], mentioning: [ids.path, "input_ids", "empty"])
+        let latents = dir.appendingPathComponent("latents0.safetensors")
+        try MixDQCLI.writeSafetensors([("latents", [0, 4, 8, 8], nil)], to: latents)
+        try MixDQCLI.fail(["forward", "vae-decoder", "--model", MixDQCLI.fixtures.appendingPathComponent("vae_tiny").path,
+                           "--input", latents.path, "--output", out.path], mentioning: [latents.path, "'latents'", "[0, 4, 8, 8]"])
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
     }
 
