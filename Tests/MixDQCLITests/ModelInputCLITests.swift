@@ -5,7 +5,7 @@ import MixDQIO
 
 /// Issue 7's bad-input probe through the binary, one case per class on the model side: each exits
 /// non-zero with an `Error:` line naming the file and the key or tensor, and writes no output.
-final class HardenedInputCLITests: XCTestCase {
+final class ModelInputCLITests: XCTestCase {
     var unetFixture: URL { MixDQCLI.fixtures.appendingPathComponent("unet_sdxl_tiny") }
 
     func testEmptyBatchesNameInputFileAndTensor() throws {
