@@ -52,7 +52,8 @@ float mdq__silu1_ref(float x);
     void mdq_fake_quant_rows_##sfx(const float *w, float *y, size_t rows, size_t cols,                 \
                                    const float *delta, float qmin, float qmax);                        \
     void mdq_minmax_##sfx(const float *x, size_t n, float *min_out, float *max_out);                   \
-    void mdq_absmax_rows_##sfx(const float *x, size_t rows, size_t cols, float *absmax_out);
+    void mdq_absmax_rows_##sfx(const float *x, size_t rows, size_t cols, float *absmax_out);           \
+    size_t mdq_count_nonfinite_##sfx(const float *x, size_t n);
 
 MDQ_DECLARE_VARIANT(avx2)
 MDQ_DECLARE_VARIANT(avx512)

@@ -136,3 +136,14 @@ void mdq_minmax(const float *x, size_t n, float *min_out, float *max_out) {
 void mdq_absmax_rows(const float *x, size_t rows, size_t cols, float *absmax_out) {
     DISPATCH(mdq_absmax_rows, (x, rows, cols, absmax_out));
 }
+// Returns a value, so it cannot use DISPATCH.
+size_t mdq_count_nonfinite(const float *x, size_t n) {
+#if defined(__x86_64__)
+    switch (mdq__isa()) {
+    case MDQ_ISA_AVX512: return mdq_count_nonfinite_avx512(x, n);
+    case MDQ_ISA_AVX2: return mdq_count_nonfinite_avx2(x, n);
+    default: break;
+    }
+#endif
+    return mdq_count_nonfinite_ref(x, n);
+}

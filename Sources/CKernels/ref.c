@@ -254,3 +254,9 @@ void mdq_absmax_rows_ref(const float *x, size_t rows, size_t cols, float *absmax
         absmax_out[r] = m;
     }
 }
+
+size_t mdq_count_nonfinite_ref(const float *x, size_t n) {
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) count += (mdq__f2u(x[i]) & 0x7f800000u) == 0x7f800000u;
+    return count;
+}

@@ -112,4 +112,17 @@ MDQ_T void mdq_f32_to_bf16_avx2(const float *x, uint16_t *y, size_t n) {
     }
     if (i < n) mdq_f32_to_bf16_ref(x + i, y + i, n - i);
 }
+
+// ---- input checks (integer compare on the exponent bits, as the reference) -------------------------------
+MDQ_T size_t mdq_count_nonfinite_avx2(const float *x, size_t n) {
+    const __m256i exponent = _mm256_set1_epi32(0x7f800000);
+    size_t count = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i u = _mm256_loadu_si256((const __m256i *)(x + i));
+        __m256i hit = _mm256_cmpeq_epi32(_mm256_and_si256(u, exponent), exponent);
+        count += (size_t)__builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(hit)));
+    }
+    if (i < n) count += mdq_count_nonfinite_ref(x + i, n - i);
+    return count;
+}
 #endif

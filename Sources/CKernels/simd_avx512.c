@@ -101,4 +101,19 @@ MDQ_T void mdq_f32_to_bf16_avx512(const float *x, uint16_t *y, size_t n) {
         _mm512_mask_cvtepi32_storeu_epi16(y + i, m, bf16_round(_mm512_maskz_loadu_ps(m, x + i)));
     }
 }
+
+// ---- input checks (integer compare on the exponent bits, as the reference) -------------------------------
+MDQ_T size_t mdq_count_nonfinite_avx512(const float *x, size_t n) {
+    const __m512i exponent = _mm512_set1_epi32(0x7f800000);
+    size_t count = 0, i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i u = _mm512_loadu_si512((const void *)(x + i));
+        count += (size_t)__builtin_popcount((unsigned)_mm512_cmpeq_epi32_mask(_mm512_and_si512(u, exponent), exponent));
+    }
+    if (i < n) {  // masked-off lanes load 0, which is finite
+        __m512i u = _mm512_maskz_loadu_epi32(v_tail(n - i), x + i);
+        count += (size_t)__builtin_popcount((unsigned)_mm512_cmpeq_epi32_mask(_mm512_and_si512(u, exponent), exponent));
+    }
+    return count;
+}
 #endif

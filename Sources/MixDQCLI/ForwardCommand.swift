@@ -40,6 +40,8 @@ struct ForwardUNet: ParsableCommand {
                                 encoderHiddenStates: try need("encoder_hidden_states"),
                                 textEmbeds: sdxl ? try need("text_embeds") : nil,
                                 timeIds: sdxl ? try need("time_ids") : nil)
+        // Shape errors name the tensor; the file is named here.
+        do { try unet.validate(inputs) } catch let error as UNetInputError { throw CommandError("\(io.input): \(error.message)") }
         let out = try unet(inputs)
         try SafetensorsWriter.write([("out", out)], to: URL(fileURLWithPath: io.output))
     }

@@ -48,7 +48,12 @@ enum TextEncoderForward {
 
     /// Runs `encoder` on the ids in `input` and writes its outputs to `output`.
     static func run(_ encoder: CLIPTextModel, input: URL, output: URL) throws {
-        let outputs = try encoder.forwardOutputs(ids: try readIDs(input))
+        let ids = try readIDs(input)
+        let outputs: [(String, Tensor)]
+        // Shape and vocabulary errors name the tensor; the file is named here.
+        do { outputs = try encoder.forwardOutputs(ids: ids) } catch let error as CLIPInputError {
+            throw CommandError("\(input.path): \(error.message)")
+        }
         try SafetensorsWriter.write(outputs, to: output)
     }
 

@@ -34,11 +34,15 @@ struct ForwardVAEDecoder: ParsableCommand {
         let decoder = try AutoencoderKLDecoder(config: config, weights: try SafetensorsWeightSource.open(folder: dir), packForInference: true)
         let file = try SafetensorsFile(URL(fileURLWithPath: io.input))
         let out: Tensor
-        switch (file.contains("latents"), file.contains("z")) {
-        case (true, false): out = try decoder.decode(latents: try file.floatTensor("latents"))
-        case (false, true): out = try decoder.decodeRaw(try file.floatTensor("z"))
-        case (true, true): throw CommandError("\(io.input): holds both 'latents' and 'z'; give exactly one")
-        case (false, false): throw CommandError("\(io.input): missing input tensor 'latents' (or 'z')")
+        do {
+            switch (file.contains("latents"), file.contains("z")) {
+            case (true, false): out = try decoder.decode(latents: try file.floatTensor("latents"))
+            case (false, true): out = try decoder.decodeRaw(try file.floatTensor("z"))
+            case (true, true): throw CommandError("\(io.input): holds both 'latents' and 'z'; give exactly one")
+            case (false, false): throw CommandError("\(io.input): missing input tensor 'latents' (or 'z')")
+            }
+        } catch let error as VAEInputError {
+            throw CommandError("\(io.input): \(error.message)")   // the shape error names the tensor; this names the file
         }
         try SafetensorsWriter.write([("out", out)], to: URL(fileURLWithPath: io.output))
     }

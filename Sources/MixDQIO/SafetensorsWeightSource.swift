@@ -5,6 +5,7 @@ import MixDQCompute
 ///
 /// Every key is looked up in the shard that holds it; `finish()` reports keys that were never
 /// requested so a silently ignored tensor (a renamed layer, a wrong model variant) is caught.
+/// A tensor holding NaN or Inf is rejected as it loads (`NonFiniteTensorError`).
 public final class SafetensorsWeightSource: WeightSource, @unchecked Sendable {
     /// The weight files diffusers / transformers folders use, in the order `open(folder:)` tries them.
     public static let defaultCandidates = [
@@ -109,6 +110,7 @@ public final class SafetensorsWeightSource: WeightSource, @unchecked Sendable {
         // An owned copy, and the file's pages dropped: resident memory holds each weight once.
         let t = try file.floatTensor(key, copy: true)
         file.releasePages(key)
+        try NonFiniteTensorError.check(t, key: key, file: file.path)
         lock.lock(); used.insert(key); lock.unlock()
         return t
     }

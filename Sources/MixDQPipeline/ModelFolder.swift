@@ -13,6 +13,7 @@ public struct ModelFolder {
         case missingComponent(component: String, path: String)
         case missingFolder(component: String, path: String)
         case missingFile(path: String)
+        case wrongComponent(component: String, path: String, found: String)
         public var description: String {
             switch self {
             case let .missingFolder(component, path):
@@ -20,19 +21,29 @@ public struct ModelFolder {
             case let .missingFile(path):
                 return "\(path): file not found"
             case let .missingComponent(component, path):
-                return "\(path): no '\(component)' component folder (expected \(path)/\(component)/config.json)"
+                return "\(path): no '\(component)' component folder (expected \(path)/\(component)/config.json, "
+                    + "or \(path) itself to be that folder)"
+            case let .wrongComponent(component, path, found):
+                return "\(path)/config.json describes \(found), not the '\(component)' component "
+                    + "(give a pipeline folder holding \(component)/, or the \(component)/ folder itself)"
             }
         }
         public var errorDescription: String? { description }
     }
 
-    /// The folder of a component: `root/<name>` or `root` itself when it is that component.
+    /// The folder of a component: `root/<name>` when it has a config.json, else `root` itself when
+    /// root's config.json describes that component (`ComponentKind`), whatever root is called.
     public func component(_ name: String) throws -> URL {
         let fm = FileManager.default
         let sub = root.appendingPathComponent(name)
         if fm.fileExists(atPath: sub.appendingPathComponent("config.json").path) { return sub }
-        if root.lastPathComponent == name, fm.fileExists(atPath: root.appendingPathComponent("config.json").path) { return root }
-        throw FolderError.missingComponent(component: name, path: root.path)
+        let own = root.appendingPathComponent("config.json")
+        guard fm.fileExists(atPath: own.path) else { throw FolderError.missingComponent(component: name, path: root.path) }
+        let found = ComponentKind(configAt: own)
+        if let expected = ComponentKind(componentName: name), found == expected { return root }
+        // A config.json of unknown kind in a folder of the right name: let the config loader name what is wrong.
+        if found == nil, root.lastPathComponent == name { return root }
+        throw FolderError.wrongComponent(component: name, path: root.path, found: found?.description ?? "no known model component")
     }
 
     /// Builds the UNet in the given precision; `packForInference` for FP-only use (faster, not quantizable).

@@ -24,8 +24,15 @@ public enum QuantCheckpoint {
 
     static func suffix(_ part: Int) -> String { part == 0 ? "" : "_\(part - 1)" }
 
+    /// Throws (naming the layer) when an activation quantizer never saw a finite input range.
     public static func save(_ sim: QuantSimulator, to url: URL, metadata extra: [String: String] = [:]) throws {
         let nb = sim.settings.bitWidths.count
+        for l in sim.layers {
+            for (part, obs) in l.observers.enumerated() where !obs.isCalibrated {
+                throw Invalid(description: "\(url.path): not written: layer '\(l.path)' (act_quantizer\(suffix(part))) saw no finite "
+                              + "input during calibration (NaN or Inf activations: check the model's weights)")
+            }
+        }
         var tensors: [(String, Tensor)] = []
         for l in sim.layers {
             precondition(!l.weightParameters.isEmpty, "\(l.path): weights not calibrated")
@@ -36,7 +43,7 @@ public enum QuantCheckpoint {
                 tensors.append(("\(l.path).weight_quantizer\(suffix(part)).zero_point_list",
                                 Tensor(shape: [nb, cout], values: params.flatMap(\.zeroPoint))))
             }
-            for (part, obs) in l.observers.enumerated() where obs.isCalibrated {
+            for (part, obs) in l.observers.enumerated() {
                 tensors.append(("\(l.path).act_quantizer\(suffix(part)).delta_list", Tensor(shape: [nb], values: obs.delta)))
                 tensors.append(("\(l.path).act_quantizer\(suffix(part)).zero_point_list", Tensor(shape: [nb], values: obs.zeroPoint)))
             }
@@ -72,21 +79,50 @@ public enum QuantCheckpoint {
             return t.scalars
         }
         let nb = bits.count
+        /// Row k of `values` (`perRow` values each) holds parameters for `bits[k]`: Δ must be positive
+        /// with a finite top level, zero points integers inside the quantizer's integer range.
+        func checkDeltas(_ key: String, _ values: [Float], perRow: Int, symmetric: Bool) throws {
+            for (i, d) in values.enumerated() {
+                let (qmin, qmax) = UniformQuantizer.range(bits: bits[i / perRow], symmetric: symmetric)
+                if !(d > 0) || !d.isFinite || !((qmax - qmin) * d).isFinite {
+                    throw Invalid(description: "\(url.path): '\(key)' holds the scale \(d) at flat index \(i) "
+                                  + "(a quantizer scale must be positive and finite)")
+                }
+            }
+        }
+        func checkZeroPoints(_ key: String, _ values: [Float], perRow: Int, symmetric: Bool) throws {
+            for (i, z) in values.enumerated() {
+                let b = bits[i / perRow]
+                let (qmin, qmax) = UniformQuantizer.range(bits: b, symmetric: symmetric)
+                if !z.isFinite || z != z.rounded() || z < qmin || z > qmax {
+                    throw Invalid(description: "\(url.path): '\(key)' holds the zero point \(z) at flat index \(i) "
+                                  + "(must be an integer in \(Int(qmin))...\(Int(qmax)) for \(b) bits)")
+                }
+            }
+        }
+        let sym = sim.settings.weightSymmetric
         for l in sim.layers {
             let cout = l.layer.masterWeight?.shape[0] ?? 0
             var parts: [[ChannelParameters]] = []
             for part in 0..<l.weightParts.count {
-                let d = try read("\(l.path).weight_quantizer\(suffix(part)).delta_list", [nb, cout])
-                let z = try read("\(l.path).weight_quantizer\(suffix(part)).zero_point_list", [nb, cout])
+                let dKey = "\(l.path).weight_quantizer\(suffix(part)).delta_list"
+                let zKey = "\(l.path).weight_quantizer\(suffix(part)).zero_point_list"
+                let d = try read(dKey, [nb, cout])
+                let z = try read(zKey, [nb, cout])
+                try checkDeltas(dKey, d, perRow: cout, symmetric: sym)
+                try checkZeroPoints(zKey, z, perRow: cout, symmetric: sym)
                 parts.append((0..<nb).map { ChannelParameters(delta: Array(d[($0 * cout)..<(($0 + 1) * cout)]),
                                                               zeroPoint: Array(z[($0 * cout)..<(($0 + 1) * cout)])) })
             }
             l.loadWeightParameters(parts)
             for (part, obs) in l.observers.enumerated() {
+                // ptq calibrates every activation quantizer, so each must be present: one left
+                // uncalibrated would stop inference deep inside a forward.
                 let key = "\(l.path).act_quantizer\(suffix(part))"
-                if file.contains("\(key).delta_list") {
-                    obs.load(delta: try read("\(key).delta_list", [nb]), zeroPoint: try read("\(key).zero_point_list", [nb]))
-                }
+                let d = try read("\(key).delta_list", [nb]), z = try read("\(key).zero_point_list", [nb])
+                try checkDeltas("\(key).delta_list", d, perRow: 1, symmetric: false)
+                try checkZeroPoints("\(key).zero_point_list", z, perRow: 1, symmetric: false)
+                obs.load(delta: d, zeroPoint: z)
             }
         }
         let unknown = Set(file.keys).subtracting(used).sorted()

@@ -110,7 +110,17 @@ public final class QuantizedLayer {
                 }
                 if lo <= hi { observer.observe(min: lo, max: hi) }
             }
-            precondition(observer.isCalibrated, "\(path): activation quantizer used before calibration")
+            guard observer.isCalibrated else {
+                // Only while calibrating can a part still lack a range (every input so far held NaN or
+                // Inf): it passes through unquantized and `QuantCheckpoint.save` names the layer. Outside
+                // calibration the checkpoint loader guarantees every range.
+                precondition(calibratingActivations, "\(path): activation quantizer used before calibration")
+                for r in 0..<rows {
+                    let off = r * channels + range.lowerBound
+                    (y.data + off).update(from: x.data + off, count: range.count)
+                }
+                continue
+            }
             let (delta, zp) = observer.parameters(bits: activationBits)
             if range.count == channels {
                 UniformQuantizer.fakeQuantize(x.data, y.data, count: x.count, delta: delta, zeroPoint: zp,

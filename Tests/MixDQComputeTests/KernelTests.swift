@@ -676,4 +676,37 @@ final class KernelTests: XCTestCase {
             XCTAssertEqual(am[0], 37, isa)
         }
     }
+
+    /// NaN (several payloads, both signs) and ±Inf at the edges, in the middle, at vector and tail
+    /// boundaries, and everywhere; the largest finite values, subnormals and -0 must not count. The
+    /// expected count comes from Swift's `isFinite`, independent of the C reference.
+    func testCountNonFinite() {
+        let specials: [Float] = [.nan, -.nan, Float(bitPattern: 0x7fa0_0001), Float(bitPattern: 0xffc0_1234), .infinity, -.infinity]
+        let extremes: [Float] = [.greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude, -0.0, Float.leastNormalMagnitude / 4]
+        var rng = SplitMix64(seed: 31)
+        for n in Self.lengths + [100, 4099] {
+            var base = rng.floats(n, maxMagnitude: 1e30)
+            for i in stride(from: 0, to: n, by: 5) { base[i] = extremes[(i / 5) % extremes.count] }
+            var placements: [[Int]] = [[]]
+            if n > 0 {
+                placements += [[0], [n - 1], [n / 2], [0, n - 1], Array(0..<n)]
+                for boundary in [7, 8, 15, 16, 31, 32] where boundary < n { placements.append([boundary]) }
+                placements.append(Array(stride(from: 1, to: n, by: 3)))
+            }
+            for (p, positions) in placements.enumerated() {
+                var x = base
+                for (k, i) in positions.enumerated() { x[i] = specials[(k + p) % specials.count] }
+                let expected = x.filter { !$0.isFinite }.count
+                XCTAssertEqual(mdq_count_nonfinite_ref(x, n), expected, "ref n=\(n) positions=\(positions.prefix(4))")
+                forEachISA { isa in
+                    XCTAssertEqual(mdq_count_nonfinite(x, n), expected, "\(isa) n=\(n) positions=\(positions.prefix(4))")
+                    // An unaligned start (one float in) through the same data.
+                    if n > 1 {
+                        let tail = x.withUnsafeBufferPointer { mdq_count_nonfinite($0.baseAddress! + 1, n - 1) }
+                        XCTAssertEqual(tail, x.dropFirst().filter { !$0.isFinite }.count, "\(isa) n=\(n) unaligned")
+                    }
+                }
+            }
+        }
+    }
 }

@@ -61,6 +61,11 @@ void mdq_minmax(const float *x, size_t n, float *min_out, float *max_out);
 // Per-row max |x| over a [rows, cols] matrix.
 void mdq_absmax_rows(const float *x, size_t rows, size_t cols, float *absmax_out);
 
+// ---- input checks --------------------------------------------------------------------------------
+// Number of NaN and +-Inf elements (exponent bits all ones; decided on the bits, so -ffast-math
+// cannot fold it away). Weights are checked with it as they load.
+size_t mdq_count_nonfinite(const float *x, size_t n);
+
 // ---- process runtime -----------------------------------------------------------------------------
 // Fixed mmap threshold for large blocks (so freed tensors return to the OS) and trim threshold.
 void mdq_tune_allocator(int mmap_threshold_bytes, int trim_threshold_bytes);
@@ -87,6 +92,7 @@ void mdq_fake_quant_rows_ref(const float *w, float *y, size_t rows, size_t cols,
                              float qmin, float qmax);
 void mdq_minmax_ref(const float *x, size_t n, float *min_out, float *max_out);
 void mdq_absmax_rows_ref(const float *x, size_t rows, size_t cols, float *absmax_out);
+size_t mdq_count_nonfinite_ref(const float *x, size_t n);
 
 #ifdef __cplusplus
 }

@@ -81,10 +81,16 @@ public struct CLIPTextConfig: Decodable, Sendable {
         bosTokenId = try c.decodeIfPresent(Int.self, forKey: .bosTokenId)
         padTokenId = try c.decodeIfPresent(Int.self, forKey: .padTokenId)
 
-        for (key, v) in [(CodingKeys.hiddenSize, hiddenSize), (.intermediateSize, intermediateSize),
-                         (.numHiddenLayers, numHiddenLayers), (.numAttentionHeads, numAttentionHeads),
-                         (.maxPositionEmbeddings, maxPositionEmbeddings), (.vocabSize, vocabSize)] where v <= 0 {
-            throw fail(key, "must be positive, got \(v)")
+        // Upper bounds far above any CLIP (bigG: 1280 wide, 32 layers, 49408 tokens, 77 positions),
+        // low enough that no weight size built from them overflows or asks for terabytes.
+        for (key, v, limit) in [(CodingKeys.hiddenSize, hiddenSize, 16_384), (.intermediateSize, intermediateSize, 65_536),
+                                (.numHiddenLayers, numHiddenLayers, 256), (.numAttentionHeads, numAttentionHeads, 16_384),
+                                (.maxPositionEmbeddings, maxPositionEmbeddings, 16_384), (.vocabSize, vocabSize, 1 << 20)]
+        where v <= 0 || v > limit {
+            throw fail(key, v <= 0 ? "must be positive, got \(v)" : "must be at most \(limit), got \(v)")
+        }
+        if !(layerNormEps > 0) || !layerNormEps.isFinite {
+            throw fail(.layerNormEps, "must be a positive finite number, got \(layerNormEps)")
         }
         if hiddenSize % numAttentionHeads != 0 {
             throw fail(.numAttentionHeads, "hidden_size \(hiddenSize) is not divisible by \(numAttentionHeads) heads")
@@ -94,7 +100,7 @@ public struct CLIPTextConfig: Decodable, Sendable {
                 throw DecodingError.keyNotFound(CodingKeys.projectionDim, .init(
                     codingPath: [], debugDescription: "CLIPTextModelWithProjection needs projection_dim"))
             }
-            if p <= 0 { throw fail(.projectionDim, "must be positive, got \(p)") }
+            if p <= 0 || p > 16_384 { throw fail(.projectionDim, "must be in 1...16384, got \(p)") }
         }
     }
 

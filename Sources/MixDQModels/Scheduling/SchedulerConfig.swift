@@ -133,12 +133,43 @@ public struct SchedulerConfig: Decodable, Equatable, Sendable {
         if let v = try c.decodeIfPresent(String.self, forKey: .timestepType), v != "discrete" {
             throw SchedulerError.unsupportedValue(key: CodingKeys.timestepType.rawValue, value: "\"\(v)\"", path: "")
         }
-        if numTrainTimesteps < 2 {
-            throw SchedulerError.unsupportedValue(key: CodingKeys.numTrainTimesteps.rawValue, value: "\(numTrainTimesteps)", path: "")
+        try validate()
+    }
+
+    /// Largest `num_train_timesteps` accepted: far above any diffusion model's 1000, small enough
+    /// that the noise tables stay a few megabytes.
+    public static let maxTrainTimesteps = 100_000
+
+    /// Checks the values the noise schedule is built from, so that every beta lies in (0, 1) and
+    /// every sigma is finite; errors name the key (the loader adds the file).
+    func validate() throws {
+        func fail(_ key: CodingKeys, _ value: String) throws -> Never {
+            throw SchedulerError.unsupportedValue(key: key.rawValue, value: value, path: "")
         }
-        if let betas = trainedBetas, betas.count != numTrainTimesteps {
-            throw SchedulerError.unsupportedValue(key: CodingKeys.trainedBetas.rawValue,
-                                                  value: "a list of \(betas.count) values (num_train_timesteps is \(numTrainTimesteps))", path: "")
+        if numTrainTimesteps < 2 || numTrainTimesteps > Self.maxTrainTimesteps {
+            try fail(.numTrainTimesteps, "\(numTrainTimesteps) (must be in 2...\(Self.maxTrainTimesteps))")
+        }
+        if stepsOffset < 0 || stepsOffset >= numTrainTimesteps {
+            try fail(.stepsOffset, "\(stepsOffset) (must be in 0..<num_train_timesteps)")
+        }
+        if let betas = trainedBetas {
+            if betas.count != numTrainTimesteps {
+                try fail(.trainedBetas, "a list of \(betas.count) values (num_train_timesteps is \(numTrainTimesteps))")
+            }
+            if let i = betas.firstIndex(where: { !($0 > 0 && $0 < 1) }) {
+                try fail(.trainedBetas, "\(betas[i]) at index \(i) (every beta must be in the open interval (0, 1))")
+            }
+        } else {
+            for (key, v) in [(CodingKeys.betaStart, betaStart), (.betaEnd, betaEnd)] where !(v > 0 && v < 1) {
+                try fail(key, "\(v) (must be in the open interval (0, 1))")
+            }
+            if betaStart > betaEnd { try fail(.betaStart, "\(betaStart) (greater than beta_end \(betaEnd))") }
+        }
+        // Betas near 1 over many steps drive alphas_cumprod to 0 in float32: sigma becomes infinite.
+        let schedule = NoiseSchedule(config: self)
+        if let t = schedule.sigmaTable.firstIndex(where: { !$0.isFinite }) {
+            try fail(trainedBetas != nil ? .trainedBetas : .betaEnd,
+                     "\(trainedBetas != nil ? "(list)" : "\(betaEnd)") (alphas_cumprod underflows to 0 at timestep \(t), so sigma is infinite)")
         }
     }
 

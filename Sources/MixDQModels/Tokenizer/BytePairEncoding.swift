@@ -4,7 +4,7 @@ import Foundation
 ///
 /// Each piece's UTF-8 bytes are mapped through `bytesToUnicode`, `</w>` is appended to the last
 /// symbol, then the adjacent pair with the lowest merge rank is merged everywhere (left to
-/// right, non-overlapping) until no ranked pair remains. Results are cached per piece.
+/// right, non-overlapping) until no ranked pair remains (`symbolIDs`). Results are cached per piece.
 final class BytePairEncoder: @unchecked Sendable {
     static let endOfWord = "</w>"
 
@@ -28,50 +28,98 @@ final class BytePairEncoder: @unchecked Sendable {
     }()
 
     let vocab: [String: Int32]
-    /// "a b" → rank (line index after the `#version` header).
-    let ranks: [String: Int]
     let unknownID: Int32
+    /// Every symbol a word can hold (the 512 byte symbols with and without `</w>`, and each merge
+    /// result), by dense id; BPE works on ids and looks strings up only at the end.
+    private let symbolStrings: [String]
+    /// Token id of each symbol (`unknownID` when the vocabulary lacks it).
+    private let symbolTokenIDs: [Int32]
+    /// Byte b's symbol id, and with `</w>` appended (the last byte of a piece).
+    private let byteSymbols: [Int32], byteEndSymbols: [Int32]
+    /// (left id << 32 | right id) → (rank << 32 | merged id); the first line naming a pair wins.
+    private let mergeTable: [UInt64: UInt64]
     private var cache: [String: [Int32]] = [:]
     private let lock = NSLock()
 
     init(vocab: [String: Int32], merges: [(String, String)], unknownID: Int32) {
         self.vocab = vocab
-        var ranks = [String: Int](minimumCapacity: merges.count)
-        for (rank, merge) in merges.enumerated() where ranks["\(merge.0) \(merge.1)"] == nil {
-            ranks["\(merge.0) \(merge.1)"] = rank
-        }
-        self.ranks = ranks
         self.unknownID = unknownID
+        var strings: [String] = []
+        var ids: [String: Int32] = [:]
+        func intern(_ s: String) -> Int32 {
+            if let id = ids[s] { return id }
+            let id = Int32(strings.count)
+            strings.append(s)
+            ids[s] = id
+            return id
+        }
+        byteSymbols = Self.bytesToUnicode.map { intern(String(Character($0))) }
+        byteEndSymbols = Self.bytesToUnicode.map { intern(String(Character($0)) + Self.endOfWord) }
+        var table = [UInt64: UInt64](minimumCapacity: merges.count)
+        for (rank, (a, b)) in merges.enumerated() {
+            let key = Self.pairKey(intern(a), intern(b))
+            if table[key] == nil { table[key] = UInt64(rank) << 32 | UInt64(UInt32(intern(a + b))) }
+        }
+        mergeTable = table
+        symbolStrings = strings
+        symbolTokenIDs = strings.map { vocab[$0] ?? unknownID }
     }
 
+    private static func pairKey(_ a: Int32, _ b: Int32) -> UInt64 { UInt64(UInt32(a)) << 32 | UInt64(UInt32(b)) }
+
     /// The BPE symbols of one pre-split piece (no byte mapping applied yet).
-    func symbols(forPiece piece: String) -> [String] {
-        var word = piece.utf8.map { String(Character(Self.bytesToUnicode[Int($0)])) }
-        guard !word.isEmpty else { return [] }
-        word[word.count - 1] += Self.endOfWord
-        while word.count > 1 {
-            var best: (rank: Int, a: String, b: String)? = nil
-            for i in 0..<(word.count - 1) {
-                if let r = ranks["\(word[i]) \(word[i + 1])"], r < (best?.rank ?? Int.max) {
-                    best = (r, word[i], word[i + 1])
-                }
-            }
-            guard let (_, a, b) = best else { break }
-            var merged: [String] = []
-            merged.reserveCapacity(word.count)
-            var i = 0
-            while i < word.count {
-                if i < word.count - 1, word[i] == a, word[i + 1] == b {
-                    merged.append(a + b)
-                    i += 2
-                } else {
-                    merged.append(word[i])
-                    i += 1
-                }
-            }
-            word = merged
+    func symbols(forPiece piece: String) -> [String] { symbolIDs(forPiece: piece).map { symbolStrings[Int($0)] } }
+
+    /// BPE on symbol ids, with the reference's semantics (transformers' `CLIPTokenizer.bpe`): the
+    /// lowest-ranked adjacent pair is merged at every occurrence, left to right and non-overlapping,
+    /// then the next lowest, until no ranked pair remains. The reference rescans the word per merge
+    /// (quadratic: minutes for a 100k-character word); here the symbols form a linked list and the
+    /// candidate pairs a heap, O(n log n). One rank is handled as a round: all its queued pairs in
+    /// position order, and the pairs those merges create are queued only after the round, exactly
+    /// as the reference sees them only in its next scan.
+    func symbolIDs(forPiece piece: String) -> [Int32] {
+        let bytes = Array(piece.utf8)
+        guard let lastByte = bytes.last else { return [] }
+        var symbol = bytes.map { byteSymbols[Int($0)] }
+        symbol[symbol.count - 1] = byteEndSymbols[Int(lastByte)]
+        let n = symbol.count
+        if n == 1 { return symbol }
+        // Linked list over positions; a position merged into its left neighbour gets symbol -1.
+        var next = (0..<n).map { Int32($0 + 1) }       // n: none
+        var prev = (0..<n).map { Int32($0 - 1) }       // -1: none
+        var queue = MergeQueue()
+        func candidate(_ left: Int32) -> UInt64? {
+            guard left >= 0 else { return nil }
+            let right = next[Int(left)]
+            guard right < n, let m = mergeTable[Self.pairKey(symbol[Int(left)], symbol[Int(right)])] else { return nil }
+            return MergeQueue.pack(rank: Int32(m >> 32), position: left)
         }
-        return word
+        for i in 0..<(n - 1) { if let c = candidate(Int32(i)) { queue.push(c) } }
+        var created: [UInt64] = []
+        while let first = queue.min {
+            let rank = MergeQueue.rank(first)
+            created.removeAll(keepingCapacity: true)
+            while let top = queue.min, MergeQueue.rank(top) == rank {
+                _ = queue.popMin()
+                let left = Int(MergeQueue.position(top))
+                // Skip stale entries: the position was merged away or its pair has changed.
+                guard symbol[left] >= 0 else { continue }
+                let right = Int(next[left])
+                guard right < n, let m = mergeTable[Self.pairKey(symbol[left], symbol[right])],
+                      Int32(m >> 32) == rank else { continue }
+                symbol[left] = Int32(truncatingIfNeeded: m)
+                symbol[right] = -1
+                next[left] = next[right]
+                if Int(next[right]) < n { prev[Int(next[right])] = Int32(left) }
+                if let c = candidate(prev[left]) { created.append(c) }
+                if let c = candidate(Int32(left)) { created.append(c) }
+            }
+            for c in created { queue.push(c) }
+        }
+        var out: [Int32] = []
+        var i = 0
+        while i < n { out.append(symbol[i]); i = Int(next[i]) }
+        return out
     }
 
     /// Token ids of one pre-split piece; symbols missing from the vocabulary become `unknownID`.
@@ -79,7 +127,7 @@ final class BytePairEncoder: @unchecked Sendable {
         lock.lock()
         if let hit = cache[piece] { lock.unlock(); return hit }
         lock.unlock()
-        let ids = symbols(forPiece: piece).map { vocab[$0] ?? unknownID }
+        let ids = symbolIDs(forPiece: piece).map { symbolTokenIDs[Int($0)] }
         lock.lock()
         cache[piece] = ids
         lock.unlock()

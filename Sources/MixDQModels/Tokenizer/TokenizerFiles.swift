@@ -84,6 +84,7 @@ public struct CLIPTokenizerFiles {
         let mergesURL = folder.appendingPathComponent("merges.txt")
         let vocab = try parseVocab(try readJSON(vocabURL), path: vocabURL.path)
         let merges = try parseMergesText(try readText(mergesURL), path: mergesURL.path)
+        try checkMerges(merges, vocab: vocab, path: mergesURL.path, vocabPath: vocabURL.path)
 
         let configURL = folder.appendingPathComponent("tokenizer_config.json")
         let mapURL = folder.appendingPathComponent("special_tokens_map.json")
@@ -162,6 +163,7 @@ public struct CLIPTokenizerFiles {
                 throw TokenizerError.malformed(path: url.path, detail: "merge \(i) is neither \"a b\" nor [a, b]")
             }
         }
+        try checkMerges(merges, vocab: vocab, path: url.path, vocabPath: url.path)
         var added: [CLIPAddedToken] = []
         for entry in root["added_tokens"] as? [[String: Any]] ?? [] {
             guard let content = entry["content"] as? String, let id = (entry["id"] as? NSNumber)?.int32Value else {
@@ -238,7 +240,21 @@ public struct CLIPTokenizerFiles {
         if vocab.count != dict.count {
             throw TokenizerError.malformed(path: path, detail: "vocabulary has canonically equivalent duplicate tokens")
         }
+        if vocab.isEmpty {
+            throw TokenizerError.malformed(path: path, detail: "the vocabulary is empty")
+        }
         return vocab
+    }
+
+    /// Every merge must join two vocabulary tokens into a third (tokenizers refuses such a file
+    /// too); otherwise BPE would build symbols that only map to the unknown token.
+    static func checkMerges(_ merges: [(String, String)], vocab: [String: Int32], path: String, vocabPath: String) throws {
+        for (i, (a, b)) in merges.enumerated() {
+            for token in [a, b, a + b] where vocab[token] == nil {
+                throw TokenizerError.malformed(
+                    path: path, detail: "merge \(i + 1) \"\(a) \(b)\" uses \"\(token)\", which is not in the vocabulary (\(vocabPath))")
+            }
+        }
     }
 
     /// merges.txt: an optional `#version` header, then one "a b" pair per line.

@@ -106,12 +106,13 @@ public final class UNet2DConditionModel {
     /// Checks input shapes against the config, naming the tensor at fault.
     public func validate(_ inputs: UNetInputs) throws {
         let s = inputs.sample.shape
-        guard s.count == 4, s[1] == config.inChannels else {
-            throw UNetInputError(message: "input 'sample' has shape \(s), expected [B, \(config.inChannels), h, w]")
+        // Empty batches or maps would reach oneDNN as zero-sized primitives (a fatal error there).
+        guard s.count == 4, s[1] == config.inChannels, s[0] > 0, s[2] > 0, s[3] > 0 else {
+            throw UNetInputError(message: "input 'sample' has shape \(s), expected [B, \(config.inChannels), h, w] with B, h, w > 0")
         }
         let b = s[0]
         let e = inputs.encoderHiddenStates.shape
-        guard e.count == 3, e[0] == b, e[2] == config.crossAttentionDimValue else {
+        guard e.count == 3, e[0] == b, e[1] > 0, e[2] == config.crossAttentionDimValue else {
             throw UNetInputError(message: "input 'encoder_hidden_states' has shape \(e), expected [\(b), tokens, \(config.crossAttentionDimValue)]")
         }
         guard inputs.timesteps.count == 1 || inputs.timesteps.count == b else {

@@ -113,14 +113,33 @@ public struct UNetConfig: Decodable, Sendable {
     public static let supportedDownBlocks: Set<String> = ["DownBlock2D", "CrossAttnDownBlock2D"]
     public static let supportedUpBlocks: Set<String> = ["UpBlock2D", "CrossAttnUpBlock2D"]
 
-    struct Unsupported: Error { let message: String }
+    /// Upper bounds on sizes read from the file: far above any real UNet (SDXL: 1280 channels,
+    /// 10 transformer layers, 3 levels), low enough that no product of them overflows `Int` or
+    /// asks for more memory than a machine has before a weight file is even read.
+    public static let maxChannels = 65_536
+    public static let maxLayers = 64
+    public static let maxLevels = 8
+    public static let maxKernel = 15
+    public static let maxSampleSize = 1024
 
-    /// Rejects what this implementation does not build, naming the key.
+    /// Rejects what this implementation does not build, naming the key; bounds every size so
+    /// nothing built from the config can trap (division by zero, a negative range, an overflow).
     func validate() throws {
         // The loader adds the file name (ModelConfigError.decode rethrows with it).
         func fail(_ m: String) throws -> Never { throw ModelConfigError(file: "", m) }
+        func check(_ key: String, _ v: Int, in range: ClosedRange<Int>) throws {
+            if !range.contains(v) { try fail("\(key) must be in \(range.lowerBound)...\(range.upperBound), got \(v)") }
+        }
+        func check(_ key: String, _ v: IntOrList, in range: ClosedRange<Int>) throws {
+            switch v {
+            case .single(let x): try check(key, x, in: range)
+            case .list(let l): for (i, x) in l.enumerated() { try check("\(key)[\(i)]", x, in: range) }
+            }
+        }
         let n = blockOutChannels.count
         if n == 0 { try fail("block_out_channels is empty") }
+        try check("block_out_channels (number of levels)", n, in: 1...Self.maxLevels)
+        for (i, c) in blockOutChannels.enumerated() { try check("block_out_channels[\(i)]", c, in: 1...Self.maxChannels) }
         if downBlockTypes.count != n { try fail("down_block_types has \(downBlockTypes.count) entries, block_out_channels \(n)") }
         if upBlockTypes.count != n { try fail("up_block_types has \(upBlockTypes.count) entries, block_out_channels \(n)") }
         for t in downBlockTypes where !Self.supportedDownBlocks.contains(t) {
@@ -130,15 +149,65 @@ public struct UNetConfig: Decodable, Sendable {
             try fail("up_block_types: unknown block type '\(t)' (supported: \(Self.supportedUpBlocks.sorted().joined(separator: ", ")))")
         }
         if midBlockType != "UNetMidBlock2DCrossAttn" { try fail("mid_block_type: unsupported '\(midBlockType ?? "null")' (supported: UNetMidBlock2DCrossAttn)") }
-        for (key, v) in [("layers_per_block", layersPerBlock), ("cross_attention_dim", crossAttentionDim),
-                         ("attention_head_dim", attentionHeadDim), ("transformer_layers_per_block", transformerLayersPerBlock)] {
-            if case .list(let l) = v, l.count != n { try fail("\(key) has \(l.count) entries, expected \(n)") }
+        var perBlock: [(String, IntOrList)] = [("layers_per_block", layersPerBlock), ("cross_attention_dim", crossAttentionDim),
+                                               ("attention_head_dim", attentionHeadDim),
+                                               ("transformer_layers_per_block", transformerLayersPerBlock)]
+        if let numAttentionHeads { perBlock.append(("num_attention_heads", numAttentionHeads)) }
+        if let reverseTransformerLayersPerBlock { perBlock.append(("reverse_transformer_layers_per_block", .list(reverseTransformerLayersPerBlock))) }
+        for (key, v) in perBlock {
+            if case .list(let l) = v, l.count != n { try fail("\(key) has \(l.count) entries, expected \(n) (one per block)") }
         }
         if case .list = layersPerBlock { try fail("layers_per_block: per-block lists are not supported") }
         if case .list = crossAttentionDim { try fail("cross_attention_dim: per-block lists are not supported") }
+        try check("in_channels", inChannels, in: 1...Self.maxChannels)
+        try check("out_channels", outChannels, in: 1...Self.maxChannels)
+        try check("layers_per_block", layersPerBlock, in: 1...Self.maxLayers)
+        try check("cross_attention_dim", crossAttentionDim, in: 1...Self.maxChannels)
+        try check("attention_head_dim", attentionHeadDim, in: 1...Self.maxChannels)
+        if let numAttentionHeads { try check("num_attention_heads", numAttentionHeads, in: 1...Self.maxChannels) }
+        try check("transformer_layers_per_block", transformerLayersPerBlock, in: 1...Self.maxLayers)
+        if let r = reverseTransformerLayersPerBlock { try check("reverse_transformer_layers_per_block", .list(r), in: 1...Self.maxLayers) }
+        try check("norm_num_groups", normNumGroups, in: 1...Self.maxChannels)
+        for (i, c) in blockOutChannels.enumerated() where c % normNumGroups != 0 {
+            try fail("block_out_channels[\(i)] = \(c) is not divisible by norm_num_groups \(normNumGroups)")
+        }
+        if !(normEps > 0) || !normEps.isFinite { try fail("norm_eps must be a positive finite number, got \(normEps)") }
+        for (key, k) in [("conv_in_kernel", convInKernel), ("conv_out_kernel", convOutKernel)] {
+            try check(key, k, in: 1...Self.maxKernel)
+            if k % 2 == 0 { try fail("\(key) must be odd (a centred kernel keeps the latent size), got \(k)") }
+        }
+        // diffusers pads asymmetrically for 0 (F.pad(0, 1, 0, 1)); this port pads symmetrically.
+        try check("downsample_padding", downsamplePadding, in: 1...3)
+        if let s = sampleSize { try check("sample_size", s, in: 1...Self.maxSampleSize) }
+
+        // Attention: each level with attention (and the mid block, at the last level) splits its
+        // channels evenly into heads.
+        let heads = headsPerBlock
+        let headsKey = numAttentionHeads != nil ? "num_attention_heads" : "attention_head_dim"
+        func checkHeads(_ level: Int, _ where_: String) throws {
+            let c = blockOutChannels[level], h = heads[level]
+            if c % h != 0 {
+                try fail("\(headsKey): \(h) heads do not divide the \(c) channels of \(where_) (block_out_channels[\(level)])")
+            }
+        }
+        for (i, t) in downBlockTypes.enumerated() where t == "CrossAttnDownBlock2D" { try checkHeads(i, "down block \(i)") }
+        for (i, t) in upBlockTypes.enumerated() where t == "CrossAttnUpBlock2D" { try checkHeads(n - 1 - i, "up block \(i)") }
+        try checkHeads(n - 1, "the mid block")
+
+        // Sinusoidal embeddings divide by (dim / 2 - freq_shift).
+        var halves = [blockOutChannels[0] / 2]
         if let t = additionEmbedType, t != "text_time" { try fail("addition_embed_type: unsupported '\(t)' (supported: text_time or null)") }
-        if additionEmbedType == "text_time" && (additionTimeEmbedDim == nil || projectionClassEmbeddingsInputDim == nil) {
-            try fail("addition_embed_type 'text_time' needs addition_time_embed_dim and projection_class_embeddings_input_dim")
+        if additionEmbedType == "text_time" {
+            guard let timeDim = additionTimeEmbedDim, let projDim = projectionClassEmbeddingsInputDim else {
+                try fail("addition_embed_type 'text_time' needs addition_time_embed_dim and projection_class_embeddings_input_dim")
+            }
+            try check("addition_time_embed_dim", timeDim, in: 1...Self.maxChannels)
+            try check("projection_class_embeddings_input_dim", projDim, in: (6 * timeDim + 1)...(6 * timeDim + Self.maxChannels))
+            halves.append(timeDim / 2)
+        }
+        let smallestHalf = max(halves.min()!, 1)
+        if freqShift < 0 || freqShift >= smallestHalf {
+            try fail("freq_shift must be in 0...\(smallestHalf - 1) (below half the timestep embedding width), got \(freqShift)")
         }
         if classEmbedType != nil { try fail("class_embed_type: unsupported '\(classEmbedType!)'") }
         if timeEmbeddingType != "positional" { try fail("time_embedding_type: unsupported '\(timeEmbeddingType)'") }
@@ -148,10 +217,10 @@ public struct UNetConfig: Decodable, Sendable {
         if onlyCrossAttention || dualCrossAttention { try fail("only_cross_attention / dual_cross_attention are not supported") }
         if encoderHidDimType != nil { try fail("encoder_hid_dim_type: unsupported '\(encoderHidDimType!)'") }
         if attentionType != "default" { try fail("attention_type: unsupported '\(attentionType)'") }
+        if centerInputSample { try fail("center_input_sample: unsupported true") }
+        if midBlockScaleFactor != 1 { try fail("mid_block_scale_factor: unsupported \(midBlockScaleFactor) (supported: 1)") }
+        if resnetOutScaleFactor != 1 { try fail("resnet_out_scale_factor: unsupported \(resnetOutScaleFactor) (supported: 1)") }
         if upcastAttention == true { /* fp32 attention already: upcasting is a no-op here */ }
-        for c in blockOutChannels where c % normNumGroups != 0 {
-            try fail("block_out_channels: \(c) is not divisible by norm_num_groups \(normNumGroups)")
-        }
     }
 
     /// Heads per level: diffusers' `num_attention_heads or attention_head_dim` (the latter is a

@@ -84,7 +84,21 @@ public struct VAEConfig: Decodable, Sendable {
         for t in downBlockTypes where !Self.supportedDownBlocks.contains(t) {
             try fail(.downBlockTypes, "unknown block type '\(t)' (supported: DownEncoderBlock2D)")
         }
-        if layersPerBlock < 1 { try fail(.layersPerBlock, "must be at least 1, got \(layersPerBlock)") }
+        // Bounds as UNetConfig's: far above any real VAE, low enough that no size built from them overflows.
+        if n > UNetConfig.maxLevels { try fail(.blockOutChannels, "has \(n) levels, at most \(UNetConfig.maxLevels) are supported") }
+        for (key, v) in [(CodingKeys.inChannels, inChannels), (.outChannels, outChannels), (.latentChannels, latentChannels)]
+        where !(1...UNetConfig.maxChannels).contains(v) {
+            try fail(key, "must be in 1...\(UNetConfig.maxChannels), got \(v)")
+        }
+        for c in blockOutChannels where !(1...UNetConfig.maxChannels).contains(c) {
+            try fail(.blockOutChannels, "entry \(c) is not in 1...\(UNetConfig.maxChannels)")
+        }
+        if !(1...UNetConfig.maxLayers).contains(layersPerBlock) {
+            try fail(.layersPerBlock, "must be in 1...\(UNetConfig.maxLayers), got \(layersPerBlock)")
+        }
+        if let s = sampleSize, !(1...8 * UNetConfig.maxSampleSize).contains(s) {
+            try fail(.sampleSize, "must be in 1...\(8 * UNetConfig.maxSampleSize), got \(s)")
+        }
         // diffusers' get_activation maps "swish" and "silu" to the same nn.SiLU.
         if actFn != "silu" && actFn != "swish" { try fail(.actFn, "unsupported '\(actFn)' (supported: silu)") }
         for ch in blockOutChannels where normNumGroups <= 0 || ch % normNumGroups != 0 {
@@ -94,6 +108,8 @@ public struct VAEConfig: Decodable, Sendable {
         if (latentsMean == nil) != (latentsStd == nil) {
             try fail(latentsMean == nil ? .latentsMean : .latentsStd, "latents_mean and latents_std must be set together")
         }
+        if let m = latentsMean, !m.allSatisfy(\.isFinite) { try fail(.latentsMean, "holds a non-finite value") }
+        if let s = latentsStd, !s.allSatisfy({ $0.isFinite && $0 != 0 }) { try fail(.latentsStd, "holds a zero or non-finite value") }
         if let m = latentsMean, m.count != latentChannels {
             try fail(.latentsMean, "has \(m.count) entries, latent_channels \(latentChannels)")
         }
