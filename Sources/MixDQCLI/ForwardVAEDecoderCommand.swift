@@ -26,8 +26,7 @@ struct ForwardVAEDecoder: ParsableCommand {
 
     func run() throws {
         if io.precision != .fp32 {
-            FileHandle.standardError.write(Data(
-                "note: the VAE decoder runs in fp32 (it overflows in reduced precision); ignoring --precision \(io.precision.rawValue)\n".utf8))
+            StandardError.write("note: the VAE decoder runs in fp32 (it overflows in reduced precision); ignoring --precision \(io.precision.rawValue)\n")
         }
         let dir = try ModelFolder(URL(fileURLWithPath: io.model)).component("vae")
         let config = try VAEConfig.load(dir.appendingPathComponent("config.json"))

@@ -208,4 +208,17 @@ final class ConfigBoundsTests: XCTestCase {
         ]
         try assertRejected(base, { try SchedulerConfig.load(from: $0) }, cases)
     }
+
+    /// A fractional number where an integer belongs names the key (Foundation alone would only
+    /// say "not valid JSON").
+    func testFractionalNumberInAnIntegerFieldNamesTheKey() throws {
+        try assertRejected(Self.sdxlUNet, UNetConfig.load, [
+            ("fractional layers", { $0["layers_per_block"] = 2.5 }, ["layers_per_block", "integer"]),
+            ("fractional list entry", { $0["block_out_channels"] = [32, 64.5, 96] }, ["block_out_channels", "integer"]),
+        ])
+        let clip = fixturesURL.appendingPathComponent("clip_tiny/text_encoder_2/config.json")
+        try assertRejected(clip, CLIPTextConfig.load, [
+            ("fractional hidden size", { $0["hidden_size"] = 32.5 }, ["hidden_size", "integer"]),
+        ])
+    }
 }

@@ -40,12 +40,45 @@ public struct ModelConfigError: Error, CustomStringConvertible, LocalizedError {
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {
+            if case .dataCorrupted(let ctx) = error, ctx.codingPath.isEmpty,
+               let key = fractionalNumberBlamed(T.self, in: data) {
+                throw ModelConfigError(file: url.path, "key '\(key)' must be an integer, not a fractional number")
+            }
             throw ModelConfigError(file: url.path, describe(error))
         } catch let error as ModelConfigError {
             throw ModelConfigError(file: url.path, error.message)
         } catch {
             throw ModelConfigError(file: url.path, "\(error)")
         }
+    }
+
+    /// Foundation's JSONDecoder reports a fractional number in an integer field as invalid JSON with
+    /// no key. When the file is valid JSON, find the top-level key to blame: the fractional value
+    /// whose truncation to an integer lets decoding get past it.
+    static func fractionalNumberBlamed<T: Decodable>(_ type: T.Type, in data: Data) -> String? {
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
+        func isFractional(_ v: Any) -> Bool {
+            guard let n = v as? NSNumber else { return false }   // true/false are integral: never blamed
+            let d = n.doubleValue
+            return d.isFinite && d != d.rounded(.towardZero)
+        }
+        for key in object.keys.sorted() {
+            guard let value = object[key] else { continue }
+            let fractional = isFractional(value) || ((value as? [Any])?.contains(where: isFractional) ?? false)
+            guard fractional else { continue }
+            var patched = object
+            if let list = value as? [Any] {
+                patched[key] = list.map { isFractional($0) ? NSNumber(value: Int(($0 as! NSNumber).doubleValue)) : $0 }
+            } else {
+                patched[key] = NSNumber(value: Int((value as! NSNumber).doubleValue))
+            }
+            guard let again = try? JSONSerialization.data(withJSONObject: patched) else { continue }
+            do { _ = try JSONDecoder().decode(T.self, from: again); return key } catch let e as DecodingError {
+                if case .dataCorrupted(let ctx) = e, ctx.codingPath.isEmpty { continue }
+                return key
+            } catch { return key }
+        }
+        return nil
     }
 
     static func describe(_ error: DecodingError) -> String {

@@ -55,7 +55,7 @@ extension CLIPTokenizer {
         do {
             try fm.createDirectory(at: folder, withIntermediateDirectories: true)
         } catch {
-            throw TokenizerError.unreadable(path: folder.path, underlying: "cannot create folder: \(error.localizedDescription)")
+            throw TokenizerError.unwritable(path: folder.path, underlying: "cannot create the folder (\(error.localizedDescription))")
         }
         for name in ["vocab.json", "merges.txt"] {
             let data = try CLIPTokenizerFiles.readData(assets.appendingPathComponent(name))
@@ -104,7 +104,7 @@ extension CLIPTokenizer {
         do {
             try data.write(to: url, options: .atomic)
         } catch {
-            throw TokenizerError.unreadable(path: url.path, underlying: "cannot write: \(error.localizedDescription)")
+            throw TokenizerError.unwritable(path: url.path, underlying: error.localizedDescription)
         }
     }
 

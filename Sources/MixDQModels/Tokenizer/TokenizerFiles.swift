@@ -5,6 +5,7 @@ public enum TokenizerError: Error, CustomStringConvertible, LocalizedError {
     case missingFolder(path: String)
     case missingFile(path: String)
     case unreadable(path: String, underlying: String)
+    case unwritable(path: String, underlying: String)
     case invalidJSON(path: String, underlying: String)
     case malformed(path: String, detail: String)
     case unknownToken(token: String, role: String, path: String)
@@ -18,6 +19,8 @@ public enum TokenizerError: Error, CustomStringConvertible, LocalizedError {
             return "tokenizer file not found: \(path)"
         case let .unreadable(path, underlying):
             return "cannot read tokenizer file \(path): \(underlying)"
+        case let .unwritable(path, underlying):
+            return "cannot write tokenizer file \(path): \(underlying)"
         case let .invalidJSON(path, underlying):
             return "tokenizer file \(path) is not valid JSON: \(underlying)"
         case let .malformed(path, detail):
