@@ -511,6 +511,12 @@ public final class HDF5File {
         guard cls == H5T_FLOAT || cls == H5T_INTEGER else {
             throw HDF5Error(file: url.path, object: path, message: "holds \(className(type)), not numbers")
         }
+        // The element size is a number from the file; HDF5 sizes its conversion buffer by it
+        // (a corrupt 4 GB "float" would be allocated before anything is read).
+        let size = H5Tget_size(type)
+        guard (1...16).contains(size) else {
+            throw HDF5Error(file: url.path, object: path, message: "holds \(className(type)) of \(size) bytes each (at most 16 are supported)")
+        }
     }
 
     private func className(_ type: hid_t) -> String {

@@ -50,6 +50,16 @@ final class HDF5HostileFileTests: XCTestCase {
         XCTAssertEqual(try f.readFloats("small").values, [3])
     }
 
+    func testNumbersWiderThan16BytesAreRefused() throws {
+        // Found by the hdf5 fuzz target as a 4 GB "float": HDF5 allocates its conversion buffer
+        // by the element size before reading anything, so the size is checked first.
+        let url = Self.fixtures.appendingPathComponent("wide_element.h5")
+        let f = try HDF5File.open(url)
+        XCTAssertEqual(try f.shape(of: "wide_ints"), [2])
+        assertFails(try f.readTensor("wide_ints"), naming: [url.path, "wide_ints", "1048576 bytes each"])
+        assertFails(try f.readSlice("wide_ints", start: [0], count: [1]), naming: [url.path, "wide_ints", "1048576 bytes each"])
+    }
+
     func testSliceBoundsDoNotOverflow() throws {
         let url = Self.fixtures.appendingPathComponent("huge_shapes.h5")
         let f = try HDF5File.open(url)

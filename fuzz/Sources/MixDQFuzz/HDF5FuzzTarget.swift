@@ -1,14 +1,16 @@
 import Foundation
 import MixDQIO
 
-/// An HDF5 file read through `HDF5File` as mixdq reads calibration data: the attributes a resumed
-/// run checks, then every dataset's shape, numbers and a slice.
+/// An HDF5 file read through `HDF5File` as mixdq reads calibration data: the integer attribute a
+/// resumed run checks, then every dataset's shape, numbers and a slice.
 ///
 /// The HDF5 C library parses the file itself and is not instrumented, so coverage guidance only
-/// sees our side; the seeds are our own valid files. String datasets are not read: no mixdq path
-/// reads them, and libhdf5 1.10.8 itself crashes on a mutated global heap there (see
-/// fuzz/README.md). Datasets above `maxElements` are not read: an allocation that large is a
-/// libFuzzer out-of-memory report, and the reader's own bound (physical memory) is tested apart.
+/// sees our side; the seeds are our own valid files. Strings (datasets and attributes) are not
+/// read: libhdf5 1.10.8 keeps variable-length strings in a global heap whose reader overruns,
+/// crashes or hangs on a mutated file within a few hundred inputs (fuzz/library-findings/), a bug
+/// of the library that no check on our side can prevent. Datasets above `maxElements` are not
+/// read: an allocation that large is a libFuzzer out-of-memory report, and the reader's own
+/// bound (physical memory) has its own tests.
 enum HDF5FuzzTarget: FuzzTarget {
     static let name = "hdf5"
     static let maxElements = 1 << 20
@@ -18,7 +20,6 @@ enum HDF5FuzzTarget: FuzzTarget {
         guard let file = try? HDF5File.open(url) else { return }
         defer { try? file.close() }
         _ = try? file.intAttribute("batches_done")
-        _ = try? file.attribute("layout")
         for name in (try? file.datasetNames()) ?? [] {
             guard let shape = try? file.shape(of: name) else { continue }
             let (count, overflow) = shape.reduce((1, false)) { acc, d in
