@@ -5,9 +5,10 @@
 #   bash scripts/fuzz.sh all SECONDS
 #
 # TARGET: safetensors, config-json, mixdq-yaml, tokenizer, hdf5 (fuzz/README.md describes each).
-# Seeds come from fuzz/corpus/TARGET; inputs libFuzzer finds go to .build-fuzz/corpus/TARGET and
-# a crashing input to .build-fuzz/artifacts/. Prints the number of inputs run; exits non-zero on
-# a crash, a sanitizer report, a hang (-timeout) or an out-of-memory input.
+# Seeds come from fuzz/corpus/TARGET; inputs libFuzzer finds go to .build-fuzz/corpus/TARGET, a
+# crashing input to .build-fuzz/artifacts/ and libFuzzer's output to .build-fuzz/logs/TARGET.log.
+# Prints the number of inputs run; exits non-zero on a crash, a sanitizer report, a hang
+# (-timeout) or an out-of-memory input.
 # Replay a saved input without the sanitizer: swift run -c release MixDQFuzz TARGET FILE...
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -37,8 +38,8 @@ BIN="$SCRATCH/release/MixDQFuzz"
 run_one() {
     local target="$1" log
     shift
-    mkdir -p "$SCRATCH/corpus/$target" "$SCRATCH/artifacts"
-    log="$(mktemp)"
+    mkdir -p "$SCRATCH/corpus/$target" "$SCRATCH/artifacts" "$SCRATCH/logs"
+    log="$SCRATCH/logs/$target.log"
     local dict=()
     if [ -f "fuzz/dict/$target.dict" ]; then dict=(-dict="fuzz/dict/$target.dict"); fi
     # Leak checking is off: the Swift runtime keeps metadata caches for the process lifetime.
@@ -58,12 +59,10 @@ run_one() {
     done_line="$(grep -E '^Done [0-9]+ runs in [0-9]+ second' "$log" | tail -1 || true)"
     if [ $rc -ne 0 ] || [ -z "$done_line" ]; then
         tail -n 60 "$log" >&2
-        echo "FAIL $target: libFuzzer exited with $rc (input saved under $SCRATCH/artifacts/)" >&2
-        rm -f "$log"
+        echo "FAIL $target: libFuzzer exited with $rc (input saved under $SCRATCH/artifacts/, log $log)" >&2
         return 1
     fi
     echo "$target: $done_line"
-    rm -f "$log"
 }
 
 if [ "$TARGET" = all ]; then

@@ -196,6 +196,7 @@ public final class HDF5File {
             defer { H5Sclose(space) }
             let shape = try extent(space, path)
             try requireFits(shape, path)
+            try requireIntactCompactData(ds, elements: shape.reduce(1, *), path)
             let t = Tensor(uninitializedShape: shape)
             if t.count > 0 {
                 try check(H5Dread(ds, mdq_H5T_NATIVE_FLOAT(), mdq_H5S_ALL(), mdq_H5S_ALL(), mdq_H5P_DEFAULT(), t.data),
@@ -216,6 +217,7 @@ public final class HDF5File {
             let dims = try extent(fileSpace, path)
             let (offset, count) = try sliceGeometry(path, dims: dims, start: start, count: count, padCount: false)
             try requireFits(count, path)
+            try requireIntactCompactData(ds, elements: dims.reduce(1, *), path)
             let t = Tensor(uninitializedShape: count)
             guard t.count > 0 else { return t }
             try check(H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, offset.map(hsize_t.init), nil,
@@ -516,6 +518,22 @@ public final class HDF5File {
         let size = H5Tget_size(type)
         guard (1...16).contains(size) else {
             throw HDF5Error(file: url.path, object: path, message: "holds \(className(type)) of \(size) bytes each (at most 16 are supported)")
+        }
+    }
+
+    /// A compact dataset keeps its bytes in its header; libhdf5 1.10 trusts the shape over the
+    /// stored byte count and copies past the end (newer releases refuse such a file on open).
+    private func requireIntactCompactData(_ ds: hid_t, elements: Int, _ path: String) throws {
+        let dcpl = try check(H5Dget_create_plist(ds), "cannot get the creation properties", path)
+        defer { H5Pclose(dcpl) }
+        guard H5Pget_layout(dcpl) == H5D_COMPACT else { return }
+        let type = try check(H5Dget_type(ds), "cannot get the datatype", path)
+        defer { H5Tclose(type) }
+        let stored = H5Dget_storage_size(ds)
+        let (needed, overflow) = elements.multipliedReportingOverflow(by: H5Tget_size(type))
+        guard !overflow, stored == UInt64(needed) else {
+            throw HDF5Error(file: url.path, object: path,
+                            message: "compact storage holds \(stored) bytes, the shape needs \(overflow ? "more" : "\(needed)")")
         }
     }
 

@@ -60,6 +60,26 @@ final class HDF5HostileFileTests: XCTestCase {
         assertFails(try f.readSlice("wide_ints", start: [0], count: [1]), naming: [url.path, "wide_ints", "1048576 bytes each"])
     }
 
+    func testCompactDataShorterThanItsShapeIsAnError() throws {
+        // Found by the hdf5 fuzz target: a compact dataset whose stored bytes do not cover its
+        // shape. libhdf5 1.10 reads past them (SEGV in H5D__select_read); newer releases refuse
+        // the file on open. Either way the reader must name the file and the dataset.
+        let url = Self.fixtures.appendingPathComponent("compact_size_mismatch.h5")
+        let f: HDF5File
+        do {
+            f = try HDF5File.open(url)
+        } catch {
+            // A newer libhdf5 refuses the file on open, which is as good if the error names it.
+            XCTAssertTrue(error is HDF5Error && error.localizedDescription.contains(url.path), "\(error)")
+            return
+        }
+        var errors: [String] = []
+        for name in (try? f.datasetNames()) ?? [] {
+            do { _ = try f.readTensor(name) } catch { errors.append(error.localizedDescription) }
+        }
+        XCTAssertTrue(errors.contains { $0.contains("compact storage holds") && $0.contains(url.path) }, "\(errors)")
+    }
+
     func testSliceBoundsDoNotOverflow() throws {
         let url = Self.fixtures.appendingPathComponent("huge_shapes.h5")
         let f = try HDF5File.open(url)
