@@ -519,6 +519,13 @@ public final class HDF5File {
         guard (1...16).contains(size) else {
             throw HDF5Error(file: url.path, object: path, message: "holds \(className(type)) of \(size) bytes each (at most 16 are supported)")
         }
+        // So are the bit positions; libhdf5 1.10 converts a type whose bits lie outside its
+        // bytes by reading past them (newer releases refuse such a type on open).
+        let precision = Int(H5Tget_precision(type)), offset = Int(H5Tget_offset(type))
+        guard precision > 0, offset >= 0, precision + offset <= size * 8 else {
+            throw HDF5Error(file: url.path, object: path,
+                            message: "holds \(className(type)) of \(precision) bits at bit \(offset), which do not fit in \(size) bytes")
+        }
     }
 
     /// A compact dataset keeps its bytes in its header; libhdf5 1.10 trusts the shape over the

@@ -21,19 +21,31 @@ let fuzzTargets: [FuzzTarget.Type] = [
 struct MixDQFuzz {
     static func main() {
         let args = CommandLine.arguments
-        guard args.count >= 2, let target = fuzzTargets.first(where: { $0.name == args[1] }) else {
-            let names = fuzzTargets.map { $0.name }.joined(separator: ", ")
-            FileHandle.standardError.write(Data("usage: MixDQFuzz TARGET [libFuzzer options] [CORPUS...]\ntargets: \(names)\n".utf8))
-            exit(2)
+        if args.count >= 2, let target = fuzzTargets.first(where: { $0.name == args[1] }) {
+            selectedTarget = target
+            // libFuzzer's -fork mode starts workers with its own flags only: they find the
+            // target here.
+            setenv(targetVariable, target.name, 1)
+            #if FUZZING
+            exit(runLibFuzzer(dropping: 1))
+            #else
+            exit(replay(target, paths: Array(args.dropFirst(2))))
+            #endif
         }
-        selectedTarget = target
         #if FUZZING
-        exit(runLibFuzzer(dropping: 1))
-        #else
-        exit(replay(target, paths: Array(args.dropFirst(2))))
+        if let name = ProcessInfo.processInfo.environment[targetVariable],
+           let target = fuzzTargets.first(where: { $0.name == name }) {
+            selectedTarget = target
+            exit(runLibFuzzer(dropping: nil))
+        }
         #endif
+        let names = fuzzTargets.map { $0.name }.joined(separator: ", ")
+        FileHandle.standardError.write(Data("usage: MixDQFuzz TARGET [libFuzzer options] [CORPUS...]\ntargets: \(names)\n".utf8))
+        exit(2)
     }
 }
+
+let targetVariable = "MIXDQ_FUZZ_TARGET"
 
 /// libFuzzer calls back through a C function pointer, which cannot capture the chosen target.
 nonisolated(unsafe) var selectedTarget: FuzzTarget.Type = SafetensorsFuzzTarget.self
@@ -75,9 +87,9 @@ private func LLVMFuzzerRunDriver(
 
 /// Runs libFuzzer's driver on the command line minus the target name (libFuzzer takes every
 /// non-flag argument for a corpus folder).
-private func runLibFuzzer(dropping index: Int) -> Int32 {
+private func runLibFuzzer(dropping index: Int?) -> Int32 {
     var argv = Array(UnsafeBufferPointer(start: CommandLine.unsafeArgv, count: Int(CommandLine.argc)))
-    argv.remove(at: index)
+    if let index { argv.remove(at: index) }
     argv.append(nil)
     var argc = Int32(argv.count - 1)
     return argv.withUnsafeMutableBufferPointer { buf in
