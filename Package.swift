@@ -35,6 +35,9 @@ let package = Package(
             "MixDQCompute", "MixDQIO", "MixDQModels", "MixDQQuant", "MixDQPipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Fuzz entry points for scripts/fuzz.sh (libFuzzer); an ordinary build replays corpus files.
+        .executableTarget(name: "MixDQFuzz", dependencies: ["MixDQIO", "MixDQModels", "MixDQQuant"],
+                          path: "fuzz/Sources/MixDQFuzz"),
         .testTarget(name: "MixDQComputeTests", dependencies: ["MixDQCompute", "CKernels"]),
         .testTarget(name: "MixDQIOTests", dependencies: ["MixDQIO", "MixDQCompute"]),
         .testTarget(name: "MixDQModelsTests", dependencies: ["MixDQModels", "MixDQIO", "MixDQCompute"]),

@@ -32,6 +32,22 @@ static inline herr_t mdq_H5_reclaim(hid_t type, hid_t space, void *buf) {
 #endif
 }
 
+// A 16-byte identity of an object within its file (its object-header address, a token since
+// 1.12), so a walk through groups can visit each group once even when hard links form a cycle.
+static inline herr_t mdq_H5_object_identity(hid_t obj, unsigned char out[16]) {
+    memset(out, 0, 16);
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t info;
+    if (H5Oget_info3(obj, &info, H5O_INFO_BASIC) < 0) return -1;
+    memcpy(out, &info.token, sizeof info.token < 16 ? sizeof info.token : 16);
+#else
+    H5O_info_t info;
+    if (H5Oget_info2(obj, &info, H5O_INFO_BASIC) < 0) return -1;
+    memcpy(out, &info.addr, sizeof info.addr);
+#endif
+    return 0;
+}
+
 // Copies the most specific and the API-level descriptions of the current error stack into `out`
 // ("unable to open file: file signature not found"), so thrown Swift errors say why.
 typedef struct { char *out; size_t cap; unsigned count; char first[256]; char last[256]; } mdq_H5_err_walk;

@@ -194,7 +194,10 @@ public final class HDF5File {
             try requireNumeric(ds, path)
             let space = try check(H5Dget_space(ds), "cannot get the dataspace", path)
             defer { H5Sclose(space) }
-            let t = Tensor(uninitializedShape: try extent(space, path))
+            let shape = try extent(space, path)
+            try requireFits(shape, path)
+            try requireIntactCompactData(ds, elements: shape.reduce(1, *), path)
+            let t = Tensor(uninitializedShape: shape)
             if t.count > 0 {
                 try check(H5Dread(ds, mdq_H5T_NATIVE_FLOAT(), mdq_H5S_ALL(), mdq_H5S_ALL(), mdq_H5P_DEFAULT(), t.data),
                           "cannot read data", path)
@@ -213,6 +216,8 @@ public final class HDF5File {
             defer { H5Sclose(fileSpace) }
             let dims = try extent(fileSpace, path)
             let (offset, count) = try sliceGeometry(path, dims: dims, start: start, count: count, padCount: false)
+            try requireFits(count, path)
+            try requireIntactCompactData(ds, elements: dims.reduce(1, *), path)
             let t = Tensor(uninitializedShape: count)
             guard t.count > 0 else { return t }
             try check(H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, offset.map(hsize_t.init), nil,
@@ -273,7 +278,7 @@ public final class HDF5File {
             }
             let space = try check(H5Dget_space(ds), "cannot get the dataspace", path)
             defer { H5Sclose(space) }
-            let n = Int(H5Sget_simple_extent_npoints(space))
+            let n = try extent(space, path).reduce(1, *)
             guard n > 0 else { return [] }
             return try readStringData(type: fileType, space: space, count: n, object: path) { memType, buf in
                 H5Dread(ds, memType, mdq_H5S_ALL(), mdq_H5S_ALL(), mdq_H5P_DEFAULT(), buf)
@@ -365,14 +370,21 @@ public final class HDF5File {
     public func datasetNames() throws -> [String] {
         try withHDF5Lock {
             var names: [String] = []
+            var visited = Set<[UInt8]>()
             let root = try check(H5Gopen2(try openID(), "/", mdq_H5P_DEFAULT()), "cannot open the root group", nil)
             defer { H5Gclose(root) }
-            try collectDatasets(group: root, prefix: "", into: &names)
+            try collectDatasets(group: root, prefix: "", into: &names, visited: &visited)
             return names.sorted()
         }
     }
 
-    private func collectDatasets(group: hid_t, prefix: String, into names: inout [String]) throws {
+    /// Lists datasets below `group`. Each group is entered once, as h5py's `visit` does: hard
+    /// links may form a cycle (`g/loop -> g`), which would otherwise recurse without end.
+    private func collectDatasets(group: hid_t, prefix: String, into names: inout [String],
+                                 visited: inout Set<[UInt8]>) throws {
+        var identity = [UInt8](repeating: 0, count: 16)
+        try check(mdq_H5_object_identity(group, &identity), "cannot identify group", prefix.isEmpty ? "/" : prefix)
+        guard visited.insert(identity).inserted else { return }
         var info = H5G_info_t()
         try check(H5Gget_info(group, &info), "cannot list group", prefix.isEmpty ? "/" : prefix)
         for i in 0..<info.nlinks {
@@ -387,7 +399,7 @@ public final class HDF5File {
             defer { H5Oclose(obj) }
             switch H5Iget_type(obj) {
             case H5I_DATASET: names.append(full)
-            case H5I_GROUP: try collectDatasets(group: obj, prefix: full, into: &names)
+            case H5I_GROUP: try collectDatasets(group: obj, prefix: full, into: &names, visited: &visited)
             default: break
             }
         }
@@ -446,12 +458,37 @@ public final class HDF5File {
                          "cannot create a dataspace", object)
     }
 
+    /// The dataspace's shape. The file stores dimensions as unsigned 64-bit numbers: a shape whose
+    /// nonzero dimensions multiply past Int.max / 8 is an error here, so no product of its
+    /// dimensions (in elements or bytes) can trap later.
     private func extent(_ space: hid_t, _ object: String) throws -> [Int] {
         let rank = H5Sget_simple_extent_ndims(space)
         guard rank >= 0 else { throw error("cannot get the rank", object) }
         var dims = [hsize_t](repeating: 0, count: Int(rank))
         if rank > 0 { try check(H5Sget_simple_extent_dims(space, &dims, nil), "cannot get the shape", object) }
-        return dims.map(Int.init)
+        var bytes = 8
+        for d in dims where d > 0 {
+            guard let n = Int(exactly: d), case let (product, false) = bytes.multipliedReportingOverflow(by: n) else {
+                throw HDF5Error(file: url.path, object: object, message: "shape \(dims) has too many elements")
+            }
+            bytes = product
+        }
+        return dims.map { Int($0) }
+    }
+
+    /// Refuses to allocate a float32 tensor of `shape` larger than this machine's memory: a small
+    /// file can declare a huge dataset (unwritten data reads as the fill value).
+    private func requireFits(_ shape: [Int], _ object: String) throws {
+        try requireFits(elements: shape.reduce(1, *), bytesEach: 4, object)  // extent() checked the product
+    }
+
+    private func requireFits(elements: Int, bytesEach: Int, _ object: String) throws {
+        let (bytes, overflow) = elements.multipliedReportingOverflow(by: bytesEach)
+        let memory = ProcessInfo.processInfo.physicalMemory
+        guard !overflow, UInt64(bytes) <= memory else {
+            throw HDF5Error(file: url.path, object: object,
+                            message: "\(elements) elements of \(bytesEach) bytes need more than this machine's memory (\(memory) bytes)")
+        }
     }
 
     private func sliceGeometry(_ path: String, dims: [Int], start: [Int], count: [Int],
@@ -462,7 +499,7 @@ public final class HDF5File {
         }
         let offset = start + Array(repeating: 0, count: dims.count - start.count)
         let fullCount = Array(repeating: 1, count: dims.count - count.count) + count
-        for i in 0..<dims.count where offset[i] < 0 || fullCount[i] < 0 || offset[i] + fullCount[i] > dims[i] {
+        for i in 0..<dims.count where offset[i] < 0 || fullCount[i] < 0 || fullCount[i] > dims[i] - offset[i] {
             throw HDF5Error(file: url.path, object: path,
                             message: "slice at \(offset) of shape \(fullCount) lies outside the dataset's shape \(dims)")
         }
@@ -475,6 +512,35 @@ public final class HDF5File {
         let cls = H5Tget_class(type)
         guard cls == H5T_FLOAT || cls == H5T_INTEGER else {
             throw HDF5Error(file: url.path, object: path, message: "holds \(className(type)), not numbers")
+        }
+        // The element size is a number from the file; HDF5 sizes its conversion buffer by it
+        // (a corrupt 4 GB "float" would be allocated before anything is read).
+        let size = H5Tget_size(type)
+        guard (1...16).contains(size) else {
+            throw HDF5Error(file: url.path, object: path, message: "holds \(className(type)) of \(size) bytes each (at most 16 are supported)")
+        }
+        // So are the bit positions; libhdf5 1.10 converts a type whose bits lie outside its
+        // bytes by reading past them (newer releases refuse such a type on open).
+        let precision = Int(H5Tget_precision(type)), offset = Int(H5Tget_offset(type))
+        guard precision > 0, offset >= 0, precision + offset <= size * 8 else {
+            throw HDF5Error(file: url.path, object: path,
+                            message: "holds \(className(type)) of \(precision) bits at bit \(offset), which do not fit in \(size) bytes")
+        }
+    }
+
+    /// A compact dataset keeps its bytes in its header; libhdf5 1.10 trusts the shape over the
+    /// stored byte count and copies past the end (newer releases refuse such a file on open).
+    private func requireIntactCompactData(_ ds: hid_t, elements: Int, _ path: String) throws {
+        let dcpl = try check(H5Dget_create_plist(ds), "cannot get the creation properties", path)
+        defer { H5Pclose(dcpl) }
+        guard H5Pget_layout(dcpl) == H5D_COMPACT else { return }
+        let type = try check(H5Dget_type(ds), "cannot get the datatype", path)
+        defer { H5Tclose(type) }
+        let stored = H5Dget_storage_size(ds)
+        let (needed, overflow) = elements.multipliedReportingOverflow(by: H5Tget_size(type))
+        guard !overflow, stored == UInt64(needed) else {
+            throw HDF5Error(file: url.path, object: path,
+                            message: "compact storage holds \(stored) bytes, the shape needs \(overflow ? "more" : "\(needed)")")
         }
     }
 
@@ -505,6 +571,7 @@ public final class HDF5File {
     private func readStringData(type: hid_t, space: hid_t, count: Int, object: String,
                                 read: (hid_t, UnsafeMutableRawPointer) -> herr_t) throws -> [String] {
         if H5Tis_variable_str(type) > 0 {
+            try requireFits(elements: count, bytesEach: MemoryLayout<UnsafeMutablePointer<CChar>>.stride, object)
             let memType = try variableStringType(cset: H5Tget_cset(type), object)
             defer { H5Tclose(memType) }
             var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
@@ -517,6 +584,7 @@ public final class HDF5File {
         // Fixed-length strings (as numpy "S" arrays are stored): split, stop at the first NUL.
         let size = H5Tget_size(type)
         guard size > 0 else { throw error("string type has size 0", object) }
+        try requireFits(elements: count, bytesEach: size, object)
         let memType = try check(H5Tcopy(type), "cannot copy the string type", object)
         defer { H5Tclose(memType) }
         var bytes = [UInt8](repeating: 0, count: count * size)

@@ -137,20 +137,11 @@ public final class SafetensorsFile: @unchecked Sendable {
         let mapped = UnsafeRawPointer(m)
         // From here on a throw must unmap: deinit does not run for a failed init.
         do {
-            let n = UInt64(littleEndian: mapped.loadUnaligned(as: UInt64.self))
-            guard n <= UInt64(size - 8) else {
-                throw SafetensorsError.headerLengthPastEnd(path: path, headerLength: n, fileSize: size)
-            }
-            guard n <= Self.maxHeaderLength else {
-                throw SafetensorsError.invalidHeader(path: path, reason: "header length \(n) exceeds the 100 MB limit")
-            }
-            let headerBytes = UnsafeRawBufferPointer(start: mapped + 8, count: Int(n))
-            let dataOffset = 8 + Int(n)
-            let parsed = try Self.parseHeader(headerBytes, path: path, dataSize: size - dataOffset)
-            self.dataOffset = dataOffset
-            self.entries = parsed.entries
-            self.metadata = parsed.metadata
-            self.keys = parsed.entries.keys.sorted()
+            let table = try Self.readTable(UnsafeRawBufferPointer(start: mapped, count: size), path: path)
+            self.dataOffset = table.dataOffset
+            self.entries = table.entries
+            self.metadata = table.metadata
+            self.keys = table.entries.keys.sorted()
         } catch {
             munmap(m, size)
             throw error
@@ -243,6 +234,33 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     // MARK: - header validation
 
+    /// The validated tensor table of a whole safetensors file held in memory.
+    public struct Table {
+        public let entries: [String: Entry]
+        public let metadata: [String: String]
+        /// Absolute byte offset of the data region (8 + header length).
+        public let dataOffset: Int
+    }
+
+    /// Validates the header and tensor table of `contents` (a complete file image) exactly as
+    /// opening a file does; `path` only names the file in errors. Exposed so that the fuzz
+    /// targets can drive the real validation without a file per input.
+    public static func readTable(_ contents: UnsafeRawBufferPointer, path: String) throws -> Table {
+        let size = contents.count
+        guard size >= 8, let start = contents.baseAddress else { throw SafetensorsError.truncated(path: path, size: size) }
+        let n = UInt64(littleEndian: start.loadUnaligned(as: UInt64.self))
+        guard n <= UInt64(size - 8) else {
+            throw SafetensorsError.headerLengthPastEnd(path: path, headerLength: n, fileSize: size)
+        }
+        guard n <= maxHeaderLength else {
+            throw SafetensorsError.invalidHeader(path: path, reason: "header length \(n) exceeds the 100 MB limit")
+        }
+        let headerBytes = UnsafeRawBufferPointer(start: start + 8, count: Int(n))
+        let dataOffset = 8 + Int(n)
+        let parsed = try parseHeader(headerBytes, path: path, dataSize: size - dataOffset)
+        return Table(entries: parsed.entries, metadata: parsed.metadata, dataOffset: dataOffset)
+    }
+
     private static func parseHeader(_ bytes: UnsafeRawBufferPointer, path: String, dataSize: Int) throws
         -> (entries: [String: Entry], metadata: [String: String])
     {
@@ -318,15 +336,18 @@ public final class SafetensorsFile: @unchecked Sendable {
             throw SafetensorsError.offsetsOutOfRange(path: path, key: key, end: end, dataSize: dataSize)
         }
 
-        // Overflow-checked: a hostile shape must not wrap around to a plausible byte count.
+        // Overflow-checked: a hostile shape must not wrap around to a plausible byte count. Zero
+        // dimensions are left out of the check, so that no product of dimensions a consumer forms
+        // can overflow either ([2^40, 0, 2^40] holds no bytes but is refused).
         var bytes = dtype.byteSize
-        for d in shape {
+        for d in shape where d > 0 {
             let (p, overflow) = bytes.multipliedReportingOverflow(by: d)
             guard !overflow else {
                 throw SafetensorsError.invalidShape(path: path, key: key, shape: "\(shape)", reason: "element count overflows")
             }
             bytes = p
         }
+        if shape.contains(0) { bytes = 0 }
         guard bytes == end - begin else {
             throw SafetensorsError.byteCountMismatch(path: path, key: key, dtype: dtype.rawValue, shape: shape,
                                                      expected: bytes, found: end - begin)
