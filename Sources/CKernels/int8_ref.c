@@ -19,13 +19,19 @@ void mdq_quantize_u8_ref(const float *x, uint8_t *q, size_t n, float delta, floa
 
 void mdq_dequant_s32_rows_ref(const int32_t *acc, float *y, size_t rows, size_t n, int32_t zero_point,
                               const int32_t *wsum, const float *scale, const float *bias) {
+    // acc and y may be the same buffer (in place): both are accessed through memcpy, which the
+    // compiler must assume aliases, and each element is read before it is written.
+    const unsigned char *in = (const unsigned char *)acc;
+    unsigned char *out = (unsigned char *)y;
     for (size_t r = 0; r < rows; r++) {
-        const int32_t *a = acc + r * n;
-        float *yr = y + r * n;
         for (size_t c = 0; c < n; c++) {
-            int32_t centred = (int32_t)((uint32_t)a[c] - (uint32_t)zero_point * (uint32_t)wsum[c]);
+            size_t at = (r * n + c) * 4;
+            int32_t a;
+            memcpy(&a, in + at, 4);
+            int32_t centred = (int32_t)((uint32_t)a - (uint32_t)zero_point * (uint32_t)wsum[c]);
             float v = (float)centred * scale[c];
-            yr[c] = bias ? v + bias[c] : v;
+            if (bias) v = v + bias[c];
+            memcpy(out + at, &v, 4);
         }
     }
 }

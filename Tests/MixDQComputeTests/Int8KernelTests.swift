@@ -89,11 +89,23 @@ final class Int8KernelTests: XCTestCase {
                             var got = [Float](repeating: .nan, count: rows * n)
                             mdq_dequant_s32_rows(acc, &got, rows, n, zp, wsum, scale, withBias ? bias : nil)
                             XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "\(isa) rows \(rows) n \(n) z \(zp) bias \(withBias)")
+                            // In place: the products in the output's own storage, as the layer kernels run it.
+                            let inPlace = dequantInPlace(acc, rows: rows, n: n, zp: zp, wsum: wsum, scale: scale, bias: withBias ? bias : nil)
+                            XCTAssertEqual(inPlace.map(\.bitPattern), want.map(\.bitPattern), "in place \(isa) rows \(rows) n \(n) z \(zp)")
                         }
                     }
                 }
             }
         }
+    }
+
+    func dequantInPlace(_ acc: [Int32], rows: Int, n: Int, zp: Int32, wsum: [Int32], scale: [Float], bias: [Float]?) -> [Float] {
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: acc.count * 4, alignment: 64)
+        defer { buffer.deallocate() }
+        acc.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        mdq_dequant_s32_rows(UnsafePointer<Int32>(OpaquePointer(buffer)), UnsafeMutablePointer<Float>(OpaquePointer(buffer)), rows, n, zp,
+                             wsum, scale, bias)
+        return Array(UnsafeBufferPointer(start: UnsafePointer<Float>(OpaquePointer(buffer)), count: acc.count))
     }
 
     // MARK: - 7-bit split
@@ -120,6 +132,9 @@ final class Int8KernelTests: XCTestCase {
                 var acc = [Int32](repeating: 0, count: n)
                 mdq_combine_hi_lo_s32(hiAcc, loAcc, &acc, n)
                 XCTAssertEqual(acc, accRef, "\(isa) n=\(n)")
+                var inPlace = loAcc  // acc aliasing lo, as the split paths run it
+                inPlace.withUnsafeMutableBufferPointer { mdq_combine_hi_lo_s32(hiAcc, $0.baseAddress, $0.baseAddress, n) }
+                XCTAssertEqual(inPlace, accRef, "in place \(isa) n=\(n)")
             }
         }
         XCTAssertEqual(quantizeSplitExample(), [1, 72])  // 200 = 128 + 72

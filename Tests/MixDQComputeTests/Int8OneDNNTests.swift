@@ -10,9 +10,9 @@ import XCTest
 final class Int8OneDNNTests: XCTestCase {
     typealias RNG = KernelTests.SplitMix64
 
-    /// The paths whose s32 results must be exact here: the CPU's default, the split path always,
-    /// and the direct path where oneDNN has VNNI.
-    static var exactPaths: [Bool?] { Int8ActivationSplit.needed ? [nil, true] : [nil, true, false] }
+    /// The paths whose s32 results must be exact here for 8-bit weight codes: the default, the split
+    /// path always, and the direct path where oneDNN has VNNI.
+    static var exactPaths: [Bool?] { Int8ActivationSplit.cpuLacksVNNI ? [nil, true] : [nil, true, false] }
 
     func codesU8(_ n: Int, _ rng: inout RNG) -> [UInt8] {
         // Full range, with runs of the extremes that saturate int16 pair sums without VNNI.
@@ -44,7 +44,7 @@ final class Int8OneDNNTests: XCTestCase {
     /// Documents why the split exists: without VNNI the direct u8 x s8 path saturates (255 x 127 x 2
     /// exceeds int16). Only asserted where oneDNN runs without VNNI (e.g. ONEDNN_MAX_CPU_ISA=AVX2).
     func testDirectPathSaturatesWithoutVNNI() throws {
-        guard Int8ActivationSplit.needed else { return }
+        guard Int8ActivationSplit.cpuLacksVNNI else { return }
         let k = 64
         let mm = try DNNLInt8Matmul(weightCodes: [Int8](repeating: 127, count: k), outFeatures: 1, inFeatures: k, splitActivations: false)
         var got: [Int32] = [0]
@@ -52,6 +52,41 @@ final class Int8OneDNNTests: XCTestCase {
         let impl = try mm.implementation(rows: 1)
         print("without VNNI (\(CPUInfo.current.onednnISA)), \(impl) gives \(got[0]) for 255 x 127 x \(k) = \(255 * 127 * k)")
         XCTAssertNotEqual(got[0], Int32(255 * 127 * k), "oneDNN \(impl) was exact without VNNI; the split may be unneeded")
+    }
+
+    /// Weight codes within [-64, 64] (7 bits or fewer) cannot saturate the int16 pair sums, so they run
+    /// direct on every CPU and stay exact with full-range activations; 8-bit codes split exactly where
+    /// oneDNN lacks VNNI.
+    func testNarrowWeightCodesRunDirectAndExact() throws {
+        var rng = RNG(seed: 97)
+        let (m, k, n) = (9, 200, 11)
+        let a = codesU8(m * k, &rng)
+        let narrow = (0..<(n * k)).map { i in i % 3 == 0 ? Int8(i % 2 == 0 ? 64 : -64) : Int8(Int(rng.next() % 129) - 64) }
+        var want = [Int32](repeating: 0, count: m * n)
+        mdq_gemm_u8s8s32_ref(m, n, k, a, narrow, &want)
+        let mm = try DNNLInt8Matmul(weightCodes: narrow, outFeatures: n, inFeatures: k)
+        XCTAssertFalse(mm.splitsActivations)
+        var got = [Int32](repeating: -1, count: m * n)
+        try mm.accumulate(a, rows: m, into: &got)
+        let impl = try mm.implementation(rows: m)
+        XCTAssertEqual(got, want, "direct matmul with codes in [-64, 64] (\(impl))")
+
+        let (h, w, c, o) = (6, 5, 24, 4)
+        let convCodes = Array(narrow.prefix(o * c * 9))
+        let x = codesU8(h * w * c, &rng)
+        let conv = try DNNLInt8Convolution(weightCodes: convCodes, outChannels: o, inChannels: c, kernelSize: 3, stride: 1, padding: 1)
+        XCTAssertFalse(conv.splitsActivations)
+        var convWant = [Int32](repeating: 0, count: h * w * o)
+        mdq_conv_u8s8s32_ref(x, 1, h, w, c, convCodes, o, 3, 1, 1, 255, &convWant)
+        let input = try conv.makeInput(batch: 1, height: h, width: w, padCode: 255)
+        x.withUnsafeBufferPointer { input.fill(from: $0.baseAddress!) }
+        var convGot = [Int32](repeating: -1, count: convWant.count)
+        try conv.accumulate(input, into: &convGot)
+        let convImpl = try conv.implementation(batch: 1, height: h, width: w)
+        XCTAssertEqual(convGot, convWant, "direct convolution with codes in [-64, 64] (\(convImpl))")
+
+        let wide = try DNNLInt8Matmul(weightCodes: codesS8(n * k, &rng), outFeatures: n, inFeatures: k)
+        XCTAssertEqual(wide.splitsActivations, Int8ActivationSplit.cpuLacksVNNI)
     }
 
     func testConvolutionS32MatchesReference() throws {

@@ -101,7 +101,8 @@ size_t mdq_count_nonfinite_ref(const float *x, size_t n);
 void mdq_quantize_u8(const float *x, uint8_t *q, size_t n, float delta, float zero_point);
 // Dequantization epilogue over acc [rows, n] (s32): y[r, c] = (float)(acc[r, c] - zero_point * wsum[c])
 // * scale[c] (+ bias[c] when bias is not NULL). The subtraction wraps in int32; one float multiply,
-// one float add, no FMA, so every variant equals the reference bit for bit. y must not alias acc.
+// one float add, no FMA, so every variant equals the reference bit for bit. y may be acc itself (in
+// place: the s32 products written into the float output's storage), but must not partly overlap it.
 void mdq_dequant_s32_rows(const int32_t *acc, float *y, size_t rows, size_t n, int32_t zero_point,
                           const int32_t *wsum, const float *scale, const float *bias);
 // 7-bit split for CPUs without VNNI (u8 x s8 through VPMADDUBSW saturates int16 pair sums):

@@ -3,7 +3,7 @@ import CKernels
 
 /// Exact integer 2-D convolution on oneDNN: u8 NHWC activation codes, s8 OIHW weight codes
 /// (reordered once, at construction, into the layout oneDNN picks), s32 NHWC output; equals
-/// `mdq_conv_u8s8s32_ref` on every CPU.
+/// `mdq_conv_u8s8s32_ref` on every CPU (7-bit activation split where needed: `Int8ActivationSplit`).
 ///
 /// Padding: oneDNN would pad u8 with code 0, which is the real value -z·Δx, not 0. The input is
 /// instead written into a buffer whose border already holds the zero-point code z (real 0) and the
@@ -29,6 +29,7 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
     }
 
     /// `weightCodes` is `[out, in, k, k]` (PyTorch OIHW) s8.
+    /// `splitActivations` nil: decided by the CPU and the codes (`Int8ActivationSplit.needed`).
     public init(weightCodes: [Int8], outChannels: Int, inChannels: Int, kernelSize: Int, stride: Int, padding: Int,
                 splitActivations: Bool? = nil) throws {
         let taps = inChannels * kernelSize * kernelSize
@@ -42,7 +43,7 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
         self.kernelSize = kernelSize
         self.stride = stride
         self.padding = padding
-        splitsActivations = splitActivations ?? Int8ActivationSplit.needed
+        splitsActivations = splitActivations ?? Int8ActivationSplit.needed(weightCodes: weightCodes)
         weightSums = (0..<outChannels).map { o in
             weightCodes[(o * taps)..<((o + 1) * taps)].reduce(Int32(0)) { $0 &+ Int32($1) }
         }
@@ -98,9 +99,9 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
         return c
     }
 
-    /// Name of the oneDNN implementation for this input size (unpadded; batch doubled when split).
+    /// Name of the oneDNN implementation for this (unpadded) input size.
     public func implementation(batch: Int, height: Int, width: Int) throws -> String {
-        let key = ShapeKey(n: splitsActivations ? 2 * batch : batch, h: height + 2 * padding, w: width + 2 * padding)
+        let key = ShapeKey(n: batch, h: height + 2 * padding, w: width + 2 * padding)
         return DNNLEngine.implementationName(try compiled(key).pd)
     }
 
@@ -125,16 +126,18 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
             try run(input.codes, key, into: y)
             return
         }
-        // Halves stacked as a batch of 2n images [hi; lo]; the border code z splits consistently too.
+        // Both halves on the same packed weights (the border code z splits consistently too): acc_lo
+        // straight into y, acc_hi into scratch, then y = 128 acc_hi + acc_lo in place.
         let count = input.codeCount
         let halves = AlignedBuffer(byteCount: 2 * count)
         let hi = halves.pointer.assumingMemoryBound(to: UInt8.self)
         mdq_split_u8_hi_lo(input.codes, hi, hi + count, count)
         let outCount = input.batch * oh * ow * outChannels
-        let products = AlignedBuffer(byteCount: 2 * outCount * MemoryLayout<Int32>.stride)
+        let products = AlignedBuffer(byteCount: outCount * MemoryLayout<Int32>.stride)
         let accHi = products.pointer.assumingMemoryBound(to: Int32.self)
-        try run(hi, ShapeKey(n: 2 * input.batch, h: key.h, w: key.w), into: accHi)
-        mdq_combine_hi_lo_s32(accHi, accHi + outCount, y, outCount)
+        try run(hi, key, into: accHi)
+        try run(hi + count, key, into: y)
+        mdq_combine_hi_lo_s32(accHi, y, y, outCount)
     }
 
     private func run(_ x: UnsafePointer<UInt8>, _ key: ShapeKey, into y: UnsafeMutablePointer<Int32>) throws {

@@ -5,8 +5,9 @@ import CKernels
 /// codes `[rows, K]`, `w` s8 weight codes `[N, K]` (a Linear's `[out, in]`) and `c` s32 `[rows, N]`.
 ///
 /// The weights are reordered once, at construction, into the layout oneDNN picks; the s8 codes
-/// passed in are not kept. On CPUs where oneDNN has no VNNI the activations go through the 7-bit
-/// split (`Int8ActivationSplit`), so the result equals `mdq_gemm_u8s8s32_ref` on every CPU.
+/// passed in are not kept. On CPUs where oneDNN has no VNNI, and for weight codes beyond [-64, 64],
+/// the activations go through the 7-bit split (`Int8ActivationSplit`), so the result equals
+/// `mdq_gemm_u8s8s32_ref` on every CPU.
 public final class DNNLInt8Matmul: @unchecked Sendable {
     public let inFeatures: Int, outFeatures: Int
     /// Whether each call runs the hi/lo halves of the codes (CPUs without VNNI).
@@ -24,7 +25,7 @@ public final class DNNLInt8Matmul: @unchecked Sendable {
         deinit { dnnl_primitive_destroy(primitive); dnnl_primitive_desc_destroy(pd) }
     }
 
-    /// `splitActivations` nil: decided by the CPU (`Int8ActivationSplit.needed`); tests force either path.
+    /// `splitActivations` nil: decided by the CPU and the codes (`Int8ActivationSplit.needed`); tests force either path.
     public init(weightCodes: [Int8], outFeatures: Int, inFeatures: Int, splitActivations: Bool? = nil) throws {
         guard outFeatures > 0, inFeatures > 0, weightCodes.count == outFeatures * inFeatures else {
             throw DNNLError(operation: "int8 matmul weights: \(weightCodes.count) codes for [\(outFeatures), \(inFeatures)]",
@@ -32,7 +33,7 @@ public final class DNNLInt8Matmul: @unchecked Sendable {
         }
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
-        splitsActivations = splitActivations ?? Int8ActivationSplit.needed
+        splitsActivations = splitActivations ?? Int8ActivationSplit.needed(weightCodes: weightCodes)
         weightSums = (0..<outFeatures).map { n in
             weightCodes[(n * inFeatures)..<((n + 1) * inFeatures)].reduce(Int32(0)) { $0 &+ Int32($1) }
         }
@@ -78,9 +79,9 @@ public final class DNNLInt8Matmul: @unchecked Sendable {
         return c
     }
 
-    /// Name of the oneDNN implementation for this row count (the rows it actually runs: doubled when split).
+    /// Name of the oneDNN implementation for this row count.
     public func implementation(rows: Int) throws -> String {
-        DNNLEngine.implementationName(try compiled(rows: splitsActivations ? 2 * rows : rows).pd)
+        DNNLEngine.implementationName(try compiled(rows: rows).pd)
     }
 
     /// `c = a · wᵀ`: `a` holds `rows x inFeatures` u8 codes, `c` receives `rows x outFeatures` s32.
@@ -91,15 +92,17 @@ public final class DNNLInt8Matmul: @unchecked Sendable {
             try run(a, rows: m, into: c)
             return
         }
-        // Halves stacked as one matrix of 2m rows: [hi; lo]. Products [acc_hi; acc_lo] recombine exactly.
+        // Two calls on the same packed weights: acc_lo straight into c, acc_hi into scratch, then
+        // c = 128 acc_hi + acc_lo in place (scratch of m x N, not 2m x N as one stacked call would need).
         let count = m * inFeatures
         let halves = AlignedBuffer(byteCount: 2 * count)
         let hi = halves.pointer.assumingMemoryBound(to: UInt8.self)
         mdq_split_u8_hi_lo(a, hi, hi + count, count)
-        let products = AlignedBuffer(byteCount: 2 * m * outFeatures * MemoryLayout<Int32>.stride)
+        let products = AlignedBuffer(byteCount: m * outFeatures * MemoryLayout<Int32>.stride)
         let accHi = products.pointer.assumingMemoryBound(to: Int32.self)
-        try run(hi, rows: 2 * m, into: accHi)
-        mdq_combine_hi_lo_s32(accHi, accHi + m * outFeatures, c, m * outFeatures)
+        try run(hi, rows: m, into: accHi)
+        try run(hi + count, rows: m, into: c)
+        mdq_combine_hi_lo_s32(accHi, c, c, m * outFeatures)
     }
 
     private func run(_ a: UnsafePointer<UInt8>, rows m: Int, into c: UnsafeMutablePointer<Int32>) throws {

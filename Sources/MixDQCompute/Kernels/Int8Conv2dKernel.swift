@@ -57,8 +57,8 @@ public final class Int8Conv2dKernel: Conv2dKernel, @unchecked Sendable {
             }
         }
         let pixels = x.batch * oh * ow
-        let products = AlignedBuffer(byteCount: pixels * outChannels * MemoryLayout<Int32>.stride)
-        let acc = products.pointer.assumingMemoryBound(to: Int32.self)
+        // The s32 products go straight into the output's storage and are dequantized in place.
+        let acc = UnsafeMutablePointer<Int32>(OpaquePointer(out.tensor.data))
         try convolution.accumulate(input, into: acc)
         Int8LinearKernel.dequantize(acc, into: out.tensor.data, rows: pixels, columns: outChannels, zeroPoint: inputZeroPoint,
                                     weightSums: convolution.weightSums, scales: outputScales, bias: bias)

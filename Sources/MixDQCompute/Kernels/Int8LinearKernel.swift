@@ -41,15 +41,16 @@ public final class Int8LinearKernel: LinearKernel, @unchecked Sendable {
         RowParallel.run(rows: m, rowLength: k) { rows in
             mdq_quantize_u8(x.data + rows.lowerBound * k, q + rows.lowerBound * k, rows.count * k, delta, Float(zp))
         }
-        let products = AlignedBuffer(byteCount: m * n * MemoryLayout<Int32>.stride)
-        let acc = products.pointer.assumingMemoryBound(to: Int32.self)
+        // The s32 products go straight into the output's storage and are dequantized in place.
+        let acc = UnsafeMutablePointer<Int32>(OpaquePointer(y.data))
         try matmul.accumulate(q, rows: m, into: acc)
         Self.dequantize(acc, into: y.data, rows: m, columns: n, zeroPoint: zp, weightSums: matmul.weightSums,
                         scales: outputScales, bias: bias)
         return y
     }
 
-    /// The epilogue over row blocks (elementwise per row, so the split cannot change a bit).
+    /// The epilogue over row blocks (elementwise per row, so the split cannot change a bit); `acc`
+    /// may be `y`'s own storage.
     static func dequantize(_ acc: UnsafePointer<Int32>, into y: UnsafeMutablePointer<Float>, rows: Int, columns n: Int,
                            zeroPoint: Int32, weightSums: [Int32], scales: [Float], bias: Tensor?) {
         weightSums.withUnsafeBufferPointer { ws in
