@@ -94,7 +94,6 @@ void mdq_minmax_ref(const float *x, size_t n, float *min_out, float *max_out);
 void mdq_absmax_rows_ref(const float *x, size_t rows, size_t cols, float *absmax_out);
 size_t mdq_count_nonfinite_ref(const float *x, size_t n);
 
-
 // ---- INT8 (W8A8) building blocks (int8_*.c; formulas in mixdq-method.md sections 3.3, 7.2, 7.3) --------
 // u8 activation codes: q = clamp(round_half_even(x / delta) + zero_point, 0, 255), true division and
 // the operations of mdq_fake_quant_tensor, so (q - zero_point) * delta equals its output; NaN -> 0.
