@@ -94,6 +94,37 @@ void mdq_minmax_ref(const float *x, size_t n, float *min_out, float *max_out);
 void mdq_absmax_rows_ref(const float *x, size_t rows, size_t cols, float *absmax_out);
 size_t mdq_count_nonfinite_ref(const float *x, size_t n);
 
+// ---- INT8 (W8A8) building blocks (int8_*.c; formulas in mixdq-method.md sections 3.3, 7.2, 7.3) --------
+// u8 activation codes: q = clamp(round_half_even(x / delta) + zero_point, 0, 255), true division and
+// the operations of mdq_fake_quant_tensor, so (q - zero_point) * delta equals its output; NaN -> 0.
+void mdq_quantize_u8(const float *x, uint8_t *q, size_t n, float delta, float zero_point);
+// Dequantization epilogue over acc [rows, n] (s32): y[r, c] = (float)(acc[r, c] - zero_point * wsum[c])
+// * scale[c] (+ bias[c] when bias is not NULL). The subtraction wraps in int32; one float multiply,
+// one float add, no FMA, so every variant equals the reference bit for bit. y may be acc itself (in
+// place: the s32 products written into the float output's storage), but must not partly overlap it.
+void mdq_dequant_s32_rows(const int32_t *acc, float *y, size_t rows, size_t n, int32_t zero_point,
+                          const int32_t *wsum, const float *scale, const float *bias);
+// 7-bit split for CPUs without VNNI (u8 x s8 through VPMADDUBSW saturates int16 pair sums):
+// hi = q >> 7 (0 or 1), lo = q & 127, so q = 128 * hi + lo and neither half can saturate.
+void mdq_split_u8_hi_lo(const uint8_t *q, uint8_t *hi, uint8_t *lo, size_t n);
+// acc = 128 * hi + lo (wrapping int32): recombines the two halves' integer products. acc may alias lo.
+void mdq_combine_hi_lo_s32(const int32_t *hi, const int32_t *lo, int32_t *acc, size_t n);
+
+// Scalar references (the yardsticks of the SIMD variants and of the oneDNN INT8 primitives).
+void mdq_quantize_u8_ref(const float *x, uint8_t *q, size_t n, float delta, float zero_point);
+void mdq_dequant_s32_rows_ref(const int32_t *acc, float *y, size_t rows, size_t n, int32_t zero_point,
+                              const int32_t *wsum, const float *scale, const float *bias);
+void mdq_split_u8_hi_lo_ref(const uint8_t *q, uint8_t *hi, uint8_t *lo, size_t n);
+void mdq_combine_hi_lo_s32_ref(const int32_t *hi, const int32_t *lo, int32_t *acc, size_t n);
+// c[i, j] = sum_p a[i, p] * w[j, p]: a is [m, k] u8, w is [n, k] s8 (a Linear's [out, in]), c [m, n] s32.
+void mdq_gemm_u8s8s32_ref(size_t m, size_t n, size_t k, const uint8_t *a, const int8_t *w, int32_t *c);
+// Direct convolution, integer only: x is NHWC u8 [batch, h, w, c], weight OIHW s8 [o, c, kernel, kernel],
+// y NHWC s32 [batch, oh, ow, o] with oh = (h + 2 padding - kernel) / stride + 1 (same for ow). Taps
+// outside the image read pad_code (the activation zero point: real value 0). Nothing is written when
+// stride is 0 or the kernel does not fit.
+void mdq_conv_u8s8s32_ref(const uint8_t *x, size_t batch, size_t h, size_t w, size_t c, const int8_t *weight,
+                          size_t o, size_t kernel, size_t stride, size_t padding, uint8_t pad_code, int32_t *y);
+
 #ifdef __cplusplus
 }
 #endif

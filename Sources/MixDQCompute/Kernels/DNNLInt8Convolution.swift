@@ -1,0 +1,185 @@
+import CDNNL
+import CKernels
+
+/// Exact integer 2-D convolution on oneDNN: u8 NHWC activation codes, s8 OIHW weight codes
+/// (reordered once, at construction, into the layout oneDNN picks), s32 NHWC output; equals
+/// `mdq_conv_u8s8s32_ref` on every CPU (7-bit activation split where needed: `Int8ActivationSplit`).
+///
+/// Padding: oneDNN would pad u8 with code 0, which is the real value -z·Δx, not 0. The input is
+/// instead written into a buffer whose border already holds the zero-point code z (real 0) and the
+/// primitive runs with padding 0. The activation quantizer writes straight into the interior, so
+/// the only extra work is filling the border, and the epilogue stays one per-channel correction
+/// z·Σw (every tap, in-bounds or not, reads a code whose real value is (q - z)·Δx).
+public final class DNNLInt8Convolution: @unchecked Sendable {
+    public let inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, padding: Int
+    /// Whether each call runs the hi/lo halves of the codes (CPUs without VNNI; `Int8ActivationSplit`).
+    public let splitsActivations: Bool
+    /// Σ over (c, ky, kx) of w[o, c, ky, kx] per output channel.
+    public let weightSums: [Int32]
+    private let packedWeight: AlignedBuffer
+    private let packedWeightMD: dnnl_memory_desc_t
+    private var primitives: [ShapeKey: Compiled] = [:]
+
+    private struct ShapeKey: Hashable { let n: Int, h: Int, w: Int }
+    private final class Compiled {
+        let pd: dnnl_primitive_desc_t
+        let primitive: dnnl_primitive_t
+        init(pd: dnnl_primitive_desc_t, primitive: dnnl_primitive_t) { self.pd = pd; self.primitive = primitive }
+        deinit { dnnl_primitive_destroy(primitive); dnnl_primitive_desc_destroy(pd) }
+    }
+
+    /// `weightCodes` is `[out, in, k, k]` (PyTorch OIHW) s8.
+    /// `splitActivations` nil: decided by the CPU and the codes (`Int8ActivationSplit.needed`).
+    public init(weightCodes: [Int8], outChannels: Int, inChannels: Int, kernelSize: Int, stride: Int, padding: Int,
+                splitActivations: Bool? = nil) throws {
+        let taps = inChannels * kernelSize * kernelSize
+        guard outChannels > 0, inChannels > 0, kernelSize > 0, stride > 0, padding >= 0,
+              weightCodes.count == outChannels * taps else {
+            throw DNNLError(operation: "int8 convolution weights: \(weightCodes.count) codes for [\(outChannels), \(inChannels), \(kernelSize), \(kernelSize)] stride \(stride) padding \(padding)",
+                            status: dnnl_invalid_arguments)
+        }
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        splitsActivations = splitActivations ?? Int8ActivationSplit.needed(weightCodes: weightCodes)
+        weightSums = (0..<outChannels).map { o in
+            weightCodes[(o * taps)..<((o + 1) * taps)].reduce(Int32(0)) { $0 &+ Int32($1) }
+        }
+        let dims = [outChannels, inChannels, kernelSize, kernelSize]
+        // A nominal 32x32 padded input to learn the weight layout; packed now, codes not kept.
+        let nominal = ShapeKey(n: 1, h: max(32, kernelSize), w: max(32, kernelSize))
+        let first = try Self.compile(nominal, inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, stride: stride,
+                                     weightMD: DNNLEngine.memoryDesc(dims, dnnl_s8, dnnl_format_tag_any))
+        let want = try DNNLEngine.queriedMD(first.pd, dnnl_query_weights_md, "int8 convolution \(inChannels)->\(outChannels)")
+        let userMD = try DNNLEngine.memoryDesc(dims, dnnl_s8, dnnl_oihw)
+        packedWeight = try weightCodes.withUnsafeBytes { codes in
+            guard let base = codes.baseAddress else { throw DNNLError(operation: "int8 convolution weights: empty", status: dnnl_invalid_arguments) }
+            return try DNNLEngine.shared.reorder(base, userMD, to: want)
+        }
+        packedWeightMD = want
+        primitives[nominal] = first
+    }
+
+    public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
+        ((h + 2 * padding - kernelSize) / stride + 1, (w + 2 * padding - kernelSize) / stride + 1)
+    }
+
+    /// A primitive over an already padded input `[n, h, w]` (padding 0 for oneDNN).
+    private static func compile(_ key: ShapeKey, inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int,
+                                weightMD: dnnl_memory_desc_t) throws -> Compiled {
+        let oh = (key.h - kernelSize) / stride + 1, ow = (key.w - kernelSize) / stride + 1
+        let what = "int8 convolution \(inChannels)->\(outChannels) k\(kernelSize) s\(stride) on padded \(key.n)x\(key.h)x\(key.w)"
+        var src = try DNNLEngine.memoryDesc([key.n, inChannels, key.h, key.w], dnnl_u8, dnnl_nhwc)
+        var wmd = weightMD
+        var dst = try DNNLEngine.memoryDesc([key.n, outChannels, oh, ow], dnnl_s32, dnnl_nhwc)
+        let strides: [Int64] = [Int64(stride), Int64(stride)]
+        let zeros: [Int64] = [0, 0]
+        var desc = dnnl_convolution_desc_t()
+        try DNNLEngine.check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
+                                                               &src, &wmd, nil, &dst, strides, zeros, zeros), "\(what) desc_init")
+        var pd: dnnl_primitive_desc_t?
+        try DNNLEngine.check(dnnl_primitive_desc_create(&pd, &desc, nil, try DNNLEngine.shared.engine, nil), "\(what) primitive_desc_create")
+        guard let pd else { throw DNNLError(operation: "\(what) primitive_desc_create", status: dnnl_runtime_error) }
+        var prim: dnnl_primitive_t?
+        let status = dnnl_primitive_create(&prim, pd)
+        guard status == dnnl_success, let prim else {
+            dnnl_primitive_desc_destroy(pd)
+            throw DNNLError(operation: "\(what) primitive_create", status: status)
+        }
+        return Compiled(pd: pd, primitive: prim)
+    }
+
+    private func compiled(_ key: ShapeKey) throws -> Compiled {
+        if let c = primitives[key] { return c }
+        let c = try Self.compile(key, inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, stride: stride,
+                                 weightMD: packedWeightMD)
+        primitives[key] = c
+        return c
+    }
+
+    /// Name of the oneDNN implementation for this (unpadded) input size.
+    public func implementation(batch: Int, height: Int, width: Int) throws -> String {
+        let key = ShapeKey(n: batch, h: height + 2 * padding, w: width + 2 * padding)
+        return DNNLEngine.implementationName(try compiled(key).pd)
+    }
+
+    /// A zero-padded-in-the-real-domain input: border filled with `padCode`, interior for the caller.
+    public func makeInput(batch: Int, height: Int, width: Int, padCode: UInt8) throws -> Int8ConvInput {
+        guard batch > 0, height > 0, width > 0, height + 2 * padding >= kernelSize, width + 2 * padding >= kernelSize else {
+            throw DNNLError(operation: "int8 convolution k\(kernelSize) p\(padding) on input \(batch)x\(height)x\(width)", status: dnnl_invalid_arguments)
+        }
+        return Int8ConvInput(batch: batch, height: height, width: width, channels: inChannels, padding: padding, padCode: padCode)
+    }
+
+    /// `y` receives `batch x oh x ow x outChannels` s32 (NHWC).
+    public func accumulate(_ input: Int8ConvInput, into y: UnsafeMutablePointer<Int32>) throws {
+        guard input.channels == inChannels, input.padding == padding else {
+            throw DNNLError(operation: "int8 convolution \(inChannels)->\(outChannels): input prepared for \(input.channels) channels, padding \(input.padding)",
+                            status: dnnl_invalid_arguments)
+        }
+        let (oh, ow) = outputSize(input.height, input.width)
+        FLOPCounter.add(macs: input.batch * oh * ow * outChannels * inChannels * kernelSize * kernelSize)
+        let key = ShapeKey(n: input.batch, h: input.paddedHeight, w: input.paddedWidth)
+        if !splitsActivations {
+            try run(input.codes, key, into: y)
+            return
+        }
+        // Both halves on the same packed weights (the border code z splits consistently too): acc_lo
+        // straight into y, acc_hi into scratch, then y = 128 acc_hi + acc_lo in place.
+        let count = input.codeCount
+        let halves = AlignedBuffer(byteCount: 2 * count)
+        let hi = halves.pointer.assumingMemoryBound(to: UInt8.self)
+        mdq_split_u8_hi_lo(input.codes, hi, hi + count, count)
+        let outCount = input.batch * oh * ow * outChannels
+        let products = AlignedBuffer(byteCount: outCount * MemoryLayout<Int32>.stride)
+        let accHi = products.pointer.assumingMemoryBound(to: Int32.self)
+        try run(hi, key, into: accHi)
+        try run(hi + count, key, into: y)
+        mdq_combine_hi_lo_s32(accHi, y, y, outCount)
+    }
+
+    private func run(_ x: UnsafePointer<UInt8>, _ key: ShapeKey, into y: UnsafeMutablePointer<Int32>) throws {
+        let compiled = try compiled(key)
+        let what = "int8 convolution \(inChannels)->\(outChannels) k\(kernelSize) s\(stride) on padded \(key.n)x\(key.h)x\(key.w)"
+        let engine = DNNLEngine.shared
+        var mems: [dnnl_memory_t] = []
+        defer { mems.forEach { dnnl_memory_destroy($0) } }
+        let s = try engine.memory(DNNLEngine.queriedMD(compiled.pd, dnnl_query_src_md, what), UnsafeMutableRawPointer(mutating: x))
+        mems.append(s)
+        let w = try engine.memory(packedWeightMD, packedWeight.pointer); mems.append(w)
+        let d = try engine.memory(DNNLEngine.queriedMD(compiled.pd, dnnl_query_dst_md, what), y); mems.append(d)
+        try engine.execute(compiled.primitive, [(DNNL_ARG_SRC, s), (DNNL_ARG_WEIGHTS, w), (DNNL_ARG_DST, d)], what)
+    }
+}
+
+/// u8 NHWC codes with a `padding`-wide border already holding the zero-point code.
+public final class Int8ConvInput: @unchecked Sendable {
+    public let batch: Int, height: Int, width: Int, channels: Int, padding: Int
+    public var paddedHeight: Int { height + 2 * padding }
+    public var paddedWidth: Int { width + 2 * padding }
+    var codeCount: Int { batch * paddedHeight * paddedWidth * channels }
+    private let storage: AlignedBuffer
+    var codes: UnsafeMutablePointer<UInt8> { storage.pointer.assumingMemoryBound(to: UInt8.self) }
+
+    init(batch: Int, height: Int, width: Int, channels: Int, padding: Int, padCode: UInt8) {
+        self.batch = batch; self.height = height; self.width = width; self.channels = channels; self.padding = padding
+        storage = AlignedBuffer(byteCount: batch * (height + 2 * padding) * (width + 2 * padding) * channels)
+        // Only a border exists to fill; the interior is overwritten by the caller.
+        if padding > 0 { storage.pointer.initializeMemory(as: UInt8.self, repeating: padCode, count: storage.byteCount) }
+    }
+
+    /// First code of image `b`, input row `y` (unpadded coordinates): `width x channels` bytes to write.
+    public func row(batch b: Int, y: Int) -> UnsafeMutablePointer<UInt8> {
+        codes + ((b * paddedHeight + y + padding) * paddedWidth + padding) * channels
+    }
+
+    /// Copies unpadded NHWC codes `[batch, height, width, channels]` into the interior.
+    public func fill(from x: UnsafePointer<UInt8>) {
+        let rowLength = width * channels
+        for b in 0..<batch {
+            for y in 0..<height { row(batch: b, y: y).update(from: x + (b * height + y) * rowLength, count: rowLength) }
+        }
+    }
+}

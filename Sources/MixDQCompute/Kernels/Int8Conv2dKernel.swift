@@ -1,0 +1,67 @@
+import CKernels
+
+/// A W8A8 Conv2d on NHWC feature maps: the activation is quantized to u8 codes straight into a
+/// buffer whose border holds the zero-point code (real 0, so padding is exact), the s8 weight codes
+/// run as an exact s32 oneDNN convolution, and the epilogue is
+/// `y[p, c] = (acc[p, c] - z·Σw[c]) · (Δx·Δw[c]) + bias[c]` (mixdq-method.md §7.3, §11.1 point 10).
+public final class Int8Conv2dKernel: Conv2dKernel, @unchecked Sendable {
+    public let name: String
+    public let inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, padding: Int
+    public let inputScale: Float
+    public let inputZeroPoint: Int32
+    /// Δx·Δw[c], computed once in float32.
+    public let outputScales: [Float]
+    private let bias: Tensor?
+    public let convolution: DNNLInt8Convolution
+
+    /// `weightCodes` is `[out, in, k, k]` (OIHW) in [-128, 127]; `name` appears in errors.
+    public init(name: String, weightCodes: [Int8], outChannels: Int, inChannels: Int, kernelSize: Int, stride: Int, padding: Int,
+                weightScales: [Float], inputScale: Float, inputZeroPoint: Int, bias: Tensor?, splitActivations: Bool? = nil) throws {
+        guard kernelSize > 0, stride > 0, padding >= 0 else {
+            throw Int8KernelError(layer: name, "kernel \(kernelSize), stride \(stride), padding \(padding): kernel and stride must be positive, padding not negative")
+        }
+        let (taps, overflow) = inChannels.multipliedReportingOverflow(by: kernelSize * kernelSize)
+        guard !overflow else { throw Int8KernelError(layer: name, "\(inChannels) x \(kernelSize)^2 taps overflow") }
+        outputScales = try Int8KernelError.validatedScales(
+            layer: name, outChannels: outChannels, reduction: taps, codeCount: weightCodes.count,
+            weightScales: weightScales, inputScale: inputScale, inputZeroPoint: inputZeroPoint, bias: bias)
+        self.name = name
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        self.inputScale = inputScale
+        self.inputZeroPoint = Int32(inputZeroPoint)
+        self.bias = bias
+        convolution = try DNNLInt8Convolution(weightCodes: weightCodes, outChannels: outChannels, inChannels: inChannels,
+                                              kernelSize: kernelSize, stride: stride, padding: padding,
+                                              splitActivations: splitActivations)
+    }
+
+    public func forward(_ x: FeatureMap) throws -> FeatureMap {
+        guard x.channels == inChannels else {
+            throw Int8KernelError(layer: name, "expects \(inChannels) input channels, got feature map \(x.tensor.shape)")
+        }
+        guard x.height + 2 * padding >= kernelSize, x.width + 2 * padding >= kernelSize else {
+            throw Int8KernelError(layer: name, "input \(x.height)x\(x.width) smaller than kernel \(kernelSize) with padding \(padding)")
+        }
+        let (oh, ow) = convolution.outputSize(x.height, x.width)
+        let out = FeatureMap(batch: x.batch, height: oh, width: ow, channels: outChannels)
+        guard x.batch > 0 else { return out }
+        let input = try convolution.makeInput(batch: x.batch, height: x.height, width: x.width, padCode: UInt8(inputZeroPoint))
+        let (h, rowLength, delta, zp) = (x.height, x.width * inChannels, inputScale, Float(inputZeroPoint))
+        RowParallel.run(rows: x.batch * h, rowLength: rowLength) { rows in
+            for r in rows {
+                mdq_quantize_u8(x.tensor.data + r * rowLength, input.row(batch: r / h, y: r % h), rowLength, delta, zp)
+            }
+        }
+        let pixels = x.batch * oh * ow
+        // The s32 products go straight into the output's storage and are dequantized in place.
+        let acc = UnsafeMutablePointer<Int32>(OpaquePointer(out.tensor.data))
+        try convolution.accumulate(input, into: acc)
+        Int8LinearKernel.dequantize(acc, into: out.tensor.data, rows: pixels, columns: outChannels, zeroPoint: inputZeroPoint,
+                                    weightSums: convolution.weightSums, scales: outputScales, bias: bias)
+        return out
+    }
+}

@@ -1,0 +1,65 @@
+import CKernels
+
+/// A W8A8 Linear: u8 activation codes (per-tensor Δx, zero point z), s8 weight codes with
+/// per-output-channel Δw, exact s32 products on oneDNN, then
+/// `y[m, c] = (acc[m, c] - z·Σ_k w[c, k]) · (Δx·Δw[c]) + bias[c]` (mixdq-method.md §7.2, with u8
+/// codes and z in place of the original's shifted s8 codes and z - 128: the same integers).
+public final class Int8LinearKernel: LinearKernel, @unchecked Sendable {
+    public let name: String
+    public let inFeatures: Int, outFeatures: Int
+    public let inputScale: Float
+    public let inputZeroPoint: Int32
+    /// Δx·Δw[c], computed once in float32.
+    public let outputScales: [Float]
+    private let bias: Tensor?
+    public let matmul: DNNLInt8Matmul
+
+    /// `weightCodes` is `[outFeatures, inFeatures]` row-major in [-128, 127]; `name` appears in errors.
+    public init(name: String, weightCodes: [Int8], outFeatures: Int, inFeatures: Int, weightScales: [Float],
+                inputScale: Float, inputZeroPoint: Int, bias: Tensor?, splitActivations: Bool? = nil) throws {
+        outputScales = try Int8KernelError.validatedScales(
+            layer: name, outChannels: outFeatures, reduction: inFeatures, codeCount: weightCodes.count,
+            weightScales: weightScales, inputScale: inputScale, inputZeroPoint: inputZeroPoint, bias: bias)
+        self.name = name
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        self.inputScale = inputScale
+        self.inputZeroPoint = Int32(inputZeroPoint)
+        self.bias = bias
+        matmul = try DNNLInt8Matmul(weightCodes: weightCodes, outFeatures: outFeatures, inFeatures: inFeatures,
+                                    splitActivations: splitActivations)
+    }
+
+    public func forward(_ x: Tensor) throws -> Tensor {
+        guard x.rank >= 1, x.shape.last == inFeatures else { throw LinearShapeError(expected: inFeatures, got: x.shape) }
+        let m = x.count / inFeatures
+        let y = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outFeatures])
+        guard m > 0 else { return y }
+        let codes = AlignedBuffer(byteCount: x.count)
+        let q = codes.pointer.assumingMemoryBound(to: UInt8.self)
+        let (k, n, delta, zp) = (inFeatures, outFeatures, inputScale, inputZeroPoint)
+        RowParallel.run(rows: m, rowLength: k) { rows in
+            mdq_quantize_u8(x.data + rows.lowerBound * k, q + rows.lowerBound * k, rows.count * k, delta, Float(zp))
+        }
+        // The s32 products go straight into the output's storage and are dequantized in place.
+        let acc = UnsafeMutablePointer<Int32>(OpaquePointer(y.data))
+        try matmul.accumulate(q, rows: m, into: acc)
+        Self.dequantize(acc, into: y.data, rows: m, columns: n, zeroPoint: zp, weightSums: matmul.weightSums,
+                        scales: outputScales, bias: bias)
+        return y
+    }
+
+    /// The epilogue over row blocks (elementwise per row, so the split cannot change a bit); `acc`
+    /// may be `y`'s own storage.
+    static func dequantize(_ acc: UnsafePointer<Int32>, into y: UnsafeMutablePointer<Float>, rows: Int, columns n: Int,
+                           zeroPoint: Int32, weightSums: [Int32], scales: [Float], bias: Tensor?) {
+        weightSums.withUnsafeBufferPointer { ws in
+            scales.withUnsafeBufferPointer { sc in
+                RowParallel.run(rows: rows, rowLength: n) { r in
+                    mdq_dequant_s32_rows(acc + r.lowerBound * n, y + r.lowerBound * n, r.count, n, zeroPoint,
+                                         ws.baseAddress, sc.baseAddress, bias.map { UnsafePointer($0.data) })
+                }
+            }
+        }
+    }
+}
