@@ -8,17 +8,7 @@ import CKernels
 /// Keeping attention on oneDNN also keeps OpenBLAS's spinning threads off the cores oneDNN uses.
 final class DNNLAttention {
     private struct Shape: Hashable { let b: Int, h: Int, n: Int, m: Int, d: Int, bf16: Bool }
-    private final class Compiled {
-        let scores: (dnnl_primitive_desc_t, dnnl_primitive_t)
-        let context: (dnnl_primitive_desc_t, dnnl_primitive_t)
-        init(scores: (dnnl_primitive_desc_t, dnnl_primitive_t), context: (dnnl_primitive_desc_t, dnnl_primitive_t)) {
-            self.scores = scores; self.context = context
-        }
-        deinit {
-            dnnl_primitive_destroy(scores.1); dnnl_primitive_desc_destroy(scores.0)
-            dnnl_primitive_destroy(context.1); dnnl_primitive_desc_destroy(context.0)
-        }
-    }
+    private struct Compiled { let scores: DNNLPrimitive, context: DNNLPrimitive }
     nonisolated(unsafe) private static var cache: [Shape: Compiled] = [:]
 
     static func strided(_ dims: [Int], _ strides: [Int], _ type: dnnl_data_type_t) throws -> dnnl_memory_desc_t {
@@ -29,20 +19,11 @@ final class DNNLAttention {
     }
 
     private static func matmul(_ src: dnnl_memory_desc_t, _ wei: dnnl_memory_desc_t, _ dst: dnnl_memory_desc_t,
-                               _ what: String) throws -> (dnnl_primitive_desc_t, dnnl_primitive_t) {
+                               _ what: String) throws -> DNNLPrimitive {
         var (s, w, d) = (src, wei, dst)
         var desc = dnnl_matmul_desc_t()
         try DNNLEngine.check(dnnl_matmul_desc_init(&desc, &s, &w, nil, &d), "\(what) desc_init")
-        var pd: dnnl_primitive_desc_t?
-        try DNNLEngine.check(dnnl_primitive_desc_create(&pd, &desc, nil, try DNNLEngine.shared.engine, nil), "\(what) primitive_desc_create")
-        guard let pd else { throw DNNLError(operation: "\(what) primitive_desc_create", status: dnnl_runtime_error) }
-        var prim: dnnl_primitive_t?
-        let status = dnnl_primitive_create(&prim, pd)
-        guard status == dnnl_success, let prim else {
-            dnnl_primitive_desc_destroy(pd)
-            throw DNNLError(operation: "\(what) primitive_create", status: status)
-        }
-        return (pd, prim)
+        return try DNNLPrimitive(&desc, what)
     }
 
     /// bf16 operands are laid out head-major `[B, H, T, d]` (dense: oneDNN's fastest matmul path);
@@ -72,13 +53,8 @@ final class DNNLAttention {
         let md = try descriptors(sh)
         let compiled: Compiled
         if let cached = cache[sh] { compiled = cached } else {
-            let scores = try matmul(md[0], md[1], md[2], "\(what) scores")
-            let context: (dnnl_primitive_desc_t, dnnl_primitive_t)
-            do { context = try matmul(md[3], md[4], md[5], "\(what) context") } catch {
-                dnnl_primitive_destroy(scores.1); dnnl_primitive_desc_destroy(scores.0)
-                throw error
-            }
-            compiled = Compiled(scores: scores, context: context)
+            compiled = Compiled(scores: try matmul(md[0], md[1], md[2], "\(what) scores"),
+                                context: try matmul(md[3], md[4], md[5], "\(what) context"))
             cache[sh] = compiled
         }
         // bf16 mode: rounded, head-major copies; fp32 mode: the tensors themselves.
@@ -109,7 +85,7 @@ final class DNNLAttention {
         for (desc, pointer) in [(md[0], qp), (md[1], kp), (md[2], UnsafeMutableRawPointer(scores.data))] {
             mems.append(try engine.memory(desc, pointer))
         }
-        try engine.execute(compiled.scores.1, [(DNNL_ARG_SRC, mems[0]), (DNNL_ARG_WEIGHTS, mems[1]), (DNNL_ARG_DST, mems[2])],
+        try engine.execute(compiled.scores.primitive, [(DNNL_ARG_SRC, mems[0]), (DNNL_ARG_WEIGHTS, mems[1]), (DNNL_ARG_DST, mems[2])],
                            "\(what) scores")
         if causal {
             for r in 0..<(b * heads * n) {
@@ -125,7 +101,7 @@ final class DNNLAttention {
         for (desc, pointer) in [(md[3], pp), (md[4], vp), (md[5], UnsafeMutableRawPointer(out.data))] {
             mems.append(try engine.memory(desc, pointer))
         }
-        try engine.execute(compiled.context.1, [(DNNL_ARG_SRC, mems[3]), (DNNL_ARG_WEIGHTS, mems[4]), (DNNL_ARG_DST, mems[5])],
+        try engine.execute(compiled.context.primitive, [(DNNL_ARG_SRC, mems[3]), (DNNL_ARG_WEIGHTS, mems[4]), (DNNL_ARG_DST, mems[5])],
                            "\(what) context")
         FLOPCounter.add(macs: 2 * b * n * m * c)
         withExtendedLifetime(keep) {}

@@ -13,15 +13,9 @@ public final class DNNLConvolution: @unchecked Sendable {
     private let bias: Tensor?
     private var packedWeight: AlignedBuffer?
     private var packedWeightMD: dnnl_memory_desc_t?
-    private var primitives: [ShapeKey: Compiled] = [:]
+    private var primitives: [ShapeKey: DNNLPrimitive] = [:]
 
     private struct ShapeKey: Hashable { let n: Int, h: Int, w: Int }
-    private final class Compiled {
-        let pd: dnnl_primitive_desc_t
-        let primitive: dnnl_primitive_t
-        init(pd: dnnl_primitive_desc_t, primitive: dnnl_primitive_t) { self.pd = pd; self.primitive = primitive }
-        deinit { dnnl_primitive_destroy(primitive); dnnl_primitive_desc_destroy(pd) }
-    }
 
     /// `weight` is `[out, in, k, k]` (PyTorch OIHW). It is kept until the first forward.
     public init(weight: Tensor, bias: Tensor?, stride: Int, padding: Int, precision: Precision) throws {
@@ -51,7 +45,7 @@ public final class DNNLConvolution: @unchecked Sendable {
 
     private var dataType: dnnl_data_type_t { precision == .bf16 ? dnnl_bf16 : dnnl_f32 }
 
-    private func compile(n: Int, h: Int, w: Int) throws -> Compiled {
+    private func compile(n: Int, h: Int, w: Int) throws -> DNNLPrimitive {
         let (oh, ow) = outputSize(h, w)
         let what = "convolution \(inChannels)->\(outChannels) k\(kernelSize) s\(stride) p\(padding) on \(n)x\(h)x\(w) \(precision)"
         guard n > 0, oh > 0, ow > 0 else { throw DNNLError(operation: what, status: dnnl_invalid_arguments) }
@@ -68,31 +62,22 @@ public final class DNNLConvolution: @unchecked Sendable {
                                                                    &src, &wmd, hasBias ? bp : nil, &dst, strides, pads, pads),
                                  "\(what) desc_init")
         }
-        var pd: dnnl_primitive_desc_t?
-        try DNNLEngine.check(dnnl_primitive_desc_create(&pd, &desc, nil, try DNNLEngine.shared.engine, nil), "\(what) primitive_desc_create")
-        guard let pd else { throw DNNLError(operation: "\(what) primitive_desc_create", status: dnnl_runtime_error) }
+        let compiled = try DNNLPrimitive(&desc, what)
         if packedWeightMD == nil {
-            let want = try DNNLEngine.queriedMD(pd, dnnl_query_weights_md, what)
+            let want = try DNNLEngine.queriedMD(compiled.pd, dnnl_query_weights_md, what)
             let dims = [outChannels, inChannels, kernelSize, kernelSize]
             if let staged = stagedBF16 {
                 packedWeight = try DNNLEngine.shared.reorder(staged.pointer, DNNLEngine.memoryDesc(dims, dnnl_bf16, dnnl_oihw), to: want)
                 stagedBF16 = nil
             } else {
                 guard let master = masterWeight else {
-                    dnnl_primitive_desc_destroy(pd)
                     throw DNNLError(operation: "\(what): weights were released before packing", status: dnnl_runtime_error)
                 }
                 packedWeight = try DNNLEngine.shared.reorder(master.data, DNNLEngine.memoryDesc(dims, dnnl_f32, dnnl_oihw), to: want)
             }
             packedWeightMD = want
         }
-        var prim: dnnl_primitive_t?
-        let status = dnnl_primitive_create(&prim, pd)
-        guard status == dnnl_success, let prim else {
-            dnnl_primitive_desc_destroy(pd)
-            throw DNNLError(operation: "\(what) primitive_create", status: status)
-        }
-        return Compiled(pd: pd, primitive: prim)
+        return compiled
     }
 
     /// Frees the fp32 OIHW copy once the packed weights exist (inference-only memory saving).
@@ -115,7 +100,7 @@ public final class DNNLConvolution: @unchecked Sendable {
             throw DNNLError(operation: "convolution expects \(inChannels) input channels, got \(x.channels)", status: dnnl_invalid_arguments)
         }
         let key = ShapeKey(n: x.batch, h: x.height, w: x.width)
-        let compiled: Compiled
+        let compiled: DNNLPrimitive
         if let c = primitives[key] { compiled = c } else { compiled = try compile(n: x.batch, h: x.height, w: x.width); primitives[key] = compiled }
         let (oh, ow) = outputSize(x.height, x.width)
         FLOPCounter.add(macs: x.batch * oh * ow * outChannels * inChannels * kernelSize * kernelSize)

@@ -131,6 +131,32 @@ public final class DNNLEngine: @unchecked Sendable {
     }
 }
 
+/// A oneDNN primitive with its primitive descriptor, created together from an op descriptor and
+/// destroyed together: the one place every kernel (fp32, bf16, int8, attention) makes primitives.
+public final class DNNLPrimitive: @unchecked Sendable {
+    public let pd: dnnl_primitive_desc_t
+    public let primitive: dnnl_primitive_t
+
+    /// `opDesc` points at an initialised op descriptor (matmul, convolution, ...); `what` names the
+    /// operation and its shapes in errors.
+    public init(_ opDesc: UnsafeRawPointer, _ what: @autoclosure () -> String) throws {
+        var pd: dnnl_primitive_desc_t?
+        try DNNLEngine.check(dnnl_primitive_desc_create(&pd, opDesc, nil, try DNNLEngine.shared.engine, nil),
+                             "\(what()) primitive_desc_create")
+        guard let pd else { throw DNNLError(operation: "\(what()) primitive_desc_create", status: dnnl_runtime_error) }
+        var prim: dnnl_primitive_t?
+        let status = dnnl_primitive_create(&prim, pd)
+        guard status == dnnl_success, let prim else {
+            dnnl_primitive_desc_destroy(pd)
+            throw DNNLError(operation: "\(what()) primitive_create", status: status)
+        }
+        self.pd = pd
+        primitive = prim
+    }
+
+    deinit { dnnl_primitive_destroy(primitive); dnnl_primitive_desc_destroy(pd) }
+}
+
 /// Owned, 64-byte aligned raw storage (reordered weights, bf16 staging buffers).
 public final class AlignedBuffer: @unchecked Sendable {
     public let pointer: UnsafeMutableRawPointer

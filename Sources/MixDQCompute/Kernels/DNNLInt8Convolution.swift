@@ -18,15 +18,9 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
     public let weightSums: [Int32]
     private let packedWeight: AlignedBuffer
     private let packedWeightMD: dnnl_memory_desc_t
-    private var primitives: [ShapeKey: Compiled] = [:]
+    private var primitives: [ShapeKey: DNNLPrimitive] = [:]
 
     private struct ShapeKey: Hashable { let n: Int, h: Int, w: Int }
-    private final class Compiled {
-        let pd: dnnl_primitive_desc_t
-        let primitive: dnnl_primitive_t
-        init(pd: dnnl_primitive_desc_t, primitive: dnnl_primitive_t) { self.pd = pd; self.primitive = primitive }
-        deinit { dnnl_primitive_destroy(primitive); dnnl_primitive_desc_destroy(pd) }
-    }
 
     /// `weightCodes` is `[out, in, k, k]` (PyTorch OIHW) s8.
     /// `splitActivations` nil: decided by the CPU and the codes (`Int8ActivationSplit.needed`).
@@ -68,7 +62,7 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
 
     /// A primitive over an already padded input `[n, h, w]` (padding 0 for oneDNN).
     private static func compile(_ key: ShapeKey, inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int,
-                                weightMD: dnnl_memory_desc_t) throws -> Compiled {
+                                weightMD: dnnl_memory_desc_t) throws -> DNNLPrimitive {
         let oh = (key.h - kernelSize) / stride + 1, ow = (key.w - kernelSize) / stride + 1
         let what = "int8 convolution \(inChannels)->\(outChannels) k\(kernelSize) s\(stride) on padded \(key.n)x\(key.h)x\(key.w)"
         var src = try DNNLEngine.memoryDesc([key.n, inChannels, key.h, key.w], dnnl_u8, dnnl_nhwc)
@@ -79,19 +73,10 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
         var desc = dnnl_convolution_desc_t()
         try DNNLEngine.check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
                                                                &src, &wmd, nil, &dst, strides, zeros, zeros), "\(what) desc_init")
-        var pd: dnnl_primitive_desc_t?
-        try DNNLEngine.check(dnnl_primitive_desc_create(&pd, &desc, nil, try DNNLEngine.shared.engine, nil), "\(what) primitive_desc_create")
-        guard let pd else { throw DNNLError(operation: "\(what) primitive_desc_create", status: dnnl_runtime_error) }
-        var prim: dnnl_primitive_t?
-        let status = dnnl_primitive_create(&prim, pd)
-        guard status == dnnl_success, let prim else {
-            dnnl_primitive_desc_destroy(pd)
-            throw DNNLError(operation: "\(what) primitive_create", status: status)
-        }
-        return Compiled(pd: pd, primitive: prim)
+        return try DNNLPrimitive(&desc, what)
     }
 
-    private func compiled(_ key: ShapeKey) throws -> Compiled {
+    private func compiled(_ key: ShapeKey) throws -> DNNLPrimitive {
         if let c = primitives[key] { return c }
         let c = try Self.compile(key, inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, stride: stride,
                                  weightMD: packedWeightMD)

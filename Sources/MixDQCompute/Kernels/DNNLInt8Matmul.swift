@@ -16,14 +16,8 @@ public final class DNNLInt8Matmul: @unchecked Sendable {
     public let weightSums: [Int32]
     private let packedWeight: AlignedBuffer
     private let packedWeightMD: dnnl_memory_desc_t
-    private var primitives: [Int: Compiled] = [:]
+    private var primitives: [Int: DNNLPrimitive] = [:]
 
-    private final class Compiled {
-        let pd: dnnl_primitive_desc_t
-        let primitive: dnnl_primitive_t
-        init(pd: dnnl_primitive_desc_t, primitive: dnnl_primitive_t) { self.pd = pd; self.primitive = primitive }
-        deinit { dnnl_primitive_destroy(primitive); dnnl_primitive_desc_destroy(pd) }
-    }
 
     /// `splitActivations` nil: decided by the CPU and the codes (`Int8ActivationSplit.needed`); tests force either path.
     public init(weightCodes: [Int8], outFeatures: Int, inFeatures: Int, splitActivations: Bool? = nil) throws {
@@ -52,27 +46,17 @@ public final class DNNLInt8Matmul: @unchecked Sendable {
         primitives[nominalRows] = first
     }
 
-    private static func compile(rows m: Int, inFeatures k: Int, outFeatures n: Int, weightMD: dnnl_memory_desc_t) throws -> Compiled {
+    private static func compile(rows m: Int, inFeatures k: Int, outFeatures n: Int, weightMD: dnnl_memory_desc_t) throws -> DNNLPrimitive {
         let what = "int8 matmul \(m)x\(k)x\(n)"
         var src = try DNNLEngine.memoryDesc([m, k], dnnl_u8, dnnl_ab)
         var wmd = weightMD
         var dst = try DNNLEngine.memoryDesc([m, n], dnnl_s32, dnnl_ab)
         var desc = dnnl_matmul_desc_t()
         try DNNLEngine.check(dnnl_matmul_desc_init(&desc, &src, &wmd, nil, &dst), "\(what) desc_init")
-        var pd: dnnl_primitive_desc_t?
-        try DNNLEngine.check(dnnl_primitive_desc_create(&pd, &desc, nil, try DNNLEngine.shared.engine, nil),
-                             "\(what) primitive_desc_create")
-        guard let pd else { throw DNNLError(operation: "\(what) primitive_desc_create", status: dnnl_runtime_error) }
-        var prim: dnnl_primitive_t?
-        let status = dnnl_primitive_create(&prim, pd)
-        guard status == dnnl_success, let prim else {
-            dnnl_primitive_desc_destroy(pd)
-            throw DNNLError(operation: "\(what) primitive_create", status: status)
-        }
-        return Compiled(pd: pd, primitive: prim)
+        return try DNNLPrimitive(&desc, what)
     }
 
-    private func compiled(rows m: Int) throws -> Compiled {
+    private func compiled(rows m: Int) throws -> DNNLPrimitive {
         if let c = primitives[m] { return c }
         let c = try Self.compile(rows: m, inFeatures: inFeatures, outFeatures: outFeatures, weightMD: packedWeightMD)
         primitives[m] = c

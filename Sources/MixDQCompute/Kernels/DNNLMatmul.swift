@@ -13,14 +13,8 @@ public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
     private var packedWeight: AlignedBuffer?
     private var packedWeightMD: dnnl_memory_desc_t?
     private var pendingWeight: Tensor?
-    private var primitives: [Int: Compiled] = [:]
+    private var primitives: [Int: DNNLPrimitive] = [:]
 
-    private final class Compiled {
-        let pd: dnnl_primitive_desc_t
-        let primitive: dnnl_primitive_t
-        init(pd: dnnl_primitive_desc_t, primitive: dnnl_primitive_t) { self.pd = pd; self.primitive = primitive }
-        deinit { dnnl_primitive_destroy(primitive); dnnl_primitive_desc_destroy(pd) }
-    }
 
     public init(weight: Tensor, bias: Tensor?, precision: Precision = .bf16) throws {
         guard weight.rank == 2 else { throw DNNLError(operation: "linear weight must be [out, in], got \(weight.shape)", status: dnnl_invalid_arguments) }
@@ -33,7 +27,7 @@ public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
         _ = try compiled(rows: 256)
     }
 
-    private func compiled(rows m: Int) throws -> Compiled {
+    private func compiled(rows m: Int) throws -> DNNLPrimitive {
         if let c = primitives[m] { return c }
         let what = "matmul \(m)x\(inFeatures)x\(outFeatures) \(precision)"
         var src = try DNNLEngine.memoryDesc([m, inFeatures], dataType, dnnl_ab)
@@ -45,12 +39,9 @@ public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
         try withUnsafePointer(to: &bmd) { bp in
             try DNNLEngine.check(dnnl_matmul_desc_init(&desc, &src, &wmd, hasBias ? bp : nil, &dst), "\(what) desc_init")
         }
-        var pd: dnnl_primitive_desc_t?
-        try DNNLEngine.check(dnnl_primitive_desc_create(&pd, &desc, nil, try DNNLEngine.shared.engine, nil),
-                             "\(what) primitive_desc_create")
-        guard let pd else { throw DNNLError(operation: "\(what) primitive_desc_create", status: dnnl_runtime_error) }
+        let compiled = try DNNLPrimitive(&desc, what)
         if packedWeightMD == nil, let w = pendingWeight {
-            let want = try DNNLEngine.queriedMD(pd, dnnl_query_weights_md, what)
+            let want = try DNNLEngine.queriedMD(compiled.pd, dnnl_query_weights_md, what)
             // W is [out, in] row-major, i.e. the [in, out] matrix in "ba" order.
             let userMD = try DNNLEngine.memoryDesc([inFeatures, outFeatures], dataType, dnnl_ba)
             if precision == .bf16 {
@@ -63,15 +54,8 @@ public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
             packedWeightMD = want
             pendingWeight = nil
         }
-        var prim: dnnl_primitive_t?
-        let status = dnnl_primitive_create(&prim, pd)
-        guard status == dnnl_success, let prim else {
-            dnnl_primitive_desc_destroy(pd)
-            throw DNNLError(operation: "\(what) primitive_create", status: status)
-        }
-        let c = Compiled(pd: pd, primitive: prim)
-        primitives[m] = c
-        return c
+        primitives[m] = compiled
+        return compiled
     }
 
     public func forward(_ x: Tensor) throws -> Tensor {
