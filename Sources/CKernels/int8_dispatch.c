@@ -1,29 +1,16 @@
 // int8_dispatch.c: public dispatchers of the INT8 kernels (AVX-512 > AVX2 > scalar, as isa.c).
 #include "int8_internal.h"
 
-#if defined(__x86_64__)
-#define INT8_DISPATCH(name, args)                             \
-    do {                                                      \
-        switch (mdq__isa()) {                                 \
-        case MDQ_ISA_AVX512: name##_avx512 args; return;      \
-        case MDQ_ISA_AVX2: name##_avx2 args; return;          \
-        default: name##_ref args; return;                     \
-        }                                                     \
-    } while (0)
-#else
-#define INT8_DISPATCH(name, args) name##_ref args
-#endif
-
 void mdq_quantize_u8(const float *x, uint8_t *q, size_t n, float delta, float zero_point) {
-    INT8_DISPATCH(mdq_quantize_u8, (x, q, n, delta, zero_point));
+    DISPATCH(mdq_quantize_u8, (x, q, n, delta, zero_point));
 }
 void mdq_dequant_s32_rows(const int32_t *acc, float *y, size_t rows, size_t n, int32_t zero_point,
                           const int32_t *wsum, const float *scale, const float *bias) {
-    INT8_DISPATCH(mdq_dequant_s32_rows, (acc, y, rows, n, zero_point, wsum, scale, bias));
+    DISPATCH(mdq_dequant_s32_rows, (acc, y, rows, n, zero_point, wsum, scale, bias));
 }
 void mdq_split_u8_hi_lo(const uint8_t *q, uint8_t *hi, uint8_t *lo, size_t n) {
-    INT8_DISPATCH(mdq_split_u8_hi_lo, (q, hi, lo, n));
+    DISPATCH(mdq_split_u8_hi_lo, (q, hi, lo, n));
 }
 void mdq_combine_hi_lo_s32(const int32_t *hi, const int32_t *lo, int32_t *acc, size_t n) {
-    INT8_DISPATCH(mdq_combine_hi_lo_s32, (hi, lo, acc, n));
+    DISPATCH(mdq_combine_hi_lo_s32, (hi, lo, acc, n));
 }

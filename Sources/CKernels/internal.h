@@ -11,6 +11,20 @@
 // Active ISA for the dispatchers (initialised lazily on first use).
 int mdq__isa(void);
 
+// Body of a public dispatcher `mdq_X`: calls `mdq_X_avx512`, `mdq_X_avx2` or `mdq_X_ref` by the active ISA.
+#if defined(__x86_64__) || defined(__i386__)
+#define DISPATCH(name, args)                                  \
+    do {                                                      \
+        switch (mdq__isa()) {                                 \
+        case MDQ_ISA_AVX512: name##_avx512 args; return;      \
+        case MDQ_ISA_AVX2: name##_avx2 args; return;          \
+        default: name##_ref args; return;                     \
+        }                                                     \
+    } while (0)
+#else
+#define DISPATCH(name, args) name##_ref args
+#endif
+
 // Bit casts.
 static inline uint32_t mdq__f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static inline float mdq__u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }

@@ -84,19 +84,6 @@ int mdq_cpu_has_avx512_vnni(void) {
 }
 
 // ---- dispatchers ----------------------------------------------------------------------------------
-#if defined(__x86_64__) || defined(__i386__)
-#define DISPATCH(name, args)                                  \
-    do {                                                      \
-        switch (mdq__isa()) {                                 \
-        case MDQ_ISA_AVX512: name##_avx512 args; return;      \
-        case MDQ_ISA_AVX2: name##_avx2 args; return;          \
-        default: name##_ref args; return;                     \
-        }                                                     \
-    } while (0)
-#else
-#define DISPATCH(name, args) name##_ref args
-#endif
-
 void mdq_silu(const float *x, float *y, size_t n) { DISPATCH(mdq_silu, (x, y, n)); }
 void mdq_gelu_erf(const float *x, float *y, size_t n) { DISPATCH(mdq_gelu_erf, (x, y, n)); }
 void mdq_quick_gelu(const float *x, float *y, size_t n) { DISPATCH(mdq_quick_gelu, (x, y, n)); }
