@@ -4,10 +4,12 @@ import MixDQIO
 import MixDQPipeline
 import MixDQQuant
 
+extension BackendChoice: ExpressibleByArgument {}
+
 /// `mixdq infer`: the original quant_txt2img.py (fake-quantized UNet, uniform or mixed precision).
 struct InferCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "infer", abstract: "Generate images with the quantized UNet (quant_txt2img.py).")
+        commandName: "infer", abstract: "Generate images with the quantized UNet (quant_txt2img.py), on oneDNN INT8 or fake quant.")
     @Option(help: "The ptq output folder: ckpt.safetensors and config.yaml are taken from here; images go to <base-path>/generated_images.")
     var basePath: String
     @Option(help: "Quant checkpoint (default: <base-path>/ckpt.safetensors).") var ckpt: String?
@@ -16,6 +18,8 @@ struct InferCommand: ParsableCommand {
     @Option(help: "YAML list of layers kept fully FP when --config-act-mp is used.") var actProtect: String?
     @Flag(help: "Disable activation fake quantization.") var skipQuantAct = false
     @Flag(help: "Disable weight fake quantization.") var skipQuantWeight = false
+    @Option(help: "Quantized execution: int8 (oneDNN integer kernels), fake (fp32 simulation, the original's), auto (int8 where every layer has an integer path, else fake).")
+    var backend: BackendChoice = .automatic
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var generation: GenerationOptions
 
@@ -37,15 +41,12 @@ struct InferCommand: ParsableCommand {
             actProtect: try actProtect.map { try BitConfig.loadLayerList(URL(fileURLWithPath: $0)) } ?? [],
             quantizeWeights: !skipQuantWeight, quantizeActivations: !skipQuantAct)
         if let actProtect { setup.actProtectSource = actProtect }
+        setup.backend = backend
         try log.record("mixdq infer: checkpoint \(setup.checkpoint.path), weight MP \(configWeightMp ?? "uniform"), act MP \(configActMp ?? "uniform"), act-protect \(actProtect ?? "none")")
         let pipeline = try TextToImagePipeline(folder: try modelOptions.resolveModel(config, log: log),
                                                precision: modelOptions.precision)
-        pipeline.configureUNet = { unet in
-            let sim = try setup.apply(to: unet, log: log)
-            // Bit files must be complete (the original's are): no layer silently keeps the default.
-            try setup.weightBits?.checkCovers(sim.paths)
-            try setup.activationBits?.checkCovers(sim.paths, except: Set(setup.actProtect))
-        }
+        // Bit files must be complete (the original's are): no layer silently keeps the default.
+        pipeline.configureUNet = { unet in try setup.deploy(to: unet, log: log) }
         // Fail on a bad checkpoint or bit file before encoding prompts.
         _ = try pipeline.unet
         let job = try generation.job(config, pipeline: pipeline, basePath: base)

@@ -33,13 +33,13 @@ public struct PostTrainingQuantization {
     @discardableResult
     public func run(unet: UNet2DConditionModel, data: CalibrationData, checkpoint: URL, log: RunLog,
                     metadata: [String: String] = [:]) throws -> QuantSimulator {
-        let sim = QuantSimulator(registry: unet.registry, settings: settings)
+        let sim = try QuantSimulator(registry: unet.registry, settings: settings)
         log.info("quantization sites: \(sim.layers.count) (\(sim.layers.filter { $0.layer is Conv2d }.count) Conv2d, \(sim.layers.filter { $0.layer is Linear }.count) Linear); split shortcuts: \(sim.layers.filter(\.isSplit).count); BOS-aware K/V: \(sim.layers.filter(\.bosAware).count)")
         log.info("weights: \(settings.weightBits)-bit default, per channel, symmetric=\(settings.weightSymmetric); activations: \(settings.activationBits)-bit default, per tensor, running_stat=\(settings.runningStat) (momentum \(QuantSettings.emaMomentum)); parameters for bit widths \(settings.bitWidths)")
         log.info(settings.emaCompatRepeat
                  ? "EMA: original's repeated update (once per bit width per batch; ema_compat_repeat: true)"
                  : "EMA: one update per batch (clean; set quant.activation.quantizer.ema_compat_repeat: true for the original's quirk)")
-        sim.calibrateWeights()
+        try sim.calibrateWeights()
         log.info("weight parameters done")
 
         sim.setQuantState(weight: true, activation: true)
@@ -77,6 +77,8 @@ public struct QuantizedInferenceSetup {
     public var actProtectSource = "act-protect list"
     public var quantizeWeights: Bool
     public var quantizeActivations: Bool
+    /// Which backend runs the quantized UNet (`--backend`).
+    public var backend: BackendChoice = .fake
 
     public init(checkpoint: URL, settings: QuantSettings, weightBits: BitConfig?, activationBits: BitConfig?,
                 actProtect: [String], quantizeWeights: Bool, quantizeActivations: Bool) {
@@ -88,7 +90,7 @@ public struct QuantizedInferenceSetup {
     /// Installs the simulator on a freshly loaded UNet and returns it.
     @discardableResult
     public func apply(to unet: UNet2DConditionModel, log: RunLog?) throws -> QuantSimulator {
-        let sim = QuantSimulator(registry: unet.registry, settings: settings)
+        let sim = try QuantSimulator(registry: unet.registry, settings: settings)
         try QuantCheckpoint.load(checkpoint, into: sim)
         sim.setQuantState(weight: quantizeWeights, activation: quantizeActivations)
         if activationBits != nil {
@@ -104,6 +106,18 @@ public struct QuantizedInferenceSetup {
         }
         func show(_ h: [Int: Int]) -> String { h.isEmpty ? "off" : h.keys.sorted().map { "\($0)-bit: \(h[$0]!)" }.joined(separator: ", ") }
         log?.info("quantized UNet: weights \(show(wHist)); activations \(show(aHist)); FP-protected \(actProtect.count); of \(sim.layers.count) layers")
+        return sim
+    }
+
+    /// `apply`, then the chosen backend's kernels (deployed; bits fixed from here on).
+    @discardableResult
+    public func deploy(to unet: UNet2DConditionModel, log: RunLog?) throws -> QuantSimulator {
+        let sim = try apply(to: unet, log: log)
+        try weightBits?.checkCovers(sim.paths)
+        try activationBits?.checkCovers(sim.paths, except: Set(actProtect))
+        let (backend, note) = try backend.resolve(for: sim)
+        if let note { log?.info(note) } else { log?.info("backend: \(backend.name)") }
+        if backend.name != "fake" { try sim.deploy(backend) }
         return sim
     }
 }

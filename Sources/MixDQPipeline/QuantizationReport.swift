@@ -40,9 +40,9 @@ public struct QuantizationReport {
         let reference = try evaluation.map { try unet($0) }
         var rows: [Row] = []
         for bos in [true, false] {
-            let sim = QuantSimulator(registry: unet.registry, settings: QuantSettings(bitWidths: bitWidths, bosAware: bos))
+            let sim = try QuantSimulator(registry: unet.registry, settings: QuantSettings(bitWidths: bitWidths, bosAware: bos))
             sim.setCachesQuantizedWeights(cacheWeights)
-            sim.calibrateWeights()
+            try sim.calibrateWeights()
             sim.setQuantState(weight: true, activation: true)
             sim.setCalibratingActivations(true)
             for (i, x) in calibration.enumerated() {
@@ -73,9 +73,9 @@ public struct QuantizationReport {
     /// Median wall time of W8A8 fake-quant forwards with weights frozen at 8 bit (the FP weights are
     /// released, so this comes last). Compare with the FP time of the inference-packed model.
     public func timeFrozenW8A8(_ unet: UNet2DConditionModel, runs: Int) throws -> Double {
-        let sim = QuantSimulator(registry: unet.registry, settings: QuantSettings(bitWidths: bitWidths))
+        let sim = try QuantSimulator(registry: unet.registry, settings: QuantSettings(bitWidths: bitWidths))
         sim.setCachesQuantizedWeights(false)
-        sim.calibrateWeights()
+        try sim.calibrateWeights()
         sim.setQuantState(weight: true, activation: true)
         sim.setCalibratingActivations(true)
         _ = try unet(calibration[0])

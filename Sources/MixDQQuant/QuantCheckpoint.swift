@@ -102,7 +102,7 @@ public enum QuantCheckpoint {
         }
         let sym = sim.settings.weightSymmetric
         for l in sim.layers {
-            let cout = l.layer.masterWeight?.shape[0] ?? 0
+            let cout = l.site.outChannels
             var parts: [[ChannelParameters]] = []
             for part in 0..<l.weightParts.count {
                 let dKey = "\(l.path).weight_quantizer\(suffix(part)).delta_list"

@@ -1,3 +1,4 @@
+import Foundation
 import CKernels
 import MixDQCompute
 
@@ -6,12 +7,14 @@ import MixDQCompute
 /// bit widths in use, and which of weight / activation quantization is on.
 public final class QuantizedLayer {
     public let layer: WeightLayer
+    /// Path, role, geometry and split point: what every backend builds from.
+    public let site: QuantSite
     public let settings: QuantSettings
     /// Column ranges of one weight row that are quantized separately (two for split shortcuts).
-    public let weightParts: [Range<Int>]
+    public var weightParts: [Range<Int>] { site.weightParts }
     /// Input channel ranges with their own activation quantizer (two for split shortcuts).
-    public let activationParts: [Range<Int>]
-    let rowLength: Int
+    public var activationParts: [Range<Int>] { site.activationParts }
+    var rowLength: Int { site.rowLength }
     /// `[part][bit index]` per-output-channel parameters; empty until `calibrateWeights()`.
     public private(set) var weightParameters: [[ChannelParameters]] = []
     public let observers: [ActivationObserver]
@@ -32,18 +35,8 @@ public final class QuantizedLayer {
     public init(_ layer: WeightLayer, settings: QuantSettings) {
         self.layer = layer
         self.settings = settings
-        let w = layer.masterWeight!
-        let inChannels = w.shape[1]
-        let taps = w.shape.count == 4 ? w.shape[2] * w.shape[3] : 1
-        rowLength = inChannels * taps
-        if case .concatShortcut(let split) = layer.role {
-            activationParts = [0..<split, split..<inChannels]
-            weightParts = [0..<(split * taps), (split * taps)..<rowLength]
-        } else {
-            activationParts = [0..<inChannels]
-            weightParts = [0..<rowLength]
-        }
-        observers = activationParts.map { _ in
+        site = QuantSite(layer)
+        observers = site.activationParts.map { _ in
             ActivationObserver(bitWidths: settings.bitWidths, runningStat: settings.runningStat,
                                emaCompatRepeat: settings.emaCompatRepeat)
         }
@@ -53,11 +46,11 @@ public final class QuantizedLayer {
     }
 
     public var path: String { layer.path }
-    public var isSplit: Bool { activationParts.count == 2 }
+    public var isSplit: Bool { site.isSplit }
 
     /// Per-output-channel parameters for every bit width from the FP weight (data-independent).
-    public func calibrateWeights() {
-        guard let w = layer.masterWeight else { fatalError("\(path): FP weight was released before weight calibration") }
+    public func calibrateWeights() throws {
+        guard let w = layer.masterWeight else { throw QuantStateError(path: path, reason: "the FP weight was released before weight calibration") }
         weightParameters = weightParts.map { cols in
             settings.bitWidths.map {
                 WeightQuantization.parameters(w, columns: cols, rowLength: rowLength, bits: $0, symmetric: settings.weightSymmetric)
@@ -76,10 +69,10 @@ public final class QuantizedLayer {
     }
 
     /// The fake-quantized weight at `bits` (cached: computed once per bit width).
-    public func quantizedWeight(bits: Int) -> Tensor {
+    public func quantizedWeight(bits: Int) throws -> Tensor {
         if let w = quantizedWeights[bits] { return w }
-        guard let w = layer.masterWeight else { fatalError("\(path): FP weight was released") }
-        precondition(!weightParameters.isEmpty, "\(path): weight parameters are not calibrated")
+        guard let w = layer.masterWeight else { throw FrozenLayerError(path: path) }
+        guard !weightParameters.isEmpty else { throw QuantStateError(path: path, reason: "weight parameters are not calibrated") }
         let k = settings.bitWidths.firstIndex(of: bits)!
         let out = Tensor(uninitializedShape: w.shape)
         for (part, cols) in weightParts.enumerated() {
@@ -92,7 +85,7 @@ public final class QuantizedLayer {
 
     /// Observes (when calibrating) and fake-quantizes `rows` rows of `channels` values, part by part.
     /// `skipRow` excludes rows from the statistics (BOS tokens); they are copied unquantized.
-    func quantizeActivation(_ x: Tensor, channels: Int, skipRow: ((Int) -> Bool)? = nil) -> Tensor {
+    func quantizeActivation(_ x: Tensor, channels: Int, skipRow: ((Int) -> Bool)? = nil) throws -> Tensor {
         let rows = x.count / channels
         let y = Tensor(uninitializedShape: x.shape)
         for (part, range) in activationParts.enumerated() {
@@ -114,7 +107,7 @@ public final class QuantizedLayer {
                 // Only while calibrating can a part still lack a range (every input so far held NaN or
                 // Inf): it passes through unquantized and `QuantCheckpoint.save` names the layer. Outside
                 // calibration the checkpoint loader guarantees every range.
-                precondition(calibratingActivations, "\(path): activation quantizer used before calibration")
+                guard calibratingActivations else { throw QuantStateError(path: path, reason: "activation quantizer used before calibration") }
                 for r in 0..<rows {
                     let off = r * channels + range.lowerBound
                     (y.data + off).update(from: x.data + off, count: range.count)
@@ -138,4 +131,11 @@ public final class QuantizedLayer {
         }
         return y
     }
+}
+
+/// A quantization step asked of a layer whose state cannot serve it (uncalibrated, weight released).
+public struct QuantStateError: Error, CustomStringConvertible, LocalizedError {
+    public let path: String, reason: String
+    public var description: String { "\(path): \(reason)" }
+    public var errorDescription: String? { description }
 }

@@ -24,12 +24,12 @@ final class IntegerWeightsTests: XCTestCase {
         let registry = LayerRegistry()
         registry.register(linear)
         registry.register(conv)
-        let sim = QuantSimulator(registry: registry, settings: QuantSettings())
-        sim.calibrateWeights()
+        let sim = try QuantSimulator(registry: registry, settings: QuantSettings())
+        try sim.calibrateWeights()
         for state in sim.layers {
             for bits in [2, 4, 8] {
                 let iw = try state.integerWeights(bits: bits)
-                let fake = state.quantizedWeight(bits: bits)
+                let fake = try state.quantizedWeight(bits: bits)
                 let rowLength = fake.count / fake.shape[0]
                 XCTAssertEqual(iw.parts.count, state.path.hasSuffix("conv_shortcut") ? 2 : 1)
                 let lo = -(1 << (bits - 1)), hi = (1 << (bits - 1)) - 1
@@ -50,8 +50,8 @@ final class IntegerWeightsTests: XCTestCase {
         let linear = Linear(path: "conv_in_like", weight: random([3, 4], seed: 4), bias: nil)
         let registry = LayerRegistry()
         registry.register(linear)
-        let sim = QuantSimulator(registry: registry, settings: QuantSettings(weightSymmetric: false))
-        sim.calibrateWeights()
+        let sim = try QuantSimulator(registry: registry, settings: QuantSettings(weightSymmetric: false))
+        try sim.calibrateWeights()
         XCTAssertThrowsError(try sim.layers[0].integerWeights(bits: 8)) { XCTAssertTrue("\($0)".contains("asymmetric"), "\($0)") }
     }
 
@@ -66,8 +66,8 @@ final class IntegerWeightsTests: XCTestCase {
         let linear = Linear(path: "mid_block.attentions.0.transformer_blocks.0.attn1.to_q", weight: weight, bias: bias)
         let registry = LayerRegistry()
         registry.register(linear)
-        let sim = QuantSimulator(registry: registry, settings: QuantSettings())
-        sim.calibrateWeights()
+        let sim = try QuantSimulator(registry: registry, settings: QuantSettings())
+        try sim.calibrateWeights()
         sim.setQuantState(weight: true, activation: true)
         sim.setCalibratingActivations(true)
         let x = random([rows, k], seed: 7, scale: 4)

@@ -19,9 +19,9 @@ final class QuantCheckpointValidationTests: XCTestCase {
 
     /// A checkpoint of the tiny UNet after weight and activation calibration (bit widths 2, 4, 8).
     func writeCheckpoint(_ unet: UNet2DConditionModel, _ inputs: UNetInputs) throws -> URL {
-        let sim = QuantSimulator(registry: unet.registry, settings: QuantSettings())
+        let sim = try QuantSimulator(registry: unet.registry, settings: QuantSettings())
         defer { sim.uninstall() }
-        sim.calibrateWeights()
+        try sim.calibrateWeights()
         sim.setQuantState(weight: true, activation: true)
         sim.setCalibratingActivations(true)
         _ = try unet(inputs)
@@ -47,7 +47,7 @@ final class QuantCheckpointValidationTests: XCTestCase {
 
     /// Loads into a new simulator over the same model (loading only sets parameters; nothing runs).
     func loadIntoFreshSimulator(_ url: URL, _ unet: UNet2DConditionModel) throws {
-        let sim = QuantSimulator(registry: unet.registry, settings: QuantSettings())
+        let sim = try QuantSimulator(registry: unet.registry, settings: QuantSettings())
         defer { sim.uninstall() }
         try QuantCheckpoint.load(url, into: sim)
     }
@@ -112,8 +112,8 @@ final class QuantCheckpointValidationTests: XCTestCase {
         let (unet, inputs) = try tinyUNet()
         let nan = UNetInputs(sample: Tensor(shape: inputs.sample.shape, repeating: .nan), timesteps: inputs.timesteps,
                              encoderHiddenStates: inputs.encoderHiddenStates, textEmbeds: inputs.textEmbeds, timeIds: inputs.timeIds)
-        let sim = QuantSimulator(registry: unet.registry, settings: QuantSettings())
-        sim.calibrateWeights()
+        let sim = try QuantSimulator(registry: unet.registry, settings: QuantSettings())
+        try sim.calibrateWeights()
         sim.setQuantState(weight: true, activation: true)
         sim.setCalibratingActivations(true)
         _ = try unet(nan)

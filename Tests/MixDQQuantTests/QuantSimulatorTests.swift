@@ -31,8 +31,8 @@ final class QuantSimulatorTests: XCTestCase {
     func calibrated(bos: Bool = true) throws -> (UNet2DConditionModel, UNetInputs, QuantSimulator, Tensor) {
         let (unet, inputs) = try tinyUNet()
         let fp = try unet(inputs)
-        let sim = QuantSimulator(registry: unet.registry, settings: QuantSettings(bosAware: bos))
-        sim.calibrateWeights()
+        let sim = try QuantSimulator(registry: unet.registry, settings: QuantSettings(bosAware: bos))
+        try sim.calibrateWeights()
         sim.setQuantState(weight: true, activation: true)
         sim.setCalibratingActivations(true)
         _ = try unet(inputs)
@@ -43,7 +43,7 @@ final class QuantSimulatorTests: XCTestCase {
 
     func testEveryConvAndLinearIsASite() throws {
         let (unet, _) = try tinyUNet()
-        let sim = QuantSimulator(registry: unet.registry, settings: QuantSettings())
+        let sim = try QuantSimulator(registry: unet.registry, settings: QuantSettings())
         XCTAssertEqual(sim.layers.count, unet.layers.count)
         XCTAssertEqual(sim.layers.filter { $0.layer is Conv2d }.count, 51)
         XCTAssertNotNil(sim["down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k"])
@@ -60,8 +60,8 @@ final class QuantSimulatorTests: XCTestCase {
                                               packForInference: true)
         let (unet, inputs) = try tinyUNet()
         let fp = try packed(inputs)
-        let sim = QuantSimulator(registry: unet.registry, settings: QuantSettings())
-        sim.calibrateWeights()
+        let sim = try QuantSimulator(registry: unet.registry, settings: QuantSettings())
+        try sim.calibrateWeights()
         sim.setQuantState(weight: false, activation: false)
         XCTAssertEqual(try unet(inputs).scalars, fp.scalars)
     }
@@ -107,8 +107,8 @@ final class QuantSimulatorTests: XCTestCase {
 
     func testBOSTokenStaysOutOfActivationRanges() throws {
         let (unet, inputs) = try tinyUNet()
-        let sim = QuantSimulator(registry: unet.registry, settings: QuantSettings(bitWidths: [8]))
-        sim.calibrateWeights()
+        let sim = try QuantSimulator(registry: unet.registry, settings: QuantSettings(bitWidths: [8]))
+        try sim.calibrateWeights()
         sim.setQuantState(weight: true, activation: true)
         sim.setCalibratingActivations(true)
         // Token 0 gets a huge outlier, as CLIP's BOS hidden state has.
@@ -136,8 +136,8 @@ final class QuantSimulatorTests: XCTestCase {
         conv.role = .concatShortcut(split: 3)
         let registry = LayerRegistry()
         registry.register(conv)
-        let sim = QuantSimulator(registry: registry, settings: QuantSettings(bitWidths: [4], weightBits: 4, activationBits: 4))
-        sim.calibrateWeights()
+        let sim = try QuantSimulator(registry: registry, settings: QuantSettings(bitWidths: [4], weightBits: 4, activationBits: 4))
+        try sim.calibrateWeights()
         sim.setQuantState(weight: true, activation: true)
         sim.setCalibratingActivations(true)
         // h part in [-1, 1], skip part in [-10, 10].
@@ -150,7 +150,7 @@ final class QuantSimulatorTests: XCTestCase {
         XCTAssertEqual(state.weightParameters[0][0].delta, [Float(1) / 7, Float(0.3) / 7])
         XCTAssertEqual(state.weightParameters[1][0].delta, [Float(8) / 7, Float(6) / 7])
         // Reference: quantize each part by hand, then a plain dot product.
-        let wq = state.quantizedWeight(bits: 4)
+        let wq = try state.quantizedWeight(bits: 4)
         for p in 0..<2 {
             for o in 0..<2 {
                 var acc: Float = o == 0 ? 0.1 : -0.2
@@ -177,7 +177,7 @@ final class QuantSimulatorTests: XCTestCase {
         try QuantCheckpoint.save(sim, to: url)
 
         let (unet2, _) = try tinyUNet()
-        let sim2 = QuantSimulator(registry: unet2.registry, settings: QuantSettings())
+        let sim2 = try QuantSimulator(registry: unet2.registry, settings: QuantSettings())
         try QuantCheckpoint.load(url, into: sim2)
         for (a, b) in zip(sim.layers, sim2.layers) {
             XCTAssertEqual(a.weightParameters, b.weightParameters, a.path)
@@ -196,7 +196,7 @@ final class QuantSimulatorTests: XCTestCase {
 
     func testBitYAMLAppliesToNamedLayers() throws {
         let (unet, _) = try tinyUNet()
-        let sim = QuantSimulator(registry: unet.registry, settings: QuantSettings())
+        let sim = try QuantSimulator(registry: unet.registry, settings: QuantSettings())
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mixdq-bits-\(UUID())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

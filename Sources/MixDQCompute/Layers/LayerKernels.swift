@@ -1,7 +1,8 @@
 /// What a `Linear` runs: `y = x W^T + b` over the last axis of `x`.
 ///
 /// This and `Conv2dKernel` are the single place where precision and quantization plug in:
-/// fp32 (OpenBLAS), bf16 (oneDNN), MixDQ fake quantization, and later INT8 and packed INT4.
+/// fp32 (oneDNN / OpenBLAS), bf16 (oneDNN), and the quantization backends of MixDQQuant (fake
+/// quant, oneDNN INT8, packed low-bit), installed through `WeightLayer.install(_:)`.
 public protocol LinearKernel: AnyObject {
     func forward(_ x: Tensor) throws -> Tensor
 }
@@ -13,19 +14,74 @@ public protocol Conv2dKernel: AnyObject {
 
 extension DNNLConvolution: Conv2dKernel {}
 
+/// The shape of a quantization site, known without its weight (a deployable quantized model never
+/// holds fp32 weights).
+public enum LayerGeometry: Equatable, Sendable {
+    case linear(inFeatures: Int, outFeatures: Int)
+    case conv2d(inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, padding: Int)
+
+    public var inChannels: Int {
+        switch self { case .linear(let i, _): return i; case .conv2d(let i, _, _, _, _): return i }
+    }
+    public var outChannels: Int {
+        switch self { case .linear(_, let o): return o; case .conv2d(_, let o, _, _, _): return o }
+    }
+    /// Kernel taps per input channel (1 for a Linear).
+    public var taps: Int {
+        switch self { case .linear: return 1; case .conv2d(_, _, let k, _, _): return k * k }
+    }
+    /// Length of one weight row (one output channel): in·k·k, OIHW order.
+    public var rowLength: Int { inChannels * taps }
+    /// The PyTorch weight shape.
+    public var weightShape: [Int] {
+        switch self {
+        case .linear(let i, let o): return [o, i]
+        case .conv2d(let i, let o, let k, _, _): return [o, i, k, k]
+        }
+    }
+}
+
+/// A kernel a quantization backend built for a layer (the variant matches the layer's kind).
+public enum InstalledKernel {
+    case linear(LinearKernel)
+    case conv2d(Conv2dKernel)
+}
+
+/// A layer asked to do what its installed quantized kernel rules out.
+public struct LayerStateError: Error, CustomStringConvertible {
+    public let path: String, reason: String
+    public init(path: String, reason: String) { self.path = path; self.reason = reason }
+    public var description: String { "\(path): \(reason)" }
+}
+
 /// A quantization site: every Conv2d and Linear of a model, identified by its diffusers path.
 public protocol WeightLayer: AnyObject {
     /// The diffusers / transformers module path, e.g. `down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k`.
     var path: String { get }
     var role: LayerRole { get }
-    /// The fp32 weight in PyTorch layout (`[out, in]` or `[out, in, k, k]`), nil once released.
+    var geometry: LayerGeometry { get }
+    /// The fp32 weight in PyTorch layout (`[out, in]` or `[out, in, k, k]`), nil once released or
+    /// for layers loaded from a deployable quantized checkpoint.
     var masterWeight: Tensor? { get }
     var bias: Tensor? { get }
     var parameterCount: Int { get }
-    /// Switches the fp kernel (fp32 / bf16). Quantized kernels are installed by MixDQQuant.
+    /// Called with every input before the kernel runs (a Conv2d's input as its NHWC tensor): how the
+    /// search and calibration tools see per-layer inputs without touching the kernels.
+    var inputHook: ((Tensor) throws -> Void)? { get set }
+    /// The FP kernel this layer runs when no quantized kernel is installed.
+    var fpKernel: InstalledKernel { get }
+    /// True while a quantization backend's kernel is installed.
+    var isQuantized: Bool { get }
+    /// Switches the FP kernel (fp32 / bf16). Throws on a quantized layer: its backend owns the kernel.
     func usePrecision(_ precision: Precision) throws
-    /// Drops the layer's reference to its fp32 weight (a quantized kernel holds its own copy).
+    /// Runs `kernel` (from a quantization backend) in place of the FP kernel; throws on a kind mismatch.
+    func install(_ kernel: InstalledKernel) throws
+    /// Puts the FP kernel back.
+    func uninstallQuantized()
+    /// Drops the layer's reference to its fp32 weight (a quantized kernel holds what it needs).
     func releaseMasterWeight()
+    /// Drops the fp32 weight and the FP kernel: the installed quantized kernel is all the layer keeps.
+    func releaseFP()
 }
 
 /// What the model knows about a layer that a quantizer needs.

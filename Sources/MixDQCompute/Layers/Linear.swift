@@ -6,7 +6,11 @@ public final class Linear: WeightLayer, @unchecked Sendable {
     public private(set) var masterWeight: Tensor?
     public let bias: Tensor?
     public var role: LayerRole = .plain
-    public var kernel: LinearKernel
+    public var inputHook: ((Tensor) throws -> Void)?
+    /// What runs: the FP kernel, or a quantization backend's kernel while one is installed.
+    public private(set) var kernel: LinearKernel
+    private var fp: LinearKernel
+    public private(set) var isQuantized = false
 
     public init(path: String, weight: Tensor, bias: Tensor?) {
         precondition(weight.rank == 2)
@@ -15,29 +19,66 @@ public final class Linear: WeightLayer, @unchecked Sendable {
         self.inFeatures = weight.shape[1]
         self.masterWeight = weight
         self.bias = bias
-        self.kernel = BLASLinear(weight: weight, bias: bias)
+        fp = BLASLinear(weight: weight, bias: bias)
+        kernel = fp
     }
 
-    public var parameterCount: Int { inFeatures * outFeatures + (bias?.count ?? 0) }
+    /// A layer whose kernel comes ready-made (a deployable quantized checkpoint): no fp32 weight.
+    public init(path: String, inFeatures: Int, outFeatures: Int, bias: Tensor?, quantizedKernel: LinearKernel) {
+        self.path = path
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        self.bias = bias
+        fp = quantizedKernel
+        kernel = quantizedKernel
+        isQuantized = true
+    }
 
-    public func callAsFunction(_ x: Tensor) throws -> Tensor { try OpProfiler.measure("linear") { try kernel.forward(x) } }
+    public var geometry: LayerGeometry { .linear(inFeatures: inFeatures, outFeatures: outFeatures) }
+    public var parameterCount: Int { inFeatures * outFeatures + (bias?.count ?? 0) }
+    public var fpKernel: InstalledKernel { .linear(fp) }
+
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        try inputHook?(x)
+        return try OpProfiler.measure("linear") { try kernel.forward(x) }
+    }
 
     public func usePrecision(_ precision: Precision) throws {
+        guard !isQuantized else { throw LayerStateError(path: path, reason: "a quantized kernel is installed; precision applies to FP layers") }
         guard let w = masterWeight else { return }
         switch precision {
-        case .fp32: kernel = BLASLinear(weight: w, bias: bias)
+        case .fp32: fp = BLASLinear(weight: w, bias: bias)
         case .bf16:
-            kernel = try DNNLMatmul(weight: w, bias: bias, precision: .bf16)
+            fp = try DNNLMatmul(weight: w, bias: bias, precision: .bf16)
             masterWeight = nil   // the bf16 kernel holds its own packed copy
         }
+        kernel = fp
+    }
+
+    public func install(_ installed: InstalledKernel) throws {
+        guard case .linear(let k) = installed else { throw LayerStateError(path: path, reason: "a convolution kernel cannot run a Linear") }
+        kernel = k
+        isQuantized = true
+    }
+
+    public func uninstallQuantized() {
+        kernel = fp
+        isQuantized = false
     }
 
     public func releaseMasterWeight() { masterWeight = nil }
 
+    public func releaseFP() {
+        guard isQuantized else { return }
+        fp = kernel
+        masterWeight = nil
+    }
+
     /// fp32 on a oneDNN matmul with the weight packed now; the fp32 master is dropped.
     public func packForInference() throws {
-        guard let w = masterWeight else { return }
-        kernel = try DNNLMatmul(weight: w, bias: bias, precision: .fp32)
+        guard let w = masterWeight, !isQuantized else { return }
+        fp = try DNNLMatmul(weight: w, bias: bias, precision: .fp32)
+        kernel = fp
         masterWeight = nil
     }
 }

@@ -56,6 +56,17 @@ public enum Ops {
         return y
     }
 
+    /// Channels `range` of an NHWC map, copied out (one part of a split shortcut's input).
+    public static func sliceChannels(_ x: FeatureMap, _ range: Range<Int>) -> FeatureMap {
+        let c = x.channels
+        if range == 0..<c { return x }
+        let y = FeatureMap(batch: x.batch, height: x.height, width: x.width, channels: range.count)
+        for r in 0..<(x.batch * x.pixels) {
+            (y.tensor.data + r * range.count).update(from: x.tensor.data + r * c + range.lowerBound, count: range.count)
+        }
+        return y
+    }
+
     /// Nearest-neighbour resize to (height, width) with torch's floor index rule
     /// (`out[y][x] = in[floor(y*H/outH)][floor(x*W/outW)]`); 2x is the common case.
     public static func upsampleNearest(_ x: FeatureMap, height: Int, width: Int) -> FeatureMap {
