@@ -12,19 +12,23 @@ public final class ModuleLoader {
     /// Inference only: fp32 linears run on oneDNN with weights packed once (faster than OpenBLAS,
     /// which repacks per call) and keep no fp32 master copy, so they cannot be quantized later.
     public let packForInference: Bool
+    /// Builds quantized layers as the model loads (a deployable quantized checkpoint, or an fp32
+    /// one quantized layer by layer), so the full set of fp32 weights is never resident.
+    public let kernelFactory: LayerKernelFactory?
 
     public init(weights: WeightSource, prefix: String = "", registry: LayerRegistry = LayerRegistry(),
-                precision: Precision = .fp32, packForInference: Bool = false) {
+                precision: Precision = .fp32, packForInference: Bool = false, kernelFactory: LayerKernelFactory? = nil) {
         self.weights = weights
         self.prefix = prefix
         self.registry = registry
         self.precision = precision
         self.packForInference = packForInference
+        self.kernelFactory = kernelFactory
     }
 
     public func child(_ name: String) -> ModuleLoader {
         ModuleLoader(weights: weights, prefix: key(name), registry: registry, precision: precision,
-                     packForInference: packForInference)
+                     packForInference: packForInference, kernelFactory: kernelFactory)
     }
 
     public func key(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }
@@ -35,24 +39,42 @@ public final class ModuleLoader {
 
     public func contains(_ name: String) -> Bool { weights.contains(key(name)) }
 
-    public func linear(_ name: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true) throws -> Linear {
+    public func linear(_ name: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true,
+                       role: LayerRole = .plain) throws -> Linear {
         let path = key(name)
-        let w = try weights.tensor("\(path).weight", shape: [outFeatures, inFeatures])
         let b = bias ? try weights.tensor("\(path).bias", shape: [outFeatures]) : nil
-        let layer = Linear(path: path, weight: w, bias: b)
-        if precision != .fp32 { try layer.usePrecision(precision) } else if packForInference { try layer.packForInference() }
+        let layer: Linear
+        if let kernelFactory, case .linear(let k)? = try kernelFactory.kernel(
+            for: LayerSpec(path: path, role: role, geometry: .linear(inFeatures: inFeatures, outFeatures: outFeatures), hasBias: bias, bias: b),
+            weights: weights) {
+            layer = Linear(path: path, inFeatures: inFeatures, outFeatures: outFeatures, bias: b, quantizedKernel: k)
+        } else {
+            let w = try weights.tensor("\(path).weight", shape: [outFeatures, inFeatures])
+            layer = Linear(path: path, weight: w, bias: b)
+            if precision != .fp32 { try layer.usePrecision(precision) } else if packForInference { try layer.packForInference() }
+        }
+        layer.role = role
         registry.register(layer)
         return layer
     }
 
     public func conv(_ name: String, in inChannels: Int, out outChannels: Int, kernel: Int,
-                     stride: Int = 1, padding: Int = 0, bias: Bool = true) throws -> Conv2d {
+                     stride: Int = 1, padding: Int = 0, bias: Bool = true, role: LayerRole = .plain) throws -> Conv2d {
         let path = key(name)
-        let w = try weights.tensor("\(path).weight", shape: [outChannels, inChannels, kernel, kernel])
         let b = bias ? try weights.tensor("\(path).bias", shape: [outChannels]) : nil
-        let layer = try Conv2d(path: path, weight: w, bias: b, stride: stride, padding: padding)
-        if precision != .fp32 { try layer.usePrecision(precision) }
-        layer.releasesMasterAfterPacking = packForInference
+        let geometry = LayerGeometry.conv2d(inChannels: inChannels, outChannels: outChannels, kernelSize: kernel, stride: stride, padding: padding)
+        let layer: Conv2d
+        if let kernelFactory, case .conv2d(let k)? = try kernelFactory.kernel(
+            for: LayerSpec(path: path, role: role, geometry: geometry, hasBias: bias, bias: b), weights: weights) {
+            layer = Conv2d(path: path, inChannels: inChannels, outChannels: outChannels, kernelSize: kernel, stride: stride,
+                           padding: padding, bias: b, quantizedKernel: k)
+        } else {
+            let w = try weights.tensor("\(path).weight", shape: [outChannels, inChannels, kernel, kernel])
+            layer = try Conv2d(path: path, weight: w, bias: b, stride: stride, padding: padding)
+            if precision != .fp32 { try layer.usePrecision(precision) }
+            layer.releasesMasterAfterPacking = packForInference
+        }
+        layer.role = role
         registry.register(layer)
         return layer
     }
@@ -89,4 +111,21 @@ public final class LayerRegistry {
     public func usePrecision(_ precision: Precision) throws {
         for layer in layers { try layer.usePrecision(precision) }
     }
+}
+
+/// What a `LayerKernelFactory` is told about a layer as the model builds it.
+public struct LayerSpec {
+    public let path: String
+    public let role: LayerRole
+    public let geometry: LayerGeometry
+    public let hasBias: Bool
+    /// The fp32 bias, already read from the source.
+    public let bias: Tensor?
+}
+
+/// Supplies ready kernels for layers while a model loads (quantized checkpoints); nil for a layer
+/// means "load it FP from the weight source as usual". A factory reads what it needs from
+/// `weights` itself (packed codes, or the fp32 weight of that one layer).
+public protocol LayerKernelFactory: AnyObject {
+    func kernel(for layer: LayerSpec, weights: WeightSource) throws -> InstalledKernel?
 }

@@ -13,13 +13,10 @@ public final class AttentionBlock {
                 scale: Float? = nil) throws {
         let kvDim = contextDim ?? queryDim
         toQ = try loader.linear("to_q", in: queryDim, out: queryDim, bias: qkvBias)
-        toK = try loader.linear("to_k", in: kvDim, out: queryDim, bias: qkvBias)
-        toV = try loader.linear("to_v", in: kvDim, out: queryDim, bias: qkvBias)
+        let kvRole: LayerRole = contextDim != nil ? .crossAttentionKeyValue : .plain
+        toK = try loader.linear("to_k", in: kvDim, out: queryDim, bias: qkvBias, role: kvRole)
+        toV = try loader.linear("to_v", in: kvDim, out: queryDim, bias: qkvBias, role: kvRole)
         toOut = try loader.linear("to_out.0", in: queryDim, out: queryDim)
-        if contextDim != nil {
-            toK.role = .crossAttentionKeyValue
-            toV.role = .crossAttentionKeyValue
-        }
         self.heads = heads
         self.scale = scale
         self.precision = loader.precision

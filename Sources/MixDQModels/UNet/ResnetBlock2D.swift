@@ -8,14 +8,14 @@ public final class ResnetBlock2D {
 
     /// `timeEmbedDim` nil builds the VAE variant (no `time_emb_proj`).
     public init(_ loader: ModuleLoader, in inChannels: Int, out outChannels: Int, timeEmbedDim: Int?,
-                groups: Int, eps: Float) throws {
+                groups: Int, eps: Float, shortcutRole: LayerRole = .plain) throws {
         norm1 = try loader.groupNorm("norm1", groups: groups, channels: inChannels, eps: eps)
         conv1 = try loader.conv("conv1", in: inChannels, out: outChannels, kernel: 3, padding: 1)
         timeEmbProj = try timeEmbedDim.map { try loader.linear("time_emb_proj", in: $0, out: outChannels) }
         norm2 = try loader.groupNorm("norm2", groups: groups, channels: outChannels, eps: eps)
         conv2 = try loader.conv("conv2", in: outChannels, out: outChannels, kernel: 3, padding: 1)
         convShortcut = inChannels != outChannels
-            ? try loader.conv("conv_shortcut", in: inChannels, out: outChannels, kernel: 1) : nil
+            ? try loader.conv("conv_shortcut", in: inChannels, out: outChannels, kernel: 1, role: shortcutRole) : nil
     }
 
     /// `emb` is the `[B, time_embed_dim]` embedding (SiLU is applied here, per block, as diffusers does).

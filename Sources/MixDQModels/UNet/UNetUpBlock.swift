@@ -17,8 +17,8 @@ public final class UNetUpBlock {
             let skipChannels = j == layers - 1 ? inChannels : outChannels
             let hiddenChannels = j == 0 ? prevOutputChannels : outChannels
             let resnet = try ResnetBlock2D(loader.child("resnets.\(j)"), in: hiddenChannels + skipChannels,
-                                           out: outChannels, timeEmbedDim: timeEmbedDim, groups: groups, eps: eps)
-            resnet.convShortcut?.role = .concatShortcut(split: hiddenChannels)
+                                           out: outChannels, timeEmbedDim: timeEmbedDim, groups: groups, eps: eps,
+                                           shortcutRole: .concatShortcut(split: hiddenChannels))
             resnets.append(resnet)
         }
         self.resnets = resnets
