@@ -14,32 +14,51 @@ public enum SafetensorsWriter {
     /// `IOError` naming the path when it cannot be written.
     public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = [:],
                              dtype: SafetensorsDType = .f32, to url: URL) throws {
-        let path = url.path
         guard dtype == .f32 || dtype == .f16 || dtype == .bf16 else {
-            throw SafetensorsError.unsupportedDType(path: path, key: tensors.first?.0 ?? "(none)", dtype: dtype.rawValue)
+            throw SafetensorsError.unsupportedDType(path: url.path, key: tensors.first?.0 ?? "(none)", dtype: dtype.rawValue)
         }
-        // Byte order, as the reference does (serde's BTreeMap); equals String order for ASCII names.
-        let sorted = tensors.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
-        for i in sorted.indices.dropFirst() where sorted[i].0 == sorted[i - 1].0 {
-            throw SafetensorsError.duplicateKey(path: path, key: sorted[i].0)
-        }
-        if let bad = sorted.first(where: { $0.0 == "__metadata__" }) {
-            throw SafetensorsError.invalidEntry(path: path, key: bad.0, reason: "a tensor may not be named __metadata__")
-        }
+        try write(items: tensors.map { SafetensorsItem(name: $0.0, tensor: $0.1, dtype: dtype) }, metadata: metadata, to: url)
+    }
 
-        let header = headerBytes(sorted.map { ($0.0, $0.1.shape) }, metadata: metadata, dtype: dtype)
+    /// Writes float tensors and raw integer buffers (packed weight codes) together, atomically.
+    public static func write(items: [SafetensorsItem], metadata: [String: String] = [:], to url: URL) throws {
+        let path = url.path
+        // Byte order, as the reference does (serde's BTreeMap); equals String order for ASCII names.
+        let sorted = items.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        for i in sorted.indices.dropFirst() where sorted[i].name == sorted[i - 1].name {
+            throw SafetensorsError.duplicateKey(path: path, key: sorted[i].name)
+        }
+        if let bad = sorted.first(where: { $0.name == "__metadata__" }) {
+            throw SafetensorsError.invalidEntry(path: path, key: bad.name, reason: "a tensor may not be named __metadata__")
+        }
+        for item in sorted {
+            if case .bytes(let b) = item.payload, b.count != item.shape.reduce(1, *) * item.dtype.byteSize {
+                throw SafetensorsError.invalidEntry(path: path, key: item.name,
+                                                    reason: "\(b.count) bytes for shape \(item.shape) of \(item.dtype.rawValue)")
+            }
+        }
+        let header = headerBytes(sorted.map { ($0.name, $0.dtype, $0.shape) }, metadata: metadata)
         try AtomicFile.write(to: url) { handle in
             var prefix = Data(count: 8)
             let n = UInt64(header.count).littleEndian
             withUnsafeBytes(of: n) { prefix.replaceSubrange(0..<8, with: $0) }
             try handle.write(contentsOf: prefix)
             try handle.write(contentsOf: header)
-            for (_, t) in sorted { try writeData(t, as: dtype, to: handle) }
+            for item in sorted {
+                switch item.payload {
+                case .tensor(let t): try writeData(t, as: item.dtype, to: handle)
+                case .bytes(let b): try b.withUnsafeBytes { try handle.write(contentsOf: $0) }
+                }
+            }
         }
     }
 
-    /// The padded JSON header for tensors stored in this order (exposed for tests).
     static func headerBytes(_ tensors: [(String, [Int])], metadata: [String: String], dtype: SafetensorsDType) -> Data {
+        headerBytes(tensors.map { ($0.0, dtype, $0.1) }, metadata: metadata)
+    }
+
+    /// The padded JSON header for tensors stored in this order (exposed for tests).
+    static func headerBytes(_ tensors: [(String, SafetensorsDType, [Int])], metadata: [String: String]) -> Data {
         var json = "{"
         var first = true
         if !metadata.isEmpty {
@@ -49,7 +68,7 @@ public enum SafetensorsWriter {
             first = false
         }
         var offset = 0
-        for (name, shape) in tensors {
+        for (name, dtype, shape) in tensors {
             let bytes = shape.reduce(1, *) * dtype.byteSize
             if !first { json += "," }
             first = false
@@ -100,5 +119,23 @@ public enum SafetensorsWriter {
             }
             start += n
         }
+    }
+}
+
+/// One entry of a safetensors file to write: a float tensor (stored as F32, F16 or BF16) or raw
+/// bytes of an integer type (U8 packed weight codes).
+public struct SafetensorsItem {
+    public enum Payload { case tensor(Tensor), bytes([UInt8]) }
+    public let name: String
+    public let dtype: SafetensorsDType
+    public let shape: [Int]
+    public let payload: Payload
+
+    public init(name: String, tensor: Tensor, dtype: SafetensorsDType = .f32) {
+        self.name = name; self.dtype = dtype; shape = tensor.shape; payload = .tensor(tensor)
+    }
+
+    public init(name: String, bytes: [UInt8], dtype: SafetensorsDType = .u8, shape: [Int]? = nil) {
+        self.name = name; self.dtype = dtype; self.shape = shape ?? [bytes.count / max(dtype.byteSize, 1)]; payload = .bytes(bytes)
     }
 }

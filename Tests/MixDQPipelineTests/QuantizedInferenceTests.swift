@@ -133,6 +133,42 @@ final class QuantizedInferenceTests: XCTestCase {
         }
     }
 
+    /// The whole pipeline on the INT8 backend against fake quant (and both against FP): 4 images,
+    /// 128x128, 1 step, W8A8 from the shared checkpoint. The two backends are one quantizer and differ
+    /// by float rounding moving a few activations across quantization boundaries (see
+    /// Int8BackendTests), so INT8's images must be as close to FP as fake quant's (within 1 dB PSNR) and
+    /// at least 30 dB PSNR from fake quant's.
+    func testInt8PipelineMatchesFakeQuantImages() throws {
+        let s = try setup()
+        let dir = try Env.tempDir("infer-int8")
+        let folder = ModelFolder(try Env.model())
+        func job(_ name: String) -> ImageGenerationJob {
+            ImageGenerationJob(prompts: Env.prompts, seed: 42, batchSize: 2, steps: 1, guidance: 0,
+                               height: 128, width: 128, folder: dir.appendingPathComponent(name))
+        }
+        let log = try RunLog(dir.appendingPathComponent("run.log"))
+        try job("fp").run(try TextToImagePipeline(folder: folder), log: log)
+        for backend in [BackendChoice.fake, .int8] {
+            let pipeline = try TextToImagePipeline(folder: folder)
+            var setup = quantSetup(s)
+            setup.backend = backend
+            pipeline.configureUNet = { unet in
+                let sim = try setup.deploy(to: unet, log: log)
+                XCTAssertEqual(sim.backendName, backend.rawValue)
+            }
+            try job(backend.rawValue).run(pipeline, log: log)
+        }
+        for i in 0..<Env.prompts.count {
+            let fp = try RGBImage.readPNG(job("fp").imageURL(i))
+            let fake = try RGBImage.readPNG(job("fake").imageURL(i)), int8 = try RGBImage.readPNG(job("int8").imageURL(i))
+            let (fakeNoise, int8Noise, agreement) = (PipelineFixtures.psnr(fake, fp), PipelineFixtures.psnr(int8, fp), PipelineFixtures.psnr(int8, fake))
+            print(String(format: "image %d: PSNR fake vs FP %.1f dB, int8 vs FP %.1f dB, int8 vs fake %.1f dB (max pixel diff %d)",
+                         i, fakeNoise, int8Noise, agreement, PipelineFixtures.maxPixelDiff(int8, fake)))
+            XCTAssertGreaterThanOrEqual(agreement, 30, "image \(i): int8 images differ from fake quant's")
+            XCTAssertGreaterThanOrEqual(int8Noise, fakeNoise - 1, "image \(i): int8 further from FP than fake quant")
+        }
+    }
+
     func testMixedPrecisionAndProtectionApplyPerLayer() throws {
         let s = try setup()
         let unet = try ModelFolder(try Env.model()).loadUNet()
