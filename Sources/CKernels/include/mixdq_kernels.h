@@ -125,6 +125,25 @@ void mdq_gemm_u8s8s32_ref(size_t m, size_t n, size_t k, const uint8_t *a, const 
 void mdq_conv_u8s8s32_ref(const uint8_t *x, size_t batch, size_t h, size_t w, size_t c, const int8_t *weight,
                           size_t o, size_t kernel, size_t stride, size_t padding, uint8_t pad_code, int32_t *y);
 
+// ---- packed low-bit weight codes (pack_*.c) ------------------------------------------------------
+// Layout at rest, in memory and on disk: the codes in order, each a two's complement field of `bits`
+// bits, packed little end first.
+//   4-bit: code i sits in byte i/2, the low nibble for even i, the high nibble for odd i.
+//   2-bit: code i sits in byte i/4, at bits 2*(i%4) and 2*(i%4)+1.
+// A final partial byte has its unused bits zero, so n codes take ceil(n * bits / 8) bytes.
+// Example: 4-bit codes [-8, 7, 0, -1, 3] are bytes [0x78, 0xF0, 0x03].
+// Packing assumes every code is in range ([-8, 7] for 4 bits, [-2, 1] for 2 bits; callers validate;
+// bits beyond the field are dropped). Unpacking sign-extends each field to an s8 code. packed and
+// codes must not overlap; neither needs any alignment.
+void mdq_pack_s4(const int8_t *codes, uint8_t *packed, size_t n);
+void mdq_unpack_s4(const uint8_t *packed, int8_t *codes, size_t n);
+void mdq_pack_s2(const int8_t *codes, uint8_t *packed, size_t n);
+void mdq_unpack_s2(const uint8_t *packed, int8_t *codes, size_t n);
+void mdq_pack_s4_ref(const int8_t *codes, uint8_t *packed, size_t n);
+void mdq_unpack_s4_ref(const uint8_t *packed, int8_t *codes, size_t n);
+void mdq_pack_s2_ref(const int8_t *codes, uint8_t *packed, size_t n);
+void mdq_unpack_s2_ref(const uint8_t *packed, int8_t *codes, size_t n);
+
 #ifdef __cplusplus
 }
 #endif
