@@ -5,4 +5,6 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
+# oneDNN's OpenMP threads must not spin-wait (libgomp reads this only at start; the CLI re-execs itself with it).
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 swift test -c release "$@"

@@ -43,10 +43,18 @@ struct InferCommand: ParsableCommand {
         if let actProtect { setup.actProtectSource = actProtect }
         setup.backend = backend
         try log.record("mixdq infer: checkpoint \(setup.checkpoint.path), weight MP \(configWeightMp ?? "uniform"), act MP \(configActMp ?? "uniform"), act-protect \(actProtect ?? "none")")
-        let pipeline = try TextToImagePipeline(folder: try modelOptions.resolveModel(config, log: log),
-                                               precision: modelOptions.precision)
-        // Bit files must be complete (the original's are): no layer silently keeps the default.
-        pipeline.configureUNet = { unet in try setup.deploy(to: unet, log: log) }
+        let folder = try modelOptions.resolveModel(config, log: log)
+        let pipeline = try TextToImagePipeline(folder: folder, precision: modelOptions.precision)
+        if try folder.hasQuantizedUNet() {
+            // A deployable quantized UNet carries its bits and parameters; nothing to apply.
+            guard configWeightMp == nil, configActMp == nil, actProtect == nil, !skipQuantAct, !skipQuantWeight, backend != .fake else {
+                throw CommandError("the UNet at \(try folder.component("unet").path) is already quantized (mixdq quantize): its bits are fixed and it runs on int8; drop --config-weight-mp / --config-act-mp / --act-protect / --skip-quant-* / --backend fake, or give the fp32 UNet")
+            }
+            log.info("quantized UNet (deployable, int8): \(try folder.component("unet").path)")
+        } else {
+            // Bit files must be complete (the original's are): no layer silently keeps the default.
+            pipeline.configureUNet = { unet in try setup.deploy(to: unet, log: log) }
+        }
         // Fail on a bad checkpoint or bit file before encoding prompts.
         _ = try pipeline.unet
         let job = try generation.job(config, pipeline: pipeline, basePath: base)

@@ -11,6 +11,8 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "A diffusers model folder; overrides the config's model. Default: the embedded tiny SDXL-architecture model.")
     var model: String?
     @Option(help: "fp32 or bf16 (the original's --fp16).") var precision: Precision = .fp32
+    @Option(help: "A UNet folder used instead of the model's (e.g. a deployable quantized UNet from `mixdq quantize`).")
+    var unet: String?
 
     func validate() throws {
         if let note = try precision.checkSupported() { StandardError.write(note + "\n") }
@@ -29,6 +31,15 @@ struct ModelOptions: ParsableArguments {
 
     /// `--model`, else the config's `model.path`, else the embedded default model (written on first use).
     func resolveModel(_ config: MixDQConfig?, log: RunLog?) throws -> ModelFolder {
+        var folder = try resolveBaseModel(config, log: log)
+        if let unet {
+            folder.unetOverride = URL(fileURLWithPath: unet)
+            log?.info("UNet: \(unet)")
+        }
+        return folder
+    }
+
+    private func resolveBaseModel(_ config: MixDQConfig?, log: RunLog?) throws -> ModelFolder {
         if let model { return ModelFolder(URL(fileURLWithPath: model)) }
         if let url = config?.model.url { return ModelFolder(url) }
         let folder = try DefaultModel.ensure(in: DefaultModel.defaultCache)

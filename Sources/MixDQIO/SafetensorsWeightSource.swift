@@ -115,6 +115,29 @@ public final class SafetensorsWeightSource: WeightSource, @unchecked Sendable {
         return t
     }
 
+    /// Shape and element type of `key` (throws `WeightError.missing`).
+    public func info(_ key: String) throws -> (dtype: SafetensorsDType, shape: [Int]) {
+        guard let file = fileForKey[key] else { throw WeightError.missing(key: key, file: name) }
+        return try file.info(key)
+    }
+
+    /// The raw bytes of an integer tensor (packed weight codes), checked to be `dtype`; marks it used.
+    public func bytes(_ key: String, dtype: SafetensorsDType) throws -> [UInt8] {
+        guard let file = fileForKey[key] else { throw WeightError.missing(key: key, file: name) }
+        let found = try file.info(key).dtype
+        guard found == dtype else {
+            throw SafetensorsError.invalidEntry(path: file.path, key: key, reason: "dtype \(found.rawValue), expected \(dtype.rawValue)")
+        }
+        let raw = try file.rawBytes(key)
+        let copy = [UInt8](raw)
+        file.releasePages(key)
+        lock.lock(); used.insert(key); lock.unlock()
+        return copy
+    }
+
+    /// The header metadata of the first file (sharded checkpoints repeat it).
+    public var metadata: [String: String] { files.first?.metadata ?? [:] }
+
     /// Keys never requested and not covered by `ignoredKeyPatterns`, sorted.
     public var unusedKeys: [String] {
         lock.lock(); defer { lock.unlock() }

@@ -2,12 +2,15 @@ import Foundation
 import MixDQCompute
 import MixDQIO
 import MixDQModels
+import MixDQQuant
 
 /// A diffusers pipeline folder (`model_index.json`, `unet/`, `vae/`, `text_encoder/`, ...), or a
 /// single component folder given directly.
 public struct ModelFolder {
     public let root: URL
-    public init(_ root: URL) { self.root = root }
+    /// A UNet folder used instead of `root`'s (`--unet`: e.g. a deployable quantized UNet).
+    public var unetOverride: URL?
+    public init(_ root: URL, unet: URL? = nil) { self.root = root; self.unetOverride = unet }
 
     public enum FolderError: Error, CustomStringConvertible, LocalizedError {
         case missingComponent(component: String, path: String)
@@ -34,6 +37,7 @@ public struct ModelFolder {
     /// The folder of a component: `root/<name>` when it has a config.json, else `root` itself when
     /// root's config.json describes that component (`ComponentKind`), whatever root is called.
     public func component(_ name: String) throws -> URL {
+        if name == "unet", let unetOverride { return try ModelFolder(unetOverride).component("unet") }
         let fm = FileManager.default
         let sub = root.appendingPathComponent(name)
         if fm.fileExists(atPath: sub.appendingPathComponent("config.json").path) { return sub }
@@ -51,7 +55,15 @@ public struct ModelFolder {
         let dir = try component("unet")
         let config = try UNetConfig.load(dir.appendingPathComponent("config.json"))
         let weights = try SafetensorsWeightSource.open(folder: dir)
-        return try UNet2DConditionModel(config: config, weights: weights, precision: precision, packForInference: packForInference)
+        guard QuantizedUNetKernels.isQuantizedUNet(weights) else {
+            return try UNet2DConditionModel(config: config, weights: weights, precision: precision, packForInference: packForInference)
+        }
+        // A deployable quantized UNet: its quantized layers come from packed codes, FP ones load as usual.
+        let factory = try QuantizedUNetKernels(source: weights)
+        let unet = try UNet2DConditionModel(config: config, weights: weights, precision: precision, packForInference: true,
+                                            kernelFactory: factory)
+        try factory.finish()
+        return unet
     }
 }
 
@@ -84,5 +96,12 @@ extension ModelFolder {
         let weights = VAEWeightSource(try SafetensorsWeightSource.open(folder: dir),
                                       unusedPrefixes: AutoencoderKLDecoder.encoderKeyPrefixes)
         return try AutoencoderKLDecoder(config: config, weights: weights, packForInference: true)
+    }
+}
+
+extension ModelFolder {
+    /// Whether the UNet is a deployable quantized one (`mixdq quantize` output): bits are fixed in it.
+    public func hasQuantizedUNet() throws -> Bool {
+        QuantizedUNetKernels.isQuantizedUNet(try SafetensorsWeightSource.open(folder: try component("unet")))
     }
 }

@@ -170,14 +170,23 @@ public final class AlignedBuffer: @unchecked Sendable {
 
 /// Process-wide settings of the compute runtime; idempotent, called before the first model loads.
 public enum ComputeRuntime {
+    /// oneDNN's OpenMP threads spin-wait after every parallel region by default, stealing the cores
+    /// the next step needs (our own row-parallel passes, OpenBLAS): measured 17 s vs 1.3 s for two
+    /// tiny-model INT8 images on 2 busy cores. libgomp reads OMP_WAIT_POLICY once, when it loads,
+    /// before any Swift code runs, so the only way to set it for this process is to set it and exec
+    /// the same program again. Returns (continuing in this process) when it is already set, when the
+    /// user chose a policy, or when the exec fails.
+    public static func ensurePassiveOpenMPWait() {
+        guard getenv("OMP_WAIT_POLICY") == nil else { return }
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+    }
+
     nonisolated(unsafe) private static var configured = false
 
     public static func configure() {
         if configured { return }
         configured = true
-        // OpenMP threads spin after each parallel region by default and would steal the cores
-        // OpenBLAS needs for the next GEMM; make them sleep unless the user chose otherwise.
-        setenv("OMP_WAIT_POLICY", "PASSIVE", 0)
         // Large tensors come and go every layer: serve them from mmap so freed memory returns to
         // the system at once (glibc's adaptive threshold would otherwise keep them on the heap,
         // inflating the resident size of multi-GB models).
