@@ -6,7 +6,8 @@ import PackageDescription
 //   MixDQCompute     Tensor, FeatureMap (NHWC), oneDNN/OpenBLAS engine, the ops every model uses
 //   MixDQIO          safetensors, diffusers config.json, HDF5, PNG, YAML, COCO captions
 //   MixDQModels      UNet2DConditionModel, CLIP text encoders, VAE decoder, tokenizer, schedulers, torch RNG
-//   MixDQQuant       quantizers, fake-quant layer kernels, calibration, quant checkpoints, bit configs
+//   MixDQQuant       quantizers, calibration, quant checkpoints, bit configs; the quantization seam (sites,
+//                    backends: fake quant, oneDNN INT8) and the deployable quantized UNet
 //   MixDQPipeline    text-to-image pipeline, calibration-data generation, embedded default model
 //   mixdq            the command-line tool (swift-argument-parser)
 let package = Package(
