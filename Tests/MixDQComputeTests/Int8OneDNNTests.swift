@@ -260,6 +260,13 @@ final class Int8OneDNNTests: XCTestCase {
 
     func testLinearKernelAtRestBits4And2BitIdenticalToS8() throws {
         var rng = RNG(seed: 100)
+        // Every packed layer unpacks into one shared scratch: re-run the first layers after larger ones used it.
+        var earlier: [(Int8LinearKernel, Tensor, [UInt32])] = []
+        defer {
+            for (layer, x, want) in earlier {
+                XCTAssertEqual(try layer.forward(x).scalars.map(\.bitPattern), want, "\(layer.outFeatures)x\(layer.inFeatures) re-run after larger layers")
+            }
+        }
         for (m, k, n) in [(1, 3, 2), (5, 77, 19), (33, 640, 40), (7, 129, 65)] {
             for bits in [4, 2] {
                 let z = bits == 4 ? 0 : 255
@@ -274,6 +281,8 @@ final class Int8OneDNNTests: XCTestCase {
                 let s8 = try layer(8), packed = try layer(bits)
                 let want = try s8.forward(x).scalars.map(\.bitPattern)
                 XCTAssertEqual(try packed.forward(x).scalars.map(\.bitPattern), want, "linear \(m)x\(k)x\(n) at rest \(bits)-bit")
+                XCTAssertGreaterThanOrEqual(Int8UnpackScratch.byteCount, s8.weightBytesAtRest, "the shared scratch holds the largest packed layer")
+                if n * k < 2000 { earlier.append((packed, x, want)) }
                 // About 1/2 or 1/4 of the s8 bytes: exactly that of oneDNN's layout, rounded up to a byte.
                 XCTAssertEqual(packed.weightBytesAtRest, (s8.weightBytesAtRest * bits + 7) / 8)
                 XCTAssertGreaterThanOrEqual(s8.weightBytesAtRest, n * k)

@@ -1,9 +1,10 @@
 import CDNNL
 import CKernels
+import Foundation
 
 /// The s8 weight codes of a oneDNN INT8 primitive as they rest in memory between calls: s8 in the
-/// primitive's layout (8 bits), or 4-/2-bit packed (`PackedWeightCodes`) and unpacked into a scratch
-/// s8 buffer for the length of one call.
+/// primitive's layout (8 bits), or 4-/2-bit packed (`PackedWeightCodes`) and unpacked, for the
+/// length of one call, into the scratch buffer all packed layers share (`Int8UnpackScratch`).
 ///
 /// Packed weights keep oneDNN's reordered buffer itself: it is the codes permuted plus zero padding,
 /// so packing it is exact and a call only unpacks (no reorder). That holds only when the layout
@@ -68,15 +69,45 @@ final class Int8WeightsAtRest: @unchecked Sendable {
         case .s8(let buffer):
             return try body(buffer.pointer)
         case .packedLayout(let packed):
-            let scratch = AlignedBuffer(byteCount: packed.count)
-            packed.unpackInParallel(into: scratch.pointer.assumingMemoryBound(to: Int8.self))
-            return try body(scratch.pointer)
+            return try Int8UnpackScratch.shared.use(byteCount: packed.count) { scratch in
+                packed.unpackInParallel(into: scratch.assumingMemoryBound(to: Int8.self))
+                return try body(scratch)
+            }
         case .packedPlain(let packed, let plainMD):
             let codes = AlignedBuffer(byteCount: packed.count)
             packed.unpackInParallel(into: codes.pointer.assumingMemoryBound(to: Int8.self))
             let laidOut = try DNNLEngine.shared.reorder(codes.pointer, plainMD, to: layoutMD)
             return try body(laidOut.pointer)
         }
+    }
+}
+
+/// The one s8 buffer packed layers unpack into: grown to the largest layer and kept, so a call pays
+/// neither an allocation nor first-touch page faults (a fresh multi-MB buffer per call cost more than
+/// the unpack itself). Calls take turns; their oneDNN primitives run one at a time anyway
+/// (`DNNLEngine.execute`).
+public final class Int8UnpackScratch: @unchecked Sendable {
+    static let shared = Int8UnpackScratch()
+    private let lock = NSLock()
+    private var buffer: AlignedBuffer?
+
+    /// Bytes the shared scratch holds now (for memory accounting: the largest packed layer's s8 size).
+    public static var byteCount: Int {
+        shared.lock.lock(); defer { shared.lock.unlock() }
+        return shared.buffer?.byteCount ?? 0
+    }
+
+    func use<T>(byteCount: Int, _ body: (UnsafeMutableRawPointer) throws -> T) rethrows -> T {
+        lock.lock(); defer { lock.unlock() }
+        let current: AlignedBuffer
+        if let buffer, buffer.byteCount >= byteCount {
+            current = buffer
+        } else {
+            buffer = nil  // free the smaller one first
+            current = AlignedBuffer(byteCount: byteCount)
+            buffer = current
+        }
+        return try body(current.pointer)
     }
 }
 
