@@ -4,7 +4,8 @@ import MixDQCompute
 
 /// `mixdq bench int8-linear`: one dense layer shape as fp32 (OpenBLAS, oneDNN) and as W8A8
 /// (u8 x s8 -> s32 on oneDNN plus quantizer and epilogue), and the integer matmul alone on the
-/// direct and the 7-bit split path, so the split's cost on a CPU is one command away.
+/// direct and the 7-bit split path, so the split's cost on a CPU is one command away; then 4-bit and
+/// 2-bit weight codes resting packed (unpacked per call) against the same codes resting as s8.
 struct BenchInt8Linear: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "int8-linear", abstract: "Time one linear shape in fp32 and W8A8 (oneDNN INT8), with the CPU and oneDNN implementations.")
@@ -80,5 +81,27 @@ struct BenchInt8Linear: ParsableCommand {
         line("u8s8s32 matmul, direct", tDirect, "\(try direct.implementation(rows: m))\(exact ? "" : "; INEXACT here: int16 saturation")")
         let tSplit = try median { try split.accumulate(q, rows: m, into: &acc) }
         line("u8s8s32 matmul, 7-bit split", tSplit, "\(try split.implementation(rows: m)); \(String(format: "%.2fx", tSplit / tDirect)) of direct")
+
+        // Packed at rest: b-bit codes (their own draw, so they fit), the same codes resting as s8 beside them.
+        for bits in [4, 2] {
+            let half = 1 << (bits - 1)
+            let lowCodes = (0..<(n * k)).map { _ in Int8(Int(rng.next() % UInt64(2 * half)) - half) }
+            func layer(_ restBits: Int) throws -> Int8LinearKernel {
+                try Int8LinearKernel(name: "bench", weightCodes: lowCodes, outFeatures: n, inFeatures: k, weightScales: weightScales,
+                                     inputScale: delta, inputZeroPoint: zeroPoint, bias: bias, restBits: restBits)
+            }
+            let s8 = try layer(8), packed = try layer(bits)
+            let tS8 = try median { _ = try s8.forward(x) }
+            line("W\(bits)A8 layer, s8 at rest", tS8, "\(s8.weightBytesAtRest) weight bytes; \(String(format: "%.2fx", tS8 / tBLAS)) of fp32 OpenBLAS")
+            let tPacked = try median { _ = try packed.forward(x) }
+            let layout = packed.matmul.unpacksIntoPrimitiveLayout ? "unpacks into oneDNN's layout" : "plain order, reordered per call"
+            line("W\(bits)A8 layer, \(bits)-bit at rest", tPacked,
+                 "\(packed.weightBytesAtRest) weight bytes (\(layout)); \(String(format: "%.2fx", tPacked / tBLAS)) of fp32 OpenBLAS, \(String(format: "%.2fx", tPacked / tS8)) of s8 at rest")
+            let codes = try PackedWeightCodes(codes: lowCodes, bits: bits, name: "bench")
+            var unpacked = [Int8](repeating: 0, count: n * k)
+            let tUnpack = median { unpacked.withUnsafeMutableBufferPointer { if let base = $0.baseAddress { codes.unpack(into: base) } } }
+            print(String(format: "  %@ %9.3f ms  %7.1f GB/s of s8 codes", "  \(bits)-bit unpack alone (one core)".padding(toLength: 36, withPad: " ", startingAt: 0) as NSString,
+                         tUnpack * 1e3, Double(n * k) / tUnpack / 1e9))
+        }
     }
 }

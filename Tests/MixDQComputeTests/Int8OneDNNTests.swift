@@ -191,6 +191,141 @@ final class Int8OneDNNTests: XCTestCase {
         }
     }
 
+    // MARK: - packed weights at rest (restBits 4 and 2)
+
+    /// Codes of a bit width, with both extremes in every row.
+    func codesOf(bits: Int, _ n: Int, _ rng: inout RNG) -> [Int8] {
+        let half = 1 << (bits - 1)
+        return (0..<n).map { i in i % 11 == 0 ? Int8(-half) : i % 11 == 5 ? Int8(half - 1) : Int8(Int(rng.next() % UInt64(2 * half)) - half) }
+    }
+
+    func testPackedMatmulS32MatchesReferenceOnBothLayouts() throws {
+        var rng = RNG(seed: 98)
+        // (3, 1000, 70) and (8, 1024, 96) are large enough for the parallel unpack; odd K and N pad oneDNN's layout.
+        for (m, k, n) in [(1, 1, 1), (3, 17, 5), (13, 129, 65), (3, 1000, 70), (8, 1024, 96)] {
+            let a = codesU8(m * k, &rng)
+            for bits in [4, 2] {
+                let w = codesOf(bits: bits, n * k, &rng)
+                var want = [Int32](repeating: 0, count: m * n)
+                mdq_gemm_u8s8s32_ref(m, n, k, a, w, &want)
+                let s8 = try DNNLInt8Matmul(weightCodes: w, outFeatures: n, inFeatures: k)
+                for layout in [true, false] {
+                    for split in [nil, true] as [Bool?] {
+                        let mm = try DNNLInt8Matmul(weightCodes: w, outFeatures: n, inFeatures: k, restBits: bits, splitActivations: split,
+                                                    packPrimitiveLayout: layout)
+                        XCTAssertEqual(mm.restBits, bits)
+                        XCTAssertFalse(mm.splitsActivations && split == nil, "\(bits)-bit codes never need the split")
+                        // Packing oneDNN's layout (u8 activations: no compensation) is the expected path.
+                        XCTAssertEqual(mm.unpacksIntoPrimitiveLayout, layout)
+                        let restCodes = layout ? s8.weightBytesAtRest : n * k
+                        XCTAssertEqual(mm.weightBytesAtRest, (restCodes * bits + 7) / 8, "\(m)x\(k)x\(n) \(bits)-bit layout \(layout)")
+                        var got = [Int32](repeating: -1, count: m * n)
+                        try mm.accumulate(a, rows: m, into: &got)
+                        let impl = try mm.implementation(rows: m)
+                        XCTAssertEqual(got, want, "packed \(bits)-bit matmul \(m)x\(k)x\(n) layout \(layout) split \(String(describing: split)) (\(impl))")
+                    }
+                }
+            }
+        }
+    }
+
+    func testPackedConvolutionS32MatchesReferenceOnBothLayouts() throws {
+        var rng = RNG(seed: 99)
+        for (n, h, w, c, o, k, s, p) in [(1, 5, 7, 3, 4, 3, 1, 1), (2, 9, 6, 8, 5, 3, 2, 1), (1, 7, 7, 5, 3, 3, 2, 0), (1, 6, 5, 33, 17, 3, 1, 1),
+                                         (1, 4, 4, 96, 80, 3, 1, 1)] {
+            let x = codesU8(n * h * w * c, &rng)
+            let oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1
+            for bits in [4, 2] {
+                let wt = codesOf(bits: bits, o * c * k * k, &rng)
+                var want = [Int32](repeating: 0, count: n * oh * ow * o)
+                mdq_conv_u8s8s32_ref(x, n, h, w, c, wt, o, k, s, p, 131, &want)
+                let s8 = try DNNLInt8Convolution(weightCodes: wt, outChannels: o, inChannels: c, kernelSize: k, stride: s, padding: p)
+                for layout in [true, false] {
+                    let conv = try DNNLInt8Convolution(weightCodes: wt, outChannels: o, inChannels: c, kernelSize: k, stride: s, padding: p,
+                                                       restBits: bits, packPrimitiveLayout: layout)
+                    XCTAssertFalse(conv.splitsActivations)
+                    XCTAssertEqual(conv.unpacksIntoPrimitiveLayout, layout)
+                    let restCodes = layout ? s8.weightBytesAtRest : wt.count
+                    XCTAssertEqual(conv.weightBytesAtRest, (restCodes * bits + 7) / 8)
+                    let input = try conv.makeInput(batch: n, height: h, width: w, padCode: 131)
+                    x.withUnsafeBufferPointer { input.fill(from: $0.baseAddress!) }
+                    var got = [Int32](repeating: -1, count: want.count)
+                    try conv.accumulate(input, into: &got)
+                    let impl = try conv.implementation(batch: n, height: h, width: w)
+                    XCTAssertEqual(got, want, "packed \(bits)-bit conv \(n)x\(h)x\(w)x\(c)->\(o) k\(k) s\(s) p\(p) layout \(layout) (\(impl))")
+                }
+            }
+        }
+    }
+
+    func testLinearKernelAtRestBits4And2BitIdenticalToS8() throws {
+        var rng = RNG(seed: 100)
+        // Every packed layer unpacks into one shared scratch: re-run the first layers after larger ones used it.
+        var earlier: [(Int8LinearKernel, Tensor, [UInt32])] = []
+        defer {
+            for (layer, x, want) in earlier {
+                XCTAssertEqual(try layer.forward(x).scalars.map(\.bitPattern), want, "\(layer.outFeatures)x\(layer.inFeatures) re-run after larger layers")
+            }
+        }
+        for (m, k, n) in [(1, 3, 2), (5, 77, 19), (33, 640, 40), (7, 129, 65)] {
+            for bits in [4, 2] {
+                let z = bits == 4 ? 0 : 255
+                let delta = Float(pow(10.0, -3.0 + 3.0 * rng.unit()))
+                let codes = codesOf(bits: bits, n * k, &rng), ws = logUniformScales(n, &rng)
+                let bias = Tensor(shape: [n], values: (0..<n).map { _ in rng.mixed() })
+                let x = Tensor(shape: [m, k], values: activations(m * k, delta: delta, zeroPoint: z, &rng))
+                func layer(_ restBits: Int) throws -> Int8LinearKernel {
+                    try Int8LinearKernel(name: "test.linear", weightCodes: codes, outFeatures: n, inFeatures: k, weightScales: ws,
+                                         inputScale: delta, inputZeroPoint: z, bias: bias, restBits: restBits)
+                }
+                let s8 = try layer(8), packed = try layer(bits)
+                let want = try s8.forward(x).scalars.map(\.bitPattern)
+                XCTAssertEqual(try packed.forward(x).scalars.map(\.bitPattern), want, "linear \(m)x\(k)x\(n) at rest \(bits)-bit")
+                XCTAssertGreaterThanOrEqual(Int8UnpackScratch.byteCount, s8.weightBytesAtRest, "the shared scratch holds the largest packed layer")
+                if n * k < 2000 { earlier.append((packed, x, want)) }
+                // About 1/2 or 1/4 of the s8 bytes: exactly that of oneDNN's layout, rounded up to a byte.
+                XCTAssertEqual(packed.weightBytesAtRest, (s8.weightBytesAtRest * bits + 7) / 8)
+                XCTAssertGreaterThanOrEqual(s8.weightBytesAtRest, n * k)
+            }
+        }
+    }
+
+    func testConvKernelAtRestBits4And2BitIdenticalToS8() throws {
+        var rng = RNG(seed: 101)
+        for (n, h, w, c, o, k, s, p) in [(1, 5, 7, 3, 4, 3, 1, 1), (2, 9, 6, 8, 5, 3, 2, 1), (1, 4, 5, 16, 8, 1, 1, 0), (1, 7, 7, 5, 3, 3, 2, 0),
+                                         (1, 8, 8, 64, 48, 3, 1, 1)] {
+            for bits in [4, 2] {
+                let z = bits == 4 ? 255 : 128
+                let delta = Float(pow(10.0, -3.0 + 3.0 * rng.unit()))
+                let codes = codesOf(bits: bits, o * c * k * k, &rng), ws = logUniformScales(o, &rng)
+                let bias = Tensor(shape: [o], values: (0..<o).map { _ in rng.mixed() })
+                let x = FeatureMap(Tensor(shape: [n, h, w, c], values: activations(n * h * w * c, delta: delta, zeroPoint: z, &rng)))
+                func layer(_ restBits: Int) throws -> Int8Conv2dKernel {
+                    try Int8Conv2dKernel(name: "test.conv", weightCodes: codes, outChannels: o, inChannels: c, kernelSize: k, stride: s,
+                                         padding: p, weightScales: ws, inputScale: delta, inputZeroPoint: z, bias: bias, restBits: restBits)
+                }
+                let s8 = try layer(8), packed = try layer(bits)
+                let want = try s8.forward(x).tensor.scalars.map(\.bitPattern)
+                XCTAssertEqual(try packed.forward(x).tensor.scalars.map(\.bitPattern), want,
+                               "conv \(n)x\(h)x\(w)x\(c)->\(o) k\(k) s\(s) p\(p) at rest \(bits)-bit")
+                XCTAssertEqual(packed.weightBytesAtRest, (s8.weightBytesAtRest * bits + 7) / 8)
+            }
+        }
+    }
+
+    func testRestBitsRejectCodesThatDoNotFitAndUnknownWidths() throws {
+        // One 4-bit-range violation (8) at index 4; the first 2-bit violation (-3) at index 1.
+        let codes: [Int8] = [1, -3, 0, 7, 8, -8]
+        for bits in [4, 2, 3, 0, 16] {
+            let what = bits == 4 ? "index 4" : bits == 2 ? "index 1" : "bit width \(bits)"
+            assertInt8Error(try Int8LinearKernel(name: "blocks.0.proj", weightCodes: codes, outFeatures: 2, inFeatures: 3, weightScales: [1, 1],
+                                                 inputScale: 1, inputZeroPoint: 0, bias: nil, restBits: bits), contains: what)
+            assertInt8Error(try Int8Conv2dKernel(name: "blocks.0.proj", weightCodes: codes, outChannels: 2, inChannels: 3, kernelSize: 1,
+                                                 stride: 1, padding: 0, weightScales: [1, 1], inputScale: 1, inputZeroPoint: 0, bias: nil,
+                                                 restBits: bits), contains: what)
+        }
+    }
+
     // MARK: - layer kernels against fp32 fake quantization
 
     /// gamma_n = n u / (1 - n u), u = 2^-24: the relative bound of n float32 roundings.

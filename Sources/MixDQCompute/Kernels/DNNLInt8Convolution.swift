@@ -2,7 +2,8 @@ import CDNNL
 import CKernels
 
 /// Exact integer 2-D convolution on oneDNN: u8 NHWC activation codes, s8 OIHW weight codes
-/// (reordered once, at construction, into the layout oneDNN picks), s32 NHWC output; equals
+/// (reordered once, at construction, into the layout oneDNN picks; with `restBits` 4 or 2 that
+/// layout rests packed and each call unpacks it: `Int8WeightsAtRest`), s32 NHWC output; equals
 /// `mdq_conv_u8s8s32_ref` on every CPU (7-bit activation split where needed: `Int8ActivationSplit`).
 ///
 /// Padding: oneDNN would pad u8 with code 0, which is the real value -z·Δx, not 0. The input is
@@ -16,16 +17,24 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
     public let splitsActivations: Bool
     /// Σ over (c, ky, kx) of w[o, c, ky, kx] per output channel.
     public let weightSums: [Int32]
-    private let packedWeight: AlignedBuffer
-    private let packedWeightMD: dnnl_memory_desc_t
+    private let weights: Int8WeightsAtRest
     private var primitives: [ShapeKey: DNNLPrimitive] = [:]
 
     private struct ShapeKey: Hashable { let n: Int, h: Int, w: Int }
 
-    /// `weightCodes` is `[out, in, k, k]` (PyTorch OIHW) s8.
+    /// Bit width the weights rest at (2, 4 or 8).
+    public var restBits: Int { weights.restBits }
+    /// Bytes the weights occupy between calls (oneDNN's layout, packed at `restBits`).
+    public var weightBytesAtRest: Int { weights.bytesAtRest }
+    /// Whether packed weights unpack straight into oneDNN's layout (no per-call reorder).
+    public var unpacksIntoPrimitiveLayout: Bool { weights.packsPrimitiveLayout }
+
+    /// `weightCodes` is `[out, in, k, k]` (PyTorch OIHW) s8; `restBits` 2, 4 or 8 is the width they rest
+    /// at (codes must fit it; errors name `name`).
     /// `splitActivations` nil: decided by the CPU and the codes (`Int8ActivationSplit.needed`).
+    /// `packPrimitiveLayout` false: packed weights keep their plain order and are reordered per call (tests).
     public init(weightCodes: [Int8], outChannels: Int, inChannels: Int, kernelSize: Int, stride: Int, padding: Int,
-                splitActivations: Bool? = nil) throws {
+                restBits: Int = 8, splitActivations: Bool? = nil, name: String? = nil, packPrimitiveLayout: Bool = true) throws {
         let taps = inChannels * kernelSize * kernelSize
         guard outChannels > 0, inChannels > 0, kernelSize > 0, stride > 0, padding >= 0,
               weightCodes.count == outChannels * taps else {
@@ -48,11 +57,9 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
                                      weightMD: DNNLEngine.memoryDesc(dims, dnnl_s8, dnnl_format_tag_any))
         let want = try DNNLEngine.queriedMD(first.pd, dnnl_query_weights_md, "int8 convolution \(inChannels)->\(outChannels)")
         let userMD = try DNNLEngine.memoryDesc(dims, dnnl_s8, dnnl_oihw)
-        packedWeight = try weightCodes.withUnsafeBytes { codes in
-            guard let base = codes.baseAddress else { throw DNNLError(operation: "int8 convolution weights: empty", status: dnnl_invalid_arguments) }
-            return try DNNLEngine.shared.reorder(base, userMD, to: want)
-        }
-        packedWeightMD = want
+        weights = try Int8WeightsAtRest(codes: weightCodes, plainMD: userMD, layoutMD: want, restBits: restBits,
+                                        name: name ?? "int8 convolution [\(outChannels), \(inChannels), \(kernelSize), \(kernelSize)]",
+                                        packPrimitiveLayout: packPrimitiveLayout)
         primitives[nominal] = first
     }
 
@@ -79,7 +86,7 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
     private func compiled(_ key: ShapeKey) throws -> DNNLPrimitive {
         if let c = primitives[key] { return c }
         let c = try Self.compile(key, inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, stride: stride,
-                                 weightMD: packedWeightMD)
+                                 weightMD: weights.layoutMD)
         primitives[key] = c
         return c
     }
@@ -107,25 +114,27 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
         let (oh, ow) = outputSize(input.height, input.width)
         FLOPCounter.add(macs: input.batch * oh * ow * outChannels * inChannels * kernelSize * kernelSize)
         let key = ShapeKey(n: input.batch, h: input.paddedHeight, w: input.paddedWidth)
-        if !splitsActivations {
-            try run(input.codes, key, into: y)
-            return
+        try weights.withLayoutWeights { w in
+            if !splitsActivations {
+                try run(input.codes, key, weights: w, into: y)
+                return
+            }
+            // Both halves on the same weights (the border code z splits consistently too): acc_lo
+            // straight into y, acc_hi into scratch, then y = 128 acc_hi + acc_lo in place.
+            let count = input.codeCount
+            let halves = AlignedBuffer(byteCount: 2 * count)
+            let hi = halves.pointer.assumingMemoryBound(to: UInt8.self)
+            mdq_split_u8_hi_lo(input.codes, hi, hi + count, count)
+            let outCount = input.batch * oh * ow * outChannels
+            let products = AlignedBuffer(byteCount: outCount * MemoryLayout<Int32>.stride)
+            let accHi = products.pointer.assumingMemoryBound(to: Int32.self)
+            try run(hi, key, weights: w, into: accHi)
+            try run(hi + count, key, weights: w, into: y)
+            mdq_combine_hi_lo_s32(accHi, y, y, outCount)
         }
-        // Both halves on the same packed weights (the border code z splits consistently too): acc_lo
-        // straight into y, acc_hi into scratch, then y = 128 acc_hi + acc_lo in place.
-        let count = input.codeCount
-        let halves = AlignedBuffer(byteCount: 2 * count)
-        let hi = halves.pointer.assumingMemoryBound(to: UInt8.self)
-        mdq_split_u8_hi_lo(input.codes, hi, hi + count, count)
-        let outCount = input.batch * oh * ow * outChannels
-        let products = AlignedBuffer(byteCount: outCount * MemoryLayout<Int32>.stride)
-        let accHi = products.pointer.assumingMemoryBound(to: Int32.self)
-        try run(hi, key, into: accHi)
-        try run(hi + count, key, into: y)
-        mdq_combine_hi_lo_s32(accHi, y, y, outCount)
     }
 
-    private func run(_ x: UnsafePointer<UInt8>, _ key: ShapeKey, into y: UnsafeMutablePointer<Int32>) throws {
+    private func run(_ x: UnsafePointer<UInt8>, _ key: ShapeKey, weights: UnsafeMutableRawPointer, into y: UnsafeMutablePointer<Int32>) throws {
         let compiled = try compiled(key)
         let what = "int8 convolution \(inChannels)->\(outChannels) k\(kernelSize) s\(stride) on padded \(key.n)x\(key.h)x\(key.w)"
         let engine = DNNLEngine.shared
@@ -133,7 +142,7 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
         defer { mems.forEach { dnnl_memory_destroy($0) } }
         let s = try engine.memory(DNNLEngine.queriedMD(compiled.pd, dnnl_query_src_md, what), UnsafeMutableRawPointer(mutating: x))
         mems.append(s)
-        let w = try engine.memory(packedWeightMD, packedWeight.pointer); mems.append(w)
+        let w = try engine.memory(self.weights.layoutMD, weights); mems.append(w)
         let d = try engine.memory(DNNLEngine.queriedMD(compiled.pd, dnnl_query_dst_md, what), y); mems.append(d)
         try engine.execute(compiled.primitive, [(DNNL_ARG_SRC, s), (DNNL_ARG_WEIGHTS, w), (DNNL_ARG_DST, d)], what)
     }

@@ -14,9 +14,14 @@ public final class Int8Conv2dKernel: Conv2dKernel, @unchecked Sendable {
     private let bias: Tensor?
     public let convolution: DNNLInt8Convolution
 
+    /// Bytes the weight codes occupy between calls (packed at `restBits`; scales and bias not counted).
+    public var weightBytesAtRest: Int { convolution.weightBytesAtRest }
+
     /// `weightCodes` is `[out, in, k, k]` (OIHW) in [-128, 127]; `name` appears in errors.
+    /// `restBits` 2, 4 or 8: the codes rest packed at that width and unpack per call (they must fit it).
     public init(name: String, weightCodes: [Int8], outChannels: Int, inChannels: Int, kernelSize: Int, stride: Int, padding: Int,
-                weightScales: [Float], inputScale: Float, inputZeroPoint: Int, bias: Tensor?, splitActivations: Bool? = nil) throws {
+                weightScales: [Float], inputScale: Float, inputZeroPoint: Int, bias: Tensor?, restBits: Int = 8,
+                splitActivations: Bool? = nil) throws {
         guard kernelSize > 0, stride > 0, padding >= 0 else {
             throw Int8KernelError(layer: name, "kernel \(kernelSize), stride \(stride), padding \(padding): kernel and stride must be positive, padding not negative")
         }
@@ -36,7 +41,7 @@ public final class Int8Conv2dKernel: Conv2dKernel, @unchecked Sendable {
         self.bias = bias
         convolution = try DNNLInt8Convolution(weightCodes: weightCodes, outChannels: outChannels, inChannels: inChannels,
                                               kernelSize: kernelSize, stride: stride, padding: padding,
-                                              splitActivations: splitActivations)
+                                              restBits: restBits, splitActivations: splitActivations, name: name)
     }
 
     public func forward(_ x: FeatureMap) throws -> FeatureMap {

@@ -14,9 +14,13 @@ public final class Int8LinearKernel: LinearKernel, @unchecked Sendable {
     private let bias: Tensor?
     public let matmul: DNNLInt8Matmul
 
+    /// Bytes the weight codes occupy between calls (packed at `restBits`; scales and bias not counted).
+    public var weightBytesAtRest: Int { matmul.weightBytesAtRest }
+
     /// `weightCodes` is `[outFeatures, inFeatures]` row-major in [-128, 127]; `name` appears in errors.
+    /// `restBits` 2, 4 or 8: the codes rest packed at that width and unpack per call (they must fit it).
     public init(name: String, weightCodes: [Int8], outFeatures: Int, inFeatures: Int, weightScales: [Float],
-                inputScale: Float, inputZeroPoint: Int, bias: Tensor?, splitActivations: Bool? = nil) throws {
+                inputScale: Float, inputZeroPoint: Int, bias: Tensor?, restBits: Int = 8, splitActivations: Bool? = nil) throws {
         outputScales = try Int8KernelError.validatedScales(
             layer: name, outChannels: outFeatures, reduction: inFeatures, codeCount: weightCodes.count,
             weightScales: weightScales, inputScale: inputScale, inputZeroPoint: inputZeroPoint, bias: bias)
@@ -27,7 +31,7 @@ public final class Int8LinearKernel: LinearKernel, @unchecked Sendable {
         self.inputZeroPoint = Int32(inputZeroPoint)
         self.bias = bias
         matmul = try DNNLInt8Matmul(weightCodes: weightCodes, outFeatures: outFeatures, inFeatures: inFeatures,
-                                    splitActivations: splitActivations)
+                                    restBits: restBits, splitActivations: splitActivations, name: name)
     }
 
     public func forward(_ x: Tensor) throws -> Tensor {
