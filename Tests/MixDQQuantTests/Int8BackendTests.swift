@@ -167,21 +167,3 @@ final class Int8BackendTests: XCTestCase {
         }
     }
 }
-
-
-extension Int8BackendTests {
-    func testZZTiming() throws {
-        let p = try calibratedPair()
-        try p.otherSim.deploy(Int8Backend())
-        for (name, u) in [("fake", p.fake), ("int8", p.other)] {
-            _ = try u(p.inputs)
-            OpProfiler.enabled = true
-            let t = Date()
-            for _ in 0..<3 { _ = try u(p.inputs) }
-            print(name, Date().timeIntervalSince(t) / 3)
-            print(OpProfiler.report)
-            OpProfiler.reset()
-            OpProfiler.enabled = false
-        }
-    }
-}

@@ -59,11 +59,15 @@ public struct Int8Backend: QuantBackend {
             throw QuantBackendError(backend: "int8", path: site.path,
                                     reason: "\(codes.parts.count) weight part(s) with \(codes.codes.count) codes and \(activation.count) activation part(s) do not fit \(site.geometry)")
         }
+        // Codes rest packed at the narrowest of 2, 4, 8 bits that holds them (4-bit weights: half a byte each).
+        guard let rest = QuantizedUNetFormat.restBits(forWeightBits: codes.bits) else {
+            throw QuantBackendError(backend: "int8", path: site.path, reason: "\(codes.bits)-bit weights do not fit int8 codes")
+        }
         switch site.geometry {
         case .linear(let inF, let outF):
             return .linear(try Int8LinearKernel(name: site.path, weightCodes: codes.codes, outFeatures: outF, inFeatures: inF,
                                                 weightScales: codes.parts[0].scales, inputScale: activation[0].delta,
-                                                inputZeroPoint: Int(activation[0].zeroPoint), bias: bias))
+                                                inputZeroPoint: Int(activation[0].zeroPoint), bias: bias, restBits: rest))
         case .conv2d(_, let outC, let k, let s, let p):
             var halves: [Int8Conv2dKernel] = []
             for (part, channels) in site.activationParts.enumerated() {
@@ -82,7 +86,7 @@ public struct Int8Backend: QuantBackend {
                                                    weightCodes: partCodes, outChannels: outC, inChannels: channels.count,
                                                    kernelSize: k, stride: s, padding: p, weightScales: codes.parts[part].scales,
                                                    inputScale: activation[part].delta, inputZeroPoint: Int(activation[part].zeroPoint),
-                                                   bias: part == site.activationParts.count - 1 ? bias : nil))
+                                                   bias: part == site.activationParts.count - 1 ? bias : nil, restBits: rest))
             }
             if halves.count == 1 { return .conv2d(halves[0]) }
             return .conv2d(Int8SplitConv2dKernel(parts: zip(site.activationParts, halves).map { ($0, $1) }))
@@ -96,6 +100,9 @@ public final class Int8SplitConv2dKernel: Conv2dKernel {
     public let parts: [(channels: Range<Int>, kernel: Int8Conv2dKernel)]
     init(parts: [(Range<Int>, Int8Conv2dKernel)]) { self.parts = parts.map { (channels: $0.0, kernel: $0.1) } }
 
+    /// Bytes the weight codes of both parts occupy between calls.
+    public var weightBytesAtRest: Int { parts.reduce(0) { $0 + $1.kernel.weightBytesAtRest } }
+
     public func forward(_ x: FeatureMap) throws -> FeatureMap {
         var sum: FeatureMap?
         for part in parts {
@@ -104,5 +111,19 @@ public final class Int8SplitConv2dKernel: Conv2dKernel {
         }
         guard let sum else { throw Int8KernelError(layer: "split shortcut", "no parts") }
         return sum
+    }
+}
+
+extension InstalledKernel {
+    /// Bytes the layer's weights occupy between calls: packed codes for integer kernels, fp32 otherwise
+    /// (nil when the kernel does not say: FP kernels report through their own packing).
+    public var integerWeightBytes: Int? {
+        switch self {
+        case .linear(let k as Int8LinearKernel): return k.weightBytesAtRest
+        case .linear(let k as BOSAwareLinear): return InstalledKernel.linear(k.quantized).integerWeightBytes
+        case .conv2d(let k as Int8Conv2dKernel): return k.weightBytesAtRest
+        case .conv2d(let k as Int8SplitConv2dKernel): return k.weightBytesAtRest
+        default: return nil
+        }
     }
 }

@@ -73,7 +73,7 @@ public final class QuantizedUNetKernels: LayerKernelFactory {
                 throw QuantizedUNetFormat.Invalid("\(source.name): '\(spec.path).input_zero_points' holds \(z) at \(i) (an integer in 0...255)")
             }
             kernel = try Int8Backend.kernel(site: site, codes: weights, activation: zip(deltas, zeros).map { ($0, $1) }, bias: spec.bias)
-            weightBytes += codes.count
+            weightBytes += kernel.integerWeightBytes ?? codes.count
         }
         if spec.role == .crossAttentionKeyValue, source.contains("\(spec.path).token0_inputs"), case .linear(let k) = kernel {
             let inKey = "\(spec.path).token0_inputs", outKey = "\(spec.path).token0_outputs"
