@@ -5,15 +5,15 @@
 #include "int8_internal.h"
 #include <immintrin.h>
 
-void mdq_quantize_u8_ref(const float *x, uint8_t *q, size_t n, float delta, float zero_point);
+void mdq_quantize_u8_ref(const float *x, uint8_t *q, size_t n, float delta, float zero_point, float qmax);
 void mdq_dequant_s32_rows_ref(const int32_t *acc, float *y, size_t rows, size_t n, int32_t zero_point,
                               const int32_t *wsum, const float *scale, const float *bias);
 
 #define MDQ_T __attribute__((target("avx2,fma,f16c")))
 
-MDQ_T void mdq_quantize_u8_avx2(const float *x, uint8_t *q, size_t n, float delta, float zero_point) {
+MDQ_T void mdq_quantize_u8_avx2(const float *x, uint8_t *q, size_t n, float delta, float zero_point, float qmax) {
     const __m256 d = _mm256_set1_ps(delta), z = _mm256_set1_ps(zero_point);
-    const __m256 lo = _mm256_setzero_ps(), hi = _mm256_set1_ps(255.0f);
+    const __m256 lo = _mm256_setzero_ps(), hi = _mm256_set1_ps(qmax);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 v = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(x + i), d), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -24,7 +24,7 @@ MDQ_T void mdq_quantize_u8_avx2(const float *x, uint8_t *q, size_t n, float delt
         __m128i w16 = _mm_packus_epi32(_mm256_castsi256_si128(iv), _mm256_extracti128_si256(iv, 1));
         _mm_storel_epi64((__m128i *)(q + i), _mm_packus_epi16(w16, w16));
     }
-    if (i < n) mdq_quantize_u8_ref(x + i, q + i, n - i, delta, zero_point);
+    if (i < n) mdq_quantize_u8_ref(x + i, q + i, n - i, delta, zero_point, qmax);
 }
 
 MDQ_T void mdq_dequant_s32_rows_avx2(const int32_t *acc, float *y, size_t rows, size_t n, int32_t zero_point,

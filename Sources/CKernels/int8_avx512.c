@@ -7,22 +7,22 @@
 
 #define MDQ_T __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
 
-static inline MDQ_T __m512i quantize16(__m512 x, __m512 d, __m512 z) {
+static inline MDQ_T __m512i quantize16(__m512 x, __m512 d, __m512 z, __m512 top) {
     __m512 v = _mm512_roundscale_ps(_mm512_div_ps(x, d), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     v = _mm512_add_ps(v, z);
     v = _mm512_max_ps(v, _mm512_setzero_ps());  // NaN -> 0, as the reference
-    v = _mm512_min_ps(v, _mm512_set1_ps(255.0f));
+    v = _mm512_min_ps(v, top);
     return _mm512_cvtps_epi32(v);
 }
 
-MDQ_T void mdq_quantize_u8_avx512(const float *x, uint8_t *q, size_t n, float delta, float zero_point) {
-    const __m512 d = _mm512_set1_ps(delta), z = _mm512_set1_ps(zero_point);
+MDQ_T void mdq_quantize_u8_avx512(const float *x, uint8_t *q, size_t n, float delta, float zero_point, float qmax) {
+    const __m512 d = _mm512_set1_ps(delta), z = _mm512_set1_ps(zero_point), top = _mm512_set1_ps(qmax);
     size_t i = 0;
     for (; i + 16 <= n; i += 16)
-        _mm_storeu_si128((__m128i *)(q + i), _mm512_cvtepi32_epi8(quantize16(_mm512_loadu_ps(x + i), d, z)));
+        _mm_storeu_si128((__m128i *)(q + i), _mm512_cvtepi32_epi8(quantize16(_mm512_loadu_ps(x + i), d, z, top)));
     if (i < n) {
         __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
-        _mm512_mask_cvtepi32_storeu_epi8(q + i, m, quantize16(_mm512_maskz_loadu_ps(m, x + i), d, z));
+        _mm512_mask_cvtepi32_storeu_epi8(q + i, m, quantize16(_mm512_maskz_loadu_ps(m, x + i), d, z, top));
     }
 }
 

@@ -1,8 +1,8 @@
 // int8_dispatch.c: public dispatchers of the INT8 kernels (AVX-512 > AVX2 > scalar, as isa.c).
 #include "int8_internal.h"
 
-void mdq_quantize_u8(const float *x, uint8_t *q, size_t n, float delta, float zero_point) {
-    DISPATCH(mdq_quantize_u8, (x, q, n, delta, zero_point));
+void mdq_quantize_u8(const float *x, uint8_t *q, size_t n, float delta, float zero_point, float qmax) {
+    DISPATCH(mdq_quantize_u8, (x, q, n, delta, zero_point, qmax));
 }
 void mdq_dequant_s32_rows(const int32_t *acc, float *y, size_t rows, size_t n, int32_t zero_point,
                           const int32_t *wsum, const float *scale, const float *bias) {

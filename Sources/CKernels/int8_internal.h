@@ -4,7 +4,7 @@
 #include "internal.h"
 
 #define MDQ_DECLARE_INT8_VARIANT(sfx)                                                                   \
-    void mdq_quantize_u8_##sfx(const float *x, uint8_t *q, size_t n, float delta, float zero_point);   \
+    void mdq_quantize_u8_##sfx(const float *x, uint8_t *q, size_t n, float delta, float zero_point, float qmax);   \
     void mdq_dequant_s32_rows_##sfx(const int32_t *acc, float *y, size_t rows, size_t n,               \
                                     int32_t zero_point, const int32_t *wsum, const float *scale,       \
                                     const float *bias);                                                \

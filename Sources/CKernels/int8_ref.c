@@ -6,13 +6,13 @@
 #include "internal.h"
 #include <math.h>
 
-void mdq_quantize_u8_ref(const float *x, uint8_t *q, size_t n, float delta, float zero_point) {
+void mdq_quantize_u8_ref(const float *x, uint8_t *q, size_t n, float delta, float zero_point, float qmax) {
     for (size_t i = 0; i < n; i++) {
         // Same operations, in the same order, as fq1 in ref.c, so (q - z) * delta == fake quant.
         float v = nearbyintf(x[i] / delta);
         v = v + zero_point;
         v = (v > 0.0f) ? v : 0.0f;      // maxps(v, 0): NaN -> 0
-        v = (v < 255.0f) ? v : 255.0f;  // minps(v, 255)
+        v = (v < qmax) ? v : qmax;      // minps(v, qmax)
         q[i] = (uint8_t)v;
     }
 }

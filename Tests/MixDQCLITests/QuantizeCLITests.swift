@@ -39,23 +39,23 @@ extension QuantFlowCLITests {
         XCTAssertNotEqual(fake.status, 0)
         XCTAssertTrue(fake.stderr.contains("already quantized"), fake.stderr)
 
-        // 4-bit activations have no integer path: quantize refuses naming the layer, infer --backend int8 too,
-        // and the default backend falls back to fake quant saying why.
+        // MixDQ's activation MP (4-bit activations) runs on int8; activations quantized over FP weights
+        // have no integer path: --backend int8 refuses naming a layer, the default falls back to fake quant.
         let layers = try QuantFlowCLITests.layers(in: w.checkpoint)
         let weights = dir.appendingPathComponent("w.yaml"), acts = dir.appendingPathComponent("a.yaml")
         try QuantFlowCLITests.bitFile(layers, [:]).write(to: weights, atomically: true, encoding: .utf8)
-        try QuantFlowCLITests.bitFile(layers, ["conv_out": 4]).write(to: acts, atomically: true, encoding: .utf8)
+        try QuantFlowCLITests.bitFile(layers, ["conv_out": 4, "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_q": 4])
+            .write(to: acts, atomically: true, encoding: .utf8)
         let mp = ["--config-weight-mp", weights.path, "--config-act-mp", acts.path]
-        let q4 = try MixDQCLI.run(["quantize", "--config", w.config.path, "--ckpt", w.ptq.path, "--out", dir.appendingPathComponent("u4").path] + mp)
-        XCTAssertNotEqual(q4.status, 0)
-        XCTAssertTrue(q4.stderr.contains("conv_out") && q4.stderr.contains("4-bit activations"), q4.stderr)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("u4").path), "no partial output")
-        let i4 = try MixDQCLI.run(["infer", "--base-path", w.ptq.path, "--backend", "int8", "--num-imgs", "1",
-                                   "--image-folder", dir.appendingPathComponent("y").path] + mp)
-        XCTAssertNotEqual(i4.status, 0)
-        XCTAssertTrue(i4.stderr.contains("conv_out") && i4.stderr.contains("--backend fake"), i4.stderr)
-        let auto = try MixDQCLI.succeed(["infer", "--base-path", w.ptq.path, "--num-imgs", "1", "--batch-size", "1",
-                                         "--image-folder", dir.appendingPathComponent("z").path] + mp)
-        XCTAssertTrue(auto.stderr.contains("backend: fake quant") && auto.stderr.contains("conv_out"), auto.stderr)
+        let a4 = try MixDQCLI.succeed(["infer", "--base-path", w.ptq.path, "--backend", "int8", "--num-imgs", "1", "--batch-size", "1",
+                                       "--image-folder", dir.appendingPathComponent("y").path] + mp)
+        XCTAssertTrue(a4.stderr.contains("activations 4-bit: 2, 8-bit:") && a4.stderr.contains("backend: int8"), a4.stderr)
+        let noWeights = try MixDQCLI.run(["infer", "--base-path", w.ptq.path, "--backend", "int8", "--skip-quant-weight", "--num-imgs", "1",
+                                          "--image-folder", dir.appendingPathComponent("v").path])
+        XCTAssertNotEqual(noWeights.status, 0)
+        XCTAssertTrue(noWeights.stderr.contains("conv_in") && noWeights.stderr.contains("--backend fake"), noWeights.stderr)
+        let auto = try MixDQCLI.succeed(["infer", "--base-path", w.ptq.path, "--skip-quant-weight", "--num-imgs", "1", "--batch-size", "1",
+                                         "--image-folder", dir.appendingPathComponent("z").path])
+        XCTAssertTrue(auto.stderr.contains("backend: fake quant") && auto.stderr.contains("no int8 path"), auto.stderr)
     }
 }

@@ -20,9 +20,9 @@ final class Int8KernelTests: XCTestCase {
         }
     }
 
-    func quantize(_ x: [Float], _ delta: Float, _ zp: Float, ref: Bool = false) -> [UInt8] {
+    func quantize(_ x: [Float], _ delta: Float, _ zp: Float, qmax: Float = 255, ref: Bool = false) -> [UInt8] {
         var q = [UInt8](repeating: 0xAA, count: x.count)
-        if ref { mdq_quantize_u8_ref(x, &q, x.count, delta, zp) } else { mdq_quantize_u8(x, &q, x.count, delta, zp) }
+        if ref { mdq_quantize_u8_ref(x, &q, x.count, delta, zp, qmax) } else { mdq_quantize_u8(x, &q, x.count, delta, zp, qmax) }
         return q
     }
 
@@ -37,18 +37,27 @@ final class Int8KernelTests: XCTestCase {
         XCTAssertEqual(quantize(x, 0.5, 10, ref: true), want)
     }
 
+    /// MixDQ's 4-bit activations: codes clamp to 15 (z = 3, Δ 0.5: 1.25 -> 2 + 3 = 5, 100 -> 15, -100 -> 0).
+    func testQuantizeFourBitKnownValues() {
+        let x: [Float] = [1.25, 100, -100, 5.9, .nan, -1.5]
+        let want: [UInt8] = [5, 15, 0, 15, 0, 0]
+        forEachISA { isa in XCTAssertEqual(quantize(x, 0.5, 3, qmax: 15), want, isa) }
+        XCTAssertEqual(quantize(x, 0.5, 3, qmax: 15, ref: true), want)
+    }
+
     func testQuantizeVariantsMatchReferenceAndFakeQuant() {
         var rng = KernelTests.SplitMix64(seed: 81)
-        for (delta, zp) in [(Float(0.0173), Float(0)), (0.31, 128), (2.5e-4, 255), (7.0, 37)] {
+        for (delta, zp, qmax) in [(Float(0.0173), Float(0), Float(255)), (0.31, 128, 255), (2.5e-4, 255, 255), (7.0, 37, 255),
+                                  (0.21, 0, 15), (0.05, 15, 15), (1.3, 7, 15), (0.4, 2, 3)] {
             for n in Self.lengths {
                 // Values spread over and beyond the code range, plus exact ties (k + 0.5) * delta.
                 var x = (0..<n).map { _ in Float(rng.uniform(-400, 400)) * delta }
                 for i in stride(from: 0, to: n, by: 5) { x[i] = (Float(Int(rng.next() % 300)) - 150 + 0.5) * delta }
-                let want = quantize(x, delta, zp, ref: true)
-                forEachISA { isa in XCTAssertEqual(quantize(x, delta, zp), want, "\(isa) n=\(n) delta=\(delta) z=\(zp)") }
+                let want = quantize(x, delta, zp, qmax: qmax, ref: true)
+                forEachISA { isa in XCTAssertEqual(quantize(x, delta, zp, qmax: qmax), want, "\(isa) n=\(n) delta=\(delta) z=\(zp) qmax=\(qmax)") }
                 // The codes are those fake quant implies: (q - z) * delta is its output, bit for bit.
                 var fq = [Float](repeating: .nan, count: n)
-                mdq_fake_quant_tensor_ref(x, &fq, n, delta, zp, 0, 255)
+                mdq_fake_quant_tensor_ref(x, &fq, n, delta, zp, 0, qmax)
                 for i in 0..<n where ((Float(want[i]) - zp) * delta).bitPattern != fq[i].bitPattern {
                     XCTFail("code \(want[i]) of \(x[i]) is not fake quant's \(fq[i]) (delta \(delta), z \(zp))")
                     break

@@ -145,7 +145,7 @@ final class Int8OneDNNTests: XCTestCase {
                 let bias = (0..<n).map { _ in rng.mixed() }
                 let x = activations(m * k, delta: delta, zeroPoint: z, &rng)
                 var q = [UInt8](repeating: 0, count: m * k)
-                mdq_quantize_u8_ref(x, &q, x.count, delta, Float(z))
+                mdq_quantize_u8_ref(x, &q, x.count, delta, Float(z), 255)
                 var acc = [Int32](repeating: 0, count: m * n)
                 mdq_gemm_u8s8s32_ref(m, n, k, q, codes, &acc)
                 for withBias in [false, true] {
@@ -173,7 +173,7 @@ final class Int8OneDNNTests: XCTestCase {
                 let bias = (0..<o).map { _ in rng.mixed() }
                 let x = activations(n * h * w * c, delta: delta, zeroPoint: z, &rng)
                 var q = [UInt8](repeating: 0, count: x.count)
-                mdq_quantize_u8_ref(x, &q, x.count, delta, Float(z))
+                mdq_quantize_u8_ref(x, &q, x.count, delta, Float(z), 255)
                 let oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1
                 var acc = [Int32](repeating: 0, count: n * oh * ow * o)
                 mdq_conv_u8s8s32_ref(q, n, h, w, c, codes, o, k, s, p, UInt8(z), &acc)
@@ -360,7 +360,7 @@ final class Int8OneDNNTests: XCTestCase {
                                              inputScale: delta, inputZeroPoint: z, bias: Tensor(shape: [n], values: bias))
             let y = try layer.forward(Tensor(shape: [m, k], values: x)).scalars
             var q = [UInt8](repeating: 0, count: x.count)
-            mdq_quantize_u8_ref(x, &q, x.count, delta, Float(z))
+            mdq_quantize_u8_ref(x, &q, x.count, delta, Float(z), 255)
             for r in 0..<m {
                 for c in 0..<n {
                     var absSum = 0.0
@@ -395,7 +395,7 @@ final class Int8OneDNNTests: XCTestCase {
                                              padding: p, weightScales: ws, inputScale: delta, inputZeroPoint: z, bias: Tensor(shape: [o], values: bias))
             let y = try layer.forward(FeatureMap(Tensor(shape: [n, h, w, c], values: x))).tensor.scalars
             var q = [UInt8](repeating: 0, count: x.count)
-            mdq_quantize_u8_ref(x, &q, x.count, delta, Float(z))
+            mdq_quantize_u8_ref(x, &q, x.count, delta, Float(z), 255)
             let oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1
             for b in 0..<n { for oy in 0..<oh { for ox in 0..<ow { for oc in 0..<o {
                 var absSum = 0.0  // in-bounds taps only: padded taps are real zeros in both paths

@@ -112,8 +112,8 @@ extension QuantizedInferenceTests {
         assertLoadFails(folder, mentions: [layer, "16-bit", "no integer path"])
         try restore()
         try rewrite(folder) { _, meta in meta["layers"] = meta["layers"]!.replacingOccurrences(
-            of: "\"\(layer)\":{\"activation_bits\":8", with: "\"\(layer)\":{\"activation_bits\":4") }
-        assertLoadFails(folder, mentions: [layer, "4-bit activations", "no integer path"])
+            of: "\"\(layer)\":{\"activation_bits\":8", with: "\"\(layer)\":{\"activation_bits\":16") }
+        assertLoadFails(folder, mentions: [layer, "16-bit activations", "no integer path"])
         try restore()
 
         // Packed codes truncated, scales of the wrong shape, a zero point that is no code.

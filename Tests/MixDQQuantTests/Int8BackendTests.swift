@@ -33,13 +33,15 @@ final class Int8BackendTests: XCTestCase {
     static func gamma(_ n: Int) -> Double { let u = 0x1p-24; return Double(n) * u / (1 - Double(n) * u) }
 
     /// Mixed precision over the whole UNet: 8, 4 and 2-bit weights in turn, some layers A16
-    /// (weight-only), some fully FP (protected), the rest W·A8; BOS-aware K/V and split shortcuts on.
+    /// (weight-only), some fully FP (protected), some with 4-bit activations, the rest W·A8; BOS-aware
+    /// K/V and split shortcuts on.
     func configure(_ sims: QuantSimulator..., bits: [Int] = [8, 4, 2]) {
         for sim in sims {
             for (i, l) in sim.layers.enumerated() {
                 l.weightBits = bits[i % bits.count]
                 l.weightEnabled = i % 7 != 3
                 l.activationEnabled = i % 7 != 3 && i % 5 != 1
+                l.activationBits = i % 11 == 2 ? 4 : 8   // MixDQ's activation MP uses 4-bit codes
             }
         }
     }

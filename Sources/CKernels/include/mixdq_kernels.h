@@ -95,9 +95,10 @@ void mdq_absmax_rows_ref(const float *x, size_t rows, size_t cols, float *absmax
 size_t mdq_count_nonfinite_ref(const float *x, size_t n);
 
 // ---- INT8 (W8A8) building blocks (int8_*.c; formulas in mixdq-method.md sections 3.3, 7.2, 7.3) --------
-// u8 activation codes: q = clamp(round_half_even(x / delta) + zero_point, 0, 255), true division and
+// u8 activation codes: q = clamp(round_half_even(x / delta) + zero_point, 0, qmax) with qmax = 2^bits - 1
+// (255 for 8-bit activations, 15 for MixDQ's 4-bit ones), true division and
 // the operations of mdq_fake_quant_tensor, so (q - zero_point) * delta equals its output; NaN -> 0.
-void mdq_quantize_u8(const float *x, uint8_t *q, size_t n, float delta, float zero_point);
+void mdq_quantize_u8(const float *x, uint8_t *q, size_t n, float delta, float zero_point, float qmax);
 // Dequantization epilogue over acc [rows, n] (s32): y[r, c] = (float)(acc[r, c] - zero_point * wsum[c])
 // * scale[c] (+ bias[c] when bias is not NULL). The subtraction wraps in int32; one float multiply,
 // one float add, no FMA, so every variant equals the reference bit for bit. y may be acc itself (in
@@ -111,7 +112,7 @@ void mdq_split_u8_hi_lo(const uint8_t *q, uint8_t *hi, uint8_t *lo, size_t n);
 void mdq_combine_hi_lo_s32(const int32_t *hi, const int32_t *lo, int32_t *acc, size_t n);
 
 // Scalar references (the yardsticks of the SIMD variants and of the oneDNN INT8 primitives).
-void mdq_quantize_u8_ref(const float *x, uint8_t *q, size_t n, float delta, float zero_point);
+void mdq_quantize_u8_ref(const float *x, uint8_t *q, size_t n, float delta, float zero_point, float qmax);
 void mdq_dequant_s32_rows_ref(const int32_t *acc, float *y, size_t rows, size_t n, int32_t zero_point,
                               const int32_t *wsum, const float *scale, const float *bias);
 void mdq_split_u8_hi_lo_ref(const uint8_t *q, uint8_t *hi, uint8_t *lo, size_t n);

@@ -9,6 +9,8 @@ public final class Int8Conv2dKernel: Conv2dKernel, @unchecked Sendable {
     public let inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, padding: Int
     public let inputScale: Float
     public let inputZeroPoint: Int32
+    /// Largest activation code, 2^bits - 1 (255 for 8-bit activations, 15 for 4-bit).
+    public let inputCodeMax: Float
     /// Δx·Δw[c], computed once in float32.
     public let outputScales: [Float]
     private let bias: Tensor?
@@ -20,7 +22,7 @@ public final class Int8Conv2dKernel: Conv2dKernel, @unchecked Sendable {
     /// `weightCodes` is `[out, in, k, k]` (OIHW) in [-128, 127]; `name` appears in errors.
     /// `restBits` 2, 4 or 8: the codes rest packed at that width and unpack per call (they must fit it).
     public init(name: String, weightCodes: [Int8], outChannels: Int, inChannels: Int, kernelSize: Int, stride: Int, padding: Int,
-                weightScales: [Float], inputScale: Float, inputZeroPoint: Int, bias: Tensor?, restBits: Int = 8,
+                weightScales: [Float], inputScale: Float, inputZeroPoint: Int, activationBits: Int = 8, bias: Tensor?, restBits: Int = 8,
                 splitActivations: Bool? = nil) throws {
         guard kernelSize > 0, stride > 0, padding >= 0 else {
             throw Int8KernelError(layer: name, "kernel \(kernelSize), stride \(stride), padding \(padding): kernel and stride must be positive, padding not negative")
@@ -29,7 +31,8 @@ public final class Int8Conv2dKernel: Conv2dKernel, @unchecked Sendable {
         guard !overflow else { throw Int8KernelError(layer: name, "\(inChannels) x \(kernelSize)^2 taps overflow") }
         outputScales = try Int8KernelError.validatedScales(
             layer: name, outChannels: outChannels, reduction: taps, codeCount: weightCodes.count,
-            weightScales: weightScales, inputScale: inputScale, inputZeroPoint: inputZeroPoint, bias: bias)
+            weightScales: weightScales, inputScale: inputScale, inputZeroPoint: inputZeroPoint,
+            activationBits: activationBits, bias: bias)
         self.name = name
         self.inChannels = inChannels
         self.outChannels = outChannels
@@ -38,6 +41,7 @@ public final class Int8Conv2dKernel: Conv2dKernel, @unchecked Sendable {
         self.padding = padding
         self.inputScale = inputScale
         self.inputZeroPoint = Int32(inputZeroPoint)
+        inputCodeMax = Float((1 << activationBits) - 1)
         self.bias = bias
         convolution = try DNNLInt8Convolution(weightCodes: weightCodes, outChannels: outChannels, inChannels: inChannels,
                                               kernelSize: kernelSize, stride: stride, padding: padding,
@@ -55,10 +59,10 @@ public final class Int8Conv2dKernel: Conv2dKernel, @unchecked Sendable {
         let out = FeatureMap(batch: x.batch, height: oh, width: ow, channels: outChannels)
         guard x.batch > 0 else { return out }
         let input = try convolution.makeInput(batch: x.batch, height: x.height, width: x.width, padCode: UInt8(inputZeroPoint))
-        let (h, rowLength, delta, zp) = (x.height, x.width * inChannels, inputScale, Float(inputZeroPoint))
+        let (h, rowLength, delta, zp, top) = (x.height, x.width * inChannels, inputScale, Float(inputZeroPoint), inputCodeMax)
         RowParallel.run(rows: x.batch * h, rowLength: rowLength) { rows in
             for r in rows {
-                mdq_quantize_u8(x.tensor.data + r * rowLength, input.row(batch: r / h, y: r % h), rowLength, delta, zp)
+                mdq_quantize_u8(x.tensor.data + r * rowLength, input.row(batch: r / h, y: r % h), rowLength, delta, zp, top)
             }
         }
         let pixels = x.batch * oh * ow

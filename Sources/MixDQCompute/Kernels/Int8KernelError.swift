@@ -14,7 +14,8 @@ public struct Int8KernelError: Error, CustomStringConvertible, LocalizedError, E
 
     /// Checks the parameters every INT8 layer shares; returns the per-channel output scales Δx·Δw[c].
     static func validatedScales(layer: String, outChannels: Int, reduction: Int, codeCount: Int,
-                                weightScales: [Float], inputScale: Float, inputZeroPoint: Int, bias: Tensor?) throws -> [Float] {
+                                weightScales: [Float], inputScale: Float, inputZeroPoint: Int, activationBits: Int = 8,
+                                bias: Tensor?) throws -> [Float] {
         guard outChannels > 0, reduction > 0 else {
             throw Int8KernelError(layer: layer, "sizes must be positive (out \(outChannels), reduction \(reduction))")
         }
@@ -33,8 +34,12 @@ public struct Int8KernelError: Error, CustomStringConvertible, LocalizedError, E
         guard inputScale.isFinite, inputScale > 0 else {
             throw Int8KernelError(layer: layer, "activation scale \(inputScale) must be finite and positive")
         }
-        guard (0...255).contains(inputZeroPoint) else {
-            throw Int8KernelError(layer: layer, "activation zero point \(inputZeroPoint) outside the u8 range 0...255")
+        guard (2...8).contains(activationBits) else {
+            throw Int8KernelError(layer: layer, "\(activationBits)-bit activations do not fit u8 codes (2...8 bits)")
+        }
+        let codeMax = (1 << activationBits) - 1
+        guard (0...codeMax).contains(inputZeroPoint) else {
+            throw Int8KernelError(layer: layer, "activation zero point \(inputZeroPoint) outside the \(activationBits)-bit code range 0...\(codeMax)")
         }
         if let bias, bias.count != outChannels {
             throw Int8KernelError(layer: layer, "bias has \(bias.count) values, expected \(outChannels)")

@@ -9,6 +9,8 @@ public final class Int8LinearKernel: LinearKernel, @unchecked Sendable {
     public let inFeatures: Int, outFeatures: Int
     public let inputScale: Float
     public let inputZeroPoint: Int32
+    /// Largest activation code, 2^bits - 1 (255 for 8-bit activations, 15 for 4-bit).
+    public let inputCodeMax: Float
     /// Δx·Δw[c], computed once in float32.
     public let outputScales: [Float]
     private let bias: Tensor?
@@ -20,15 +22,17 @@ public final class Int8LinearKernel: LinearKernel, @unchecked Sendable {
     /// `weightCodes` is `[outFeatures, inFeatures]` row-major in [-128, 127]; `name` appears in errors.
     /// `restBits` 2, 4 or 8: the codes rest packed at that width and unpack per call (they must fit it).
     public init(name: String, weightCodes: [Int8], outFeatures: Int, inFeatures: Int, weightScales: [Float],
-                inputScale: Float, inputZeroPoint: Int, bias: Tensor?, restBits: Int = 8, splitActivations: Bool? = nil) throws {
+                inputScale: Float, inputZeroPoint: Int, activationBits: Int = 8, bias: Tensor?, restBits: Int = 8, splitActivations: Bool? = nil) throws {
         outputScales = try Int8KernelError.validatedScales(
             layer: name, outChannels: outFeatures, reduction: inFeatures, codeCount: weightCodes.count,
-            weightScales: weightScales, inputScale: inputScale, inputZeroPoint: inputZeroPoint, bias: bias)
+            weightScales: weightScales, inputScale: inputScale, inputZeroPoint: inputZeroPoint,
+            activationBits: activationBits, bias: bias)
         self.name = name
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         self.inputScale = inputScale
         self.inputZeroPoint = Int32(inputZeroPoint)
+        inputCodeMax = Float((1 << activationBits) - 1)
         self.bias = bias
         matmul = try DNNLInt8Matmul(weightCodes: weightCodes, outFeatures: outFeatures, inFeatures: inFeatures,
                                     restBits: restBits, splitActivations: splitActivations, name: name)
@@ -41,9 +45,9 @@ public final class Int8LinearKernel: LinearKernel, @unchecked Sendable {
         guard m > 0 else { return y }
         let codes = AlignedBuffer(byteCount: x.count)
         let q = codes.pointer.assumingMemoryBound(to: UInt8.self)
-        let (k, n, delta, zp) = (inFeatures, outFeatures, inputScale, inputZeroPoint)
+        let (k, n, delta, zp, top) = (inFeatures, outFeatures, inputScale, inputZeroPoint, inputCodeMax)
         RowParallel.run(rows: m, rowLength: k) { rows in
-            mdq_quantize_u8(x.data + rows.lowerBound * k, q + rows.lowerBound * k, rows.count * k, delta, Float(zp))
+            mdq_quantize_u8(x.data + rows.lowerBound * k, q + rows.lowerBound * k, rows.count * k, delta, Float(zp), top)
         }
         // The s32 products go straight into the output's storage and are dequantized in place.
         let acc = UnsafeMutablePointer<Int32>(OpaquePointer(y.data))

@@ -1,7 +1,7 @@
 import Foundation
 import MixDQCompute
 
-/// Real integer execution on oneDNN: W(2..8)A8 layers run u8 activation codes (per-tensor Δx and
+/// Real integer execution on oneDNN: W(2..8)A(2..8) layers run u8 activation codes (per-tensor Δx and
 /// zero point, per part for split shortcuts) against s8 weight codes (per-output-channel Δw) with
 /// exact s32 accumulation and a float epilogue; weight-only quantized layers (A16) run fp32 on the
 /// dequantized weight (codes·Δw, the fake-quantized weight bit for bit); FP layers stay FP.
@@ -18,8 +18,8 @@ public struct Int8Backend: QuantBackend {
         case (true, let act):
             if !layer.settings.weightSymmetric { return "weights are asymmetric (sym: False); integer kernels take symmetric weights" }
             if !(2...8).contains(layer.weightBits) { return "\(layer.weightBits)-bit weights do not fit int8 codes" }
-            if act && layer.activationBits != 8 {
-                return "\(layer.activationBits)-bit activations: the integer path takes 8-bit activation codes"
+            if act && !(2...8).contains(layer.activationBits) {
+                return "\(layer.activationBits)-bit activations do not fit u8 codes"
             }
             return nil
         }
@@ -39,7 +39,7 @@ public struct Int8Backend: QuantBackend {
         }
         let codes = try layer.integerWeights(bits: layer.weightBits)
         let activation = layer.observers.map { $0.parameters(bits: layer.activationBits) }
-        return try Self.kernel(site: layer.site, codes: codes, activation: activation, bias: bias)
+        return try Self.kernel(site: layer.site, codes: codes, activation: activation, activationBits: layer.activationBits, bias: bias)
     }
 
     /// A packed oneDNN fp32 kernel over `weight` (PyTorch layout).
@@ -50,10 +50,10 @@ public struct Int8Backend: QuantBackend {
             }
     }
 
-    /// The W·A8 kernel for a site from its integer weights and per-part activation (Δx, z): shared
+    /// The integer kernel for a site from its integer weights and per-part activation (Δx, z): shared
     /// by the in-memory backend and the deployable-checkpoint loader.
     public static func kernel(site: QuantSite, codes: IntegerWeights, activation: [(delta: Float, zeroPoint: Float)],
-                              bias: Tensor?) throws -> InstalledKernel {
+                              activationBits: Int = 8, bias: Tensor?) throws -> InstalledKernel {
         guard codes.parts.count == site.weightParts.count, activation.count == site.activationParts.count,
               codes.codes.count == site.outChannels * site.rowLength else {
             throw QuantBackendError(backend: "int8", path: site.path,
@@ -67,7 +67,8 @@ public struct Int8Backend: QuantBackend {
         case .linear(let inF, let outF):
             return .linear(try Int8LinearKernel(name: site.path, weightCodes: codes.codes, outFeatures: outF, inFeatures: inF,
                                                 weightScales: codes.parts[0].scales, inputScale: activation[0].delta,
-                                                inputZeroPoint: Int(activation[0].zeroPoint), bias: bias, restBits: rest))
+                                                inputZeroPoint: Int(activation[0].zeroPoint), activationBits: activationBits,
+                                                bias: bias, restBits: rest))
         case .conv2d(_, let outC, let k, let s, let p):
             var halves: [Int8Conv2dKernel] = []
             for (part, channels) in site.activationParts.enumerated() {
@@ -86,7 +87,7 @@ public struct Int8Backend: QuantBackend {
                                                    weightCodes: partCodes, outChannels: outC, inChannels: channels.count,
                                                    kernelSize: k, stride: s, padding: p, weightScales: codes.parts[part].scales,
                                                    inputScale: activation[part].delta, inputZeroPoint: Int(activation[part].zeroPoint),
-                                                   bias: part == site.activationParts.count - 1 ? bias : nil, restBits: rest))
+                                                   activationBits: activationBits, bias: part == site.activationParts.count - 1 ? bias : nil, restBits: rest))
             }
             if halves.count == 1 { return .conv2d(halves[0]) }
             return .conv2d(Int8SplitConv2dKernel(parts: zip(site.activationParts, halves).map { ($0, $1) }))

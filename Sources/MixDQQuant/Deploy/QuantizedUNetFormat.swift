@@ -9,14 +9,14 @@ import Foundation
 ///   `<p>.weight_codes`        U8  [bytes]         codes packed at rest (`rest_bits` 2, 4 or 8; layout of
 ///                                                  `PackedWeightCodes`), OIHW / [out, in] order
 ///   `<p>.weight_scales`       F32 [parts, out]    per-output-channel Δw (2 parts for split shortcuts)
-///   `<p>.input_scales`        F32 [parts]         per-tensor Δx          (W·A8 layers only)
-///   `<p>.input_zero_points`   F32 [parts]         zero points in 0...255 (W·A8 layers only)
+///   `<p>.input_scales`        F32 [parts]         per-tensor Δx          (W·A layers only)
+///   `<p>.input_zero_points`   F32 [parts]         zero points in 0...2^a - 1 (W·A layers only)
 ///   `<p>.token0_inputs`       F32 [E, in]         BOS-aware K/V: token-0 rows the table answers ...
 ///   `<p>.token0_outputs`      F32 [E, out]        ... and their FP outputs
 ///   `<p>.bias`                F32 [out]           as in diffusers
 /// FP layers (act-protected) keep `<p>.weight` F32, and every other tensor (norms, embeddings) is as
 /// in the source. Header metadata: `format` = `mixdq-quantized-unet/1`, `layers` = JSON
-/// `{"<p>": {"weight_bits": b, "rest_bits": r, "activation_bits": 8 or 0 (A16)}}`, plus provenance.
+/// `{"<p>": {"weight_bits": b, "rest_bits": r, "activation_bits": a (2...8) or 0 (A16)}}`, plus provenance.
 public enum QuantizedUNetFormat {
     public static let format = "mixdq-quantized-unet/1"
     public static let weightsFile = "diffusion_pytorch_model.safetensors"
@@ -25,7 +25,7 @@ public enum QuantizedUNetFormat {
     public struct LayerBits: Codable, Equatable, Sendable {
         public var weightBits: Int
         public var restBits: Int
-        /// 8 for W·A8 layers; 0 for weight-only (A16) layers.
+        /// 2...8 for integer layers (MixDQ uses 8 and 4); 0 for weight-only (A16) layers.
         public var activationBits: Int
         enum CodingKeys: String, CodingKey {
             case weightBits = "weight_bits", restBits = "rest_bits", activationBits = "activation_bits"

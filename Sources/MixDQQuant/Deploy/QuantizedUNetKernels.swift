@@ -27,8 +27,8 @@ public final class QuantizedUNetKernels: LayerKernelFactory {
             guard (2...8).contains(b.weightBits), QuantizedUNetFormat.restBits(forWeightBits: b.weightBits) == b.restBits else {
                 throw QuantizedUNetFormat.Invalid("\(source.name): layer '\(path)': \(b.weightBits)-bit weights stored at \(b.restBits) bits have no integer path (weights 2...8 bits, packed at 2, 4 or 8)")
             }
-            guard b.activationBits == 8 || b.activationBits == 0 else {
-                throw QuantizedUNetFormat.Invalid("\(source.name): layer '\(path)': \(b.activationBits)-bit activations have no integer path (8, or 0 for weight-only)")
+            guard (2...8).contains(b.activationBits) || b.activationBits == 0 else {
+                throw QuantizedUNetFormat.Invalid("\(source.name): layer '\(path)': \(b.activationBits)-bit activations have no integer path (2...8, or 0 for weight-only)")
             }
         }
         layers = parsed
@@ -69,10 +69,12 @@ public final class QuantizedUNetKernels: LayerKernelFactory {
         } else {
             let deltas = try source.tensor("\(spec.path).input_scales", shape: [site.activationParts.count]).scalars
             let zeros = try source.tensor("\(spec.path).input_zero_points", shape: [site.activationParts.count]).scalars
-            for (i, z) in zeros.enumerated() where !(z >= 0 && z <= 255 && z == z.rounded()) {
-                throw QuantizedUNetFormat.Invalid("\(source.name): '\(spec.path).input_zero_points' holds \(z) at \(i) (an integer in 0...255)")
+            let codeMax = Float((1 << bits.activationBits) - 1)
+            for (i, z) in zeros.enumerated() where !(z >= 0 && z <= codeMax && z == z.rounded()) {
+                throw QuantizedUNetFormat.Invalid("\(source.name): '\(spec.path).input_zero_points' holds \(z) at \(i) (an integer in 0...\(Int(codeMax)) for \(bits.activationBits)-bit activations)")
             }
-            kernel = try Int8Backend.kernel(site: site, codes: weights, activation: zip(deltas, zeros).map { ($0, $1) }, bias: spec.bias)
+            kernel = try Int8Backend.kernel(site: site, codes: weights, activation: zip(deltas, zeros).map { ($0, $1) },
+                                            activationBits: bits.activationBits, bias: spec.bias)
             weightBytes += kernel.integerWeightBytes ?? codes.count
         }
         if spec.role == .crossAttentionKeyValue, source.contains("\(spec.path).token0_inputs"), case .linear(let k) = kernel {
