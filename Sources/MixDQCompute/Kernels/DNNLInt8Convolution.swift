@@ -17,7 +17,8 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
     public let splitsActivations: Bool
     /// Σ over (c, ky, kx) of w[o, c, ky, kx] per output channel.
     public let weightSums: [Int32]
-    private let weights: Int8WeightsAtRest
+    private var weights: Int8WeightsAtRest
+    private let plainMD: dnnl_memory_desc_t
     private var primitives: [ShapeKey: DNNLPrimitive] = [:]
 
     private struct ShapeKey: Hashable { let n: Int, h: Int, w: Int }
@@ -57,6 +58,7 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
                                      weightMD: DNNLEngine.memoryDesc(dims, dnnl_s8, dnnl_format_tag_any))
         let want = try DNNLEngine.queriedMD(first.pd, dnnl_query_weights_md, "int8 convolution \(inChannels)->\(outChannels)")
         let userMD = try DNNLEngine.memoryDesc(dims, dnnl_s8, dnnl_oihw)
+        plainMD = userMD
         weights = try Int8WeightsAtRest(codes: weightCodes, plainMD: userMD, layoutMD: want, restBits: restBits,
                                         name: name ?? "int8 convolution [\(outChannels), \(inChannels), \(kernelSize), \(kernelSize)]",
                                         packPrimitiveLayout: packPrimitiveLayout)
@@ -85,8 +87,24 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
 
     private func compiled(_ key: ShapeKey) throws -> DNNLPrimitive {
         if let c = primitives[key] { return c }
-        let c = try Self.compile(key, inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, stride: stride,
+        var c = try Self.compile(key, inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, stride: stride,
                                  weightMD: weights.layoutMD)
+        if DNNLEngine.implementationName(c.pd).hasPrefix("ref") {
+            // The layout chosen for the nominal shape has no fast kernel at this one (AMX brgconv picks
+            // layouts by shape; oneDNN's reference convolution is ~1000x slower): lay the codes out
+            // once for this shape. A UNet layer sees one input size per forward. (Found by
+            // `bench unet --quant` on Sapphire Rapids.)
+            let any = try Self.compile(key, inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, stride: stride,
+                                       weightMD: DNNLEngine.memoryDesc([outChannels, inChannels, kernelSize, kernelSize], dnnl_s8,
+                                                                       dnnl_format_tag_any))
+            var want = try DNNLEngine.queriedMD(any.pd, dnnl_query_weights_md, "int8 convolution \(inChannels)->\(outChannels)")
+            var have = weights.layoutMD
+            if dnnl_memory_desc_equal(&want, &have) == 0 {
+                weights = try weights.relaidOut(to: want, plainMD: plainMD)
+                primitives.removeAll()
+                c = any
+            }
+        }
         primitives[key] = c
         return c
     }
@@ -114,6 +132,8 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
         let (oh, ow) = outputSize(input.height, input.width)
         FLOPCounter.add(macs: input.batch * oh * ow * outChannels * inChannels * kernelSize * kernelSize)
         let key = ShapeKey(n: input.batch, h: input.paddedHeight, w: input.paddedWidth)
+        // Compile (and, if this shape needs another layout, re-lay the weights) before borrowing them.
+        _ = try compiled(key)
         try weights.withLayoutWeights { w in
             if !splitsActivations {
                 try run(input.codes, key, weights: w, into: y)

@@ -16,6 +16,8 @@ final class Int8WeightsAtRest: @unchecked Sendable {
     let layoutMD: dnnl_memory_desc_t
     let restBits: Int
     private let storage: Storage
+    private let name: String
+    private let packPrimitiveLayout: Bool
 
     private enum Storage {
         case s8(AlignedBuffer)
@@ -31,6 +33,8 @@ final class Int8WeightsAtRest: @unchecked Sendable {
         let plain = restBits == 8 ? nil : try PackedWeightCodes(codes: codes, bits: restBits, name: name)
         self.layoutMD = layoutMD
         self.restBits = restBits
+        self.name = name
+        self.packPrimitiveLayout = packPrimitiveLayout
         let reordered = try codes.withUnsafeBytes { raw in
             guard let base = raw.baseAddress else { throw Int8KernelError(layer: name, "no weight codes") }
             return try DNNLEngine.shared.reorder(base, plainMD, to: layoutMD)
@@ -61,6 +65,15 @@ final class Int8WeightsAtRest: @unchecked Sendable {
     var packsPrimitiveLayout: Bool {
         if case .packedLayout = storage { return true }
         return false
+    }
+
+    /// The same codes laid out as `newLayout` (a primitive for another shape wants another layout).
+    func relaidOut(to newLayout: dnnl_memory_desc_t, plainMD: dnnl_memory_desc_t) throws -> Int8WeightsAtRest {
+        let plain = try withLayoutWeights { w in try DNNLEngine.shared.reorder(w, layoutMD, to: plainMD) }
+        var plainMD = plainMD
+        let codes = [Int8](UnsafeBufferPointer(start: plain.pointer.assumingMemoryBound(to: Int8.self), count: dnnl_memory_desc_get_size(&plainMD)))
+        return try Int8WeightsAtRest(codes: codes, plainMD: plainMD, layoutMD: newLayout, restBits: restBits, name: name,
+                                     packPrimitiveLayout: packPrimitiveLayout)
     }
 
     /// Runs `body` with the s8 weights in the primitive's layout (a scratch buffer, freed after, when packed).
