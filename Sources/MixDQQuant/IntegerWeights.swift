@@ -10,6 +10,13 @@ public struct IntegerWeights: Sendable {
     public let codes: [Int8]
     /// Per part (one, two for split shortcuts): column range of a row and per-output-channel Δ.
     public let parts: [(columns: Range<Int>, scales: [Float])]
+
+    /// Codes made elsewhere (a deployable checkpoint, a benchmark's per-layer quantizer).
+    public init(bits: Int, codes: [Int8], parts: [(columns: Range<Int>, scales: [Float])]) {
+        self.bits = bits
+        self.codes = codes
+        self.parts = parts
+    }
 }
 
 public struct IntegerWeightsError: Error, CustomStringConvertible, LocalizedError {

@@ -16,8 +16,10 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
     public let splitsActivations: Bool
     /// Σ over (c, ky, kx) of w[o, c, ky, kx] per output channel.
     public let weightSums: [Int32]
-    private let packedWeight: AlignedBuffer
-    private let packedWeightMD: dnnl_memory_desc_t
+    /// Bytes of the reordered weight codes this kernel holds (what benchmarks report as resident).
+    public var packedWeightBytes: Int { packedWeight.byteCount }
+    private var packedWeight: AlignedBuffer
+    private var packedWeightMD: dnnl_memory_desc_t
     private var primitives: [ShapeKey: DNNLPrimitive] = [:]
 
     private struct ShapeKey: Hashable { let n: Int, h: Int, w: Int }
@@ -78,8 +80,22 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
 
     private func compiled(_ key: ShapeKey) throws -> DNNLPrimitive {
         if let c = primitives[key] { return c }
-        let c = try Self.compile(key, inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, stride: stride,
+        var c = try Self.compile(key, inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, stride: stride,
                                  weightMD: packedWeightMD)
+        if DNNLEngine.implementationName(c.pd).hasPrefix("ref") {
+            // The layout packed for the nominal shape has no fast kernel at this one (AMX brgconv picks
+            // layouts by shape; the reference convolution is ~1000x slower): repack once for this shape.
+            // Primitives compiled for the old layout go; a UNet layer sees one input size per forward.
+            let any = try Self.compile(key, inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, stride: stride,
+                                       weightMD: DNNLEngine.memoryDesc([outChannels, inChannels, kernelSize, kernelSize], dnnl_s8, dnnl_format_tag_any))
+            var want = try DNNLEngine.queriedMD(any.pd, dnnl_query_weights_md, "int8 convolution \(inChannels)->\(outChannels)")
+            if dnnl_memory_desc_equal(&want, &packedWeightMD) == 0 {
+                packedWeight = try DNNLEngine.shared.reorder(packedWeight.pointer, packedWeightMD, to: want)
+                packedWeightMD = want
+                primitives.removeAll()
+                c = any
+            }
+        }
         primitives[key] = c
         return c
     }

@@ -14,6 +14,8 @@ public final class DNNLInt8Matmul: @unchecked Sendable {
     public let splitsActivations: Bool
     /// Σ_k w[n, k] per output: the zero-point correction of the dequantization epilogue.
     public let weightSums: [Int32]
+    /// Bytes of the reordered weight codes this kernel holds (what benchmarks report as resident).
+    public var packedWeightBytes: Int { packedWeight.byteCount }
     private let packedWeight: AlignedBuffer
     private let packedWeightMD: dnnl_memory_desc_t
     private var primitives: [Int: DNNLPrimitive] = [:]

@@ -44,9 +44,11 @@ public final class UNet2DConditionModel {
     let convOut: Conv2d
 
     /// `packForInference`: FP-only use (no quantization later), weights packed once for speed.
-    public init(config: UNetConfig, weights: WeightSource, precision: Precision = .fp32, packForInference: Bool = false) throws {
+    public init(config: UNetConfig, weights: WeightSource, precision: Precision = .fp32, packForInference: Bool = false,
+                kernelFactory: LayerKernelFactory? = nil) throws {
         self.config = config
-        let root = ModuleLoader(weights: weights, precision: precision, packForInference: packForInference)
+        let root = ModuleLoader(weights: weights, precision: precision, packForInference: packForInference,
+                                kernelFactory: kernelFactory)
         registry = root.registry
         let ch = config.blockOutChannels
         let groups = config.normNumGroups, eps = config.normEps
