@@ -13,6 +13,11 @@ Example (full size, ~30 s per fp32 forward on 2 cores, ~11 GB RSS):
 
 Weights are allocated directly in the target dtype (built on the meta device, cast there, then materialised with
 to_empty) so a bf16 run never holds an fp32 copy. peak_rss_gb is the process's ru_maxrss in GiB (2^30 bytes).
+
+--precision dynamic-int8 is the "PyTorch dynamic INT8" peer of `mixdq bench unet --quant w8a8`: the fp32 UNet with
+every nn.Linear swapped in place by torch.ao.quantization.quantize_dynamic with its default qconfig (qint8 weights,
+per tensor; activations quantized per call from their observed range); convolutions stay fp32 (PyTorch has no
+dynamic quantization for them). The build time includes the conversion.
 """
 from __future__ import annotations
 
@@ -32,6 +37,8 @@ import diffusers
 from diffusers import UNet2DConditionModel
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# Precisions that build the fp32 model and then convert it.
+CONVERSIONS = {"dynamic-int8": torch.float32}
 
 
 @torch.no_grad()
@@ -97,7 +104,7 @@ def main() -> int:
     ap.add_argument("--config", required=True, help="diffusers UNet config.json")
     ap.add_argument("--height", type=int, default=512, help="image height in pixels (latent = height/8)")
     ap.add_argument("--width", type=int, default=512, help="image width in pixels (latent = width/8)")
-    ap.add_argument("--precision", choices=sorted(DTYPES), default="fp32")
+    ap.add_argument("--precision", choices=sorted(DTYPES) + sorted(CONVERSIONS), default="fp32")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
@@ -105,10 +112,17 @@ def main() -> int:
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
-    dtype = DTYPES[args.precision]
+    dtype = DTYPES.get(args.precision) or CONVERSIONS[args.precision]
 
     t0 = time.perf_counter()
     unet = build_unet(args.config, dtype, args.seed)
+    params = sum(p.numel() for p in unet.parameters())   # before conversion: packed int8 weights are no Parameters
+    extra = {}
+    if args.precision == "dynamic-int8":
+        extra["quantized_linears"] = sum(isinstance(m, nn.Linear) for m in unet.modules())
+        # In place: a copy would hold a second fp32 model during the conversion.
+        torch.ao.quantization.quantize_dynamic(unet, {nn.Linear}, dtype=torch.qint8, inplace=True)
+        extra["quantized_engine"] = torch.backends.quantized.engine
     build_s = time.perf_counter() - t0
     inputs = make_inputs(unet, args.height, args.width, dtype, args.seed + 1)
 
@@ -138,8 +152,9 @@ def main() -> int:
         "width": args.width,
         "warmup": args.warmup,
         "build_s": round(build_s, 3),
-        "params": sum(p.numel() for p in unet.parameters()),
+        "params": params,
         "machine": platform.machine(),
+        **extra,
     }
     print(json.dumps(result))
     return 0
