@@ -101,6 +101,11 @@ public struct MultipleChoiceProgram {
         parameters.msg_lev = GLP_MSG_OFF
         parameters.presolve = GLP_ON   // solves the LP relaxation itself; no glp_simplex call needed
         parameters.mip_gap = 0         // exact: stop only at a proven optimum
+        // GLPK prunes a node whose bound beats the incumbent by less than tol_obj (default 1e-7
+        // relative) and takes |x - round(x)| < tol_int (1e-5) as integral, then rounds, which can
+        // move the mean past its bound. Tighter values keep the optimum and the constraint exact.
+        parameters.tol_obj = 1e-10
+        parameters.tol_int = 1e-9
         let code = glp_intopt(problem, &parameters)
         switch code {
         case 0: break
