@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layout (a map of the architecture):
-//   C targets        CDNNL, COpenBLAS, CHDF5, CPNG (system libraries), CKernels (SIMD elementwise + scalar _ref)
+//   C targets        CDNNL, COpenBLAS, CHDF5, CPNG, CGLPK (system libraries), CKernels (SIMD elementwise + scalar _ref)
 //   MixDQCompute     Tensor, FeatureMap (NHWC), oneDNN/OpenBLAS engine, the ops every model uses
 //   MixDQIO          safetensors, diffusers config.json, HDF5, PNG, YAML, COCO captions
 //   MixDQModels      UNet2DConditionModel, CLIP text encoders, VAE decoder, tokenizer, schedulers, torch RNG
@@ -26,11 +26,13 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        // GLPK ships no pkg-config file on Debian; the module map links -lglpk.
+        .systemLibrary(name: "CGLPK", path: "Sources/CGLPK", providers: [.apt(["libglpk-dev"])]),
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(name: "MixDQCompute", dependencies: ["CKernels", "CDNNL", "COpenBLAS"]),
         .target(name: "MixDQIO", dependencies: ["MixDQCompute", "CKernels", "CHDF5", "CPNG", "Yams"]),
         .target(name: "MixDQModels", dependencies: ["MixDQCompute", "CKernels"]),
-        .target(name: "MixDQQuant", dependencies: ["MixDQCompute", "MixDQIO", "MixDQModels", "CKernels", "Yams"]),
+        .target(name: "MixDQQuant", dependencies: ["MixDQCompute", "MixDQIO", "MixDQModels", "CKernels", "CGLPK", "Yams"]),
         .target(name: "MixDQPipeline", dependencies: ["MixDQCompute", "MixDQIO", "MixDQModels", "MixDQQuant"]),
         .executableTarget(name: "MixDQCLI", dependencies: [
             "MixDQCompute", "MixDQIO", "MixDQModels", "MixDQQuant", "MixDQPipeline",

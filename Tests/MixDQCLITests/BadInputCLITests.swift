@@ -6,8 +6,8 @@ import XCTest
 final class BadInputCLITests: XCTestCase {
     // MARK: Subcommands not built yet
 
-    func testSearchSaysNotBuiltYet() throws {
-        for args in [["search"], ["search", "--some-option", "x"]] {
+    func testSearchStagesNotBuiltSaySo() throws {
+        for args in [["search", "sensitivity"], ["search", "select", "--some-option", "x"]] {
             let r = try MixDQCLI.fail(args, mentioning: ["search", "not built yet"])
             XCTAssertEqual(r.stdout, "", "\(r)")
         }

@@ -1,0 +1,137 @@
+import CGLPK
+import Foundation
+
+/// A 0-1 programme where each item takes exactly one of its options: binary `c[i][j]`,
+/// `Σ_j c[i][j] = 1` for every item, linear side constraints on the chosen options, and
+/// `Σ value[i][j]·c[i][j]` maximised. Bit allocation is one: items are layers, options bit widths.
+///
+/// Solved exactly by GLPK's branch-and-cut (`glp_intopt` with its presolver, relative gap 0);
+/// GLPK stands in for the original's OR-Tools/SCIP.
+public struct MultipleChoiceProgram {
+    /// A side constraint `lower ≤ Σ coefficient[i][j]·c[i][j] ≤ upper` (a nil bound is absent).
+    public struct Constraint {
+        public var coefficients: [[Double]]
+        public var lower: Double?
+        public var upper: Double?
+        public init(coefficients: [[Double]], lower: Double?, upper: Double?) {
+            self.coefficients = coefficients; self.lower = lower; self.upper = upper
+        }
+    }
+
+    public struct Solution: Equatable {
+        /// The chosen option of every item.
+        public var choices: [Int]
+        /// The optimum as GLPK reports it (`glp_mip_obj_val`).
+        public var objective: Double
+    }
+
+    public enum Failure: Error, Equatable {
+        /// No choice of options satisfies the side constraints.
+        case infeasible
+        /// GLPK stopped without proving optimality (its return code / status).
+        case solverFailed(String)
+    }
+
+    /// `values[i][j]`: the value of option j of item i; every row non-empty.
+    public var values: [[Double]]
+    public var constraints: [Constraint]
+
+    public init(values: [[Double]], constraints: [Constraint]) {
+        self.values = values; self.constraints = constraints
+    }
+
+    public func solve() throws -> Solution {
+        // Callers validate shapes; a mismatch here is a programming error, reported, not trapped.
+        guard !values.isEmpty, values.allSatisfy({ !$0.isEmpty }) else { throw Failure.solverFailed("empty programme") }
+        for c in constraints where c.coefficients.count != values.count
+            || zip(c.coefficients, values).contains(where: { $0.0.count != $0.1.count }) {
+            throw Failure.solverFailed("constraint shape does not match the options")
+        }
+        let allFinite = (values + constraints.flatMap(\.coefficients)).allSatisfy { $0.allSatisfy(\.isFinite) }
+        guard allFinite else { throw Failure.solverFailed("non-finite coefficient") }
+
+        _ = glp_term_out(GLP_OFF)
+        guard let problem = glp_create_prob() else { throw Failure.solverFailed("glp_create_prob failed") }
+        defer { glp_delete_prob(problem) }
+        glp_set_obj_dir(problem, GLP_MAX)
+
+        // Columns: one binary per (item, option), numbered from 1 as GLPK wants.
+        var column: [[Int32]] = []
+        var next: Int32 = 1
+        for row in values {
+            column.append((0..<row.count).map { _ in defer { next += 1 }; return next })
+        }
+        let columnCount = next - 1
+        _ = glp_add_cols(problem, columnCount)
+        for (i, row) in values.enumerated() {
+            for (j, v) in row.enumerated() {
+                glp_set_col_kind(problem, column[i][j], GLP_BV)
+                glp_set_obj_coef(problem, column[i][j], v)
+            }
+        }
+
+        // Rows: one-of per item, then the side constraints. Triplets are 1-based (index 0 unused).
+        var ia: [Int32] = [0], ja: [Int32] = [0], ar: [Double] = [0]
+        let rowCount = Int32(values.count + constraints.count)
+        _ = glp_add_rows(problem, rowCount)
+        var rowIndex: Int32 = 1
+        for (i, row) in values.enumerated() {
+            glp_set_row_bnds(problem, rowIndex, GLP_FX, 1, 1)
+            for j in row.indices { ia.append(rowIndex); ja.append(column[i][j]); ar.append(1) }
+            rowIndex += 1
+        }
+        for c in constraints {
+            switch (c.lower, c.upper) {
+            case let (lo?, hi?) where lo == hi: glp_set_row_bnds(problem, rowIndex, GLP_FX, lo, hi)
+            case let (lo?, hi?) where lo > hi: throw Failure.infeasible
+            case let (lo?, hi?): glp_set_row_bnds(problem, rowIndex, GLP_DB, lo, hi)
+            case let (lo?, nil): glp_set_row_bnds(problem, rowIndex, GLP_LO, lo, 0)
+            case let (nil, hi?): glp_set_row_bnds(problem, rowIndex, GLP_UP, 0, hi)
+            case (nil, nil): glp_set_row_bnds(problem, rowIndex, GLP_FR, 0, 0)
+            }
+            for (i, row) in c.coefficients.enumerated() {
+                for (j, a) in row.enumerated() where a != 0 { ia.append(rowIndex); ja.append(column[i][j]); ar.append(a) }
+            }
+            rowIndex += 1
+        }
+        glp_load_matrix(problem, Int32(ia.count - 1), ia, ja, ar)
+
+        var parameters = glp_iocp()
+        glp_init_iocp(&parameters)
+        parameters.msg_lev = GLP_MSG_OFF
+        parameters.presolve = GLP_ON   // solves the LP relaxation itself; no glp_simplex call needed
+        parameters.mip_gap = 0         // exact: stop only at a proven optimum
+        // GLPK prunes a node whose bound beats the incumbent by less than tol_obj (default 1e-7
+        // relative) and takes |x - round(x)| < tol_int (1e-5) as integral, then rounds, which can
+        // move the mean past its bound. Tighter values keep the optimum and the constraint exact.
+        parameters.tol_obj = 1e-10
+        parameters.tol_int = 1e-9
+        let code = glp_intopt(problem, &parameters)
+        switch code {
+        case 0: break
+        case GLP_ENOPFS: throw Failure.infeasible   // the LP relaxation already has no feasible point
+        default: throw Failure.solverFailed("glp_intopt returned \(Self.describe(code))")
+        }
+        switch glp_mip_status(problem) {
+        case GLP_OPT: break
+        case GLP_NOFEAS: throw Failure.infeasible
+        case let status: throw Failure.solverFailed("glp_mip_status is \(status), not optimal")
+        }
+
+        var choices: [Int] = []
+        for (i, row) in values.enumerated() {
+            // Binary columns come back as 0/1 up to GLPK's integrality tolerance.
+            let picked = row.indices.filter { glp_mip_col_val(problem, column[i][$0]) > 0.5 }
+            guard picked.count == 1 else { throw Failure.solverFailed("item \(i) has \(picked.count) options chosen") }
+            choices.append(picked[0])
+        }
+        return Solution(choices: choices, objective: glp_mip_obj_val(problem))
+    }
+
+    private static func describe(_ code: Int32) -> String {
+        let names: [Int32: String] = [GLP_EBOUND: "GLP_EBOUND", GLP_EROOT: "GLP_EROOT", GLP_ENODFS: "GLP_ENODFS",
+                                      GLP_EFAIL: "GLP_EFAIL", GLP_EMIPGAP: "GLP_EMIPGAP", GLP_ETMLIM: "GLP_ETMLIM",
+                                      GLP_ESTOP: "GLP_ESTOP"]
+        return names[code] ?? "code \(code)"
+    }
+}
