@@ -7,7 +7,8 @@
 
 void mdq_quantize_u8_ref(const float *x, uint8_t *q, size_t n, float delta, float zero_point, float qmax);
 void mdq_dequant_s32_rows_ref(const int32_t *acc, float *y, size_t rows, size_t n, int32_t zero_point,
-                              const int32_t *wsum, const float *scale, const float *bias);
+                              const int32_t *wsum, const float *scale, const float *bias,
+                          const float *residual);
 
 #define MDQ_T __attribute__((target("avx2,fma,f16c")))
 
@@ -28,7 +29,8 @@ MDQ_T void mdq_quantize_u8_avx2(const float *x, uint8_t *q, size_t n, float delt
 }
 
 MDQ_T void mdq_dequant_s32_rows_avx2(const int32_t *acc, float *y, size_t rows, size_t n, int32_t zero_point,
-                                     const int32_t *wsum, const float *scale, const float *bias) {
+                                     const int32_t *wsum, const float *scale, const float *bias,
+                          const float *residual) {
     const __m256i zp = _mm256_set1_epi32(zero_point);
     for (size_t r = 0; r < rows; r++) {
         const int32_t *a = acc + r * n;
@@ -39,9 +41,11 @@ MDQ_T void mdq_dequant_s32_rows_avx2(const int32_t *acc, float *y, size_t rows, 
                                                _mm256_mullo_epi32(zp, _mm256_loadu_si256((const __m256i *)(wsum + c))));
             __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(centred), _mm256_loadu_ps(scale + c));
             if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + c));
+            if (residual) v = _mm256_add_ps(v, _mm256_loadu_ps(residual + r * n + c));
             _mm256_storeu_ps(yr + c, v);
         }
-        if (c < n) mdq_dequant_s32_rows_ref(a + c, yr + c, 1, n - c, zero_point, wsum + c, scale + c, bias ? bias + c : NULL);
+        if (c < n) mdq_dequant_s32_rows_ref(a + c, yr + c, 1, n - c, zero_point, wsum + c, scale + c, bias ? bias + c : NULL,
+                                            residual ? residual + r * n + c : NULL);
     }
 }
 

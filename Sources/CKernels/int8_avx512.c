@@ -32,7 +32,8 @@ static inline MDQ_T __m512 dequant16(__m512i acc, __m512i wsum, __m512i zp, __m5
 }
 
 MDQ_T void mdq_dequant_s32_rows_avx512(const int32_t *acc, float *y, size_t rows, size_t n, int32_t zero_point,
-                                       const int32_t *wsum, const float *scale, const float *bias) {
+                                       const int32_t *wsum, const float *scale, const float *bias,
+                          const float *residual) {
     const __m512i zp = _mm512_set1_epi32(zero_point);
     for (size_t r = 0; r < rows; r++) {
         const int32_t *a = acc + r * n;
@@ -41,6 +42,7 @@ MDQ_T void mdq_dequant_s32_rows_avx512(const int32_t *acc, float *y, size_t rows
         for (; c + 16 <= n; c += 16) {
             __m512 v = dequant16(_mm512_loadu_si512(a + c), _mm512_loadu_si512(wsum + c), zp, _mm512_loadu_ps(scale + c));
             if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias + c));
+            if (residual) v = _mm512_add_ps(v, _mm512_loadu_ps(residual + r * n + c));
             _mm512_storeu_ps(yr + c, v);
         }
         if (c < n) {
@@ -48,6 +50,7 @@ MDQ_T void mdq_dequant_s32_rows_avx512(const int32_t *acc, float *y, size_t rows
             __m512 v = dequant16(_mm512_maskz_loadu_epi32(m, a + c), _mm512_maskz_loadu_epi32(m, wsum + c), zp,
                                  _mm512_maskz_loadu_ps(m, scale + c));
             if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + c));
+            if (residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, residual + r * n + c));
             _mm512_mask_storeu_ps(yr + c, m, v);
         }
     }

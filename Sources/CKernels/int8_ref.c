@@ -18,7 +18,8 @@ void mdq_quantize_u8_ref(const float *x, uint8_t *q, size_t n, float delta, floa
 }
 
 void mdq_dequant_s32_rows_ref(const int32_t *acc, float *y, size_t rows, size_t n, int32_t zero_point,
-                              const int32_t *wsum, const float *scale, const float *bias) {
+                              const int32_t *wsum, const float *scale, const float *bias,
+                          const float *residual) {
     // acc and y may be the same buffer (in place): both are accessed through memcpy, which the
     // compiler must assume aliases, and each element is read before it is written.
     const unsigned char *in = (const unsigned char *)acc;
@@ -31,6 +32,7 @@ void mdq_dequant_s32_rows_ref(const int32_t *acc, float *y, size_t rows, size_t 
             int32_t centred = (int32_t)((uint32_t)a - (uint32_t)zero_point * (uint32_t)wsum[c]);
             float v = (float)centred * scale[c];
             if (bias) v = v + bias[c];
+            if (residual) v = v + residual[r * n + c];  // after the bias, as forward-then-add would
             memcpy(out + at, &v, 4);
         }
     }

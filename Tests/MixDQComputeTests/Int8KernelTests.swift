@@ -73,11 +73,11 @@ final class Int8KernelTests: XCTestCase {
         let acc: [Int32] = [1000, -7], wsum: [Int32] = [100, -2]
         var y = [Float](repeating: 0, count: 2)
         let scale: [Float] = [0.5, 0.25], bias: [Float] = [1, -1]
-        mdq_dequant_s32_rows_ref(acc, &y, 1, 1, 3, wsum, scale, bias)
+        mdq_dequant_s32_rows_ref(acc, &y, 1, 1, 3, wsum, scale, bias, nil)
         XCTAssertEqual(y[0], 351)
-        mdq_dequant_s32_rows_ref(acc, &y, 1, 1, 3, wsum, scale, nil)
+        mdq_dequant_s32_rows_ref(acc, &y, 1, 1, 3, wsum, scale, nil, nil)
         XCTAssertEqual(y[0], 350)
-        mdq_dequant_s32_rows_ref(Array(acc[1...]), &y, 1, 1, 255, Array(wsum[1...]), Array(scale[1...]), nil)
+        mdq_dequant_s32_rows_ref(Array(acc[1...]), &y, 1, 1, 255, Array(wsum[1...]), Array(scale[1...]), nil, nil)
         XCTAssertEqual(y[0], 125.75)
     }
 
@@ -90,14 +90,22 @@ final class Int8KernelTests: XCTestCase {
                 // Per-channel scales spanning 1e-6 .. 1e2 (products 1e-9 .. 1e0 with an activation scale).
                 let scale = (0..<n).map { _ in Float(pow(10.0, -9.0 + 9.0 * rng.unit())) }
                 let bias = (0..<n).map { _ in rng.mixed() }
+                let residual = (0..<(rows * n)).map { _ in rng.mixed() }
                 for zp: Int32 in [0, 128, 255] {
                     for withBias in [false, true] {
                         var want = [Float](repeating: .nan, count: rows * n)
-                        mdq_dequant_s32_rows_ref(acc, &want, rows, n, zp, wsum, scale, withBias ? bias : nil)
+                        mdq_dequant_s32_rows_ref(acc, &want, rows, n, zp, wsum, scale, withBias ? bias : nil, nil)
+                        // The fused residual add is the unfused one: ((acc - z·Σw)·s + b) + r, bit for bit.
+                        var fusedWant = [Float](repeating: .nan, count: rows * n)
+                        mdq_dequant_s32_rows_ref(acc, &fusedWant, rows, n, zp, wsum, scale, withBias ? bias : nil, residual)
+                        XCTAssertEqual(fusedWant.map(\.bitPattern), zip(want, residual).map { ($0 + $1).bitPattern }, "reference fused add")
                         forEachISA { isa in
                             var got = [Float](repeating: .nan, count: rows * n)
-                            mdq_dequant_s32_rows(acc, &got, rows, n, zp, wsum, scale, withBias ? bias : nil)
+                            mdq_dequant_s32_rows(acc, &got, rows, n, zp, wsum, scale, withBias ? bias : nil, nil)
                             XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "\(isa) rows \(rows) n \(n) z \(zp) bias \(withBias)")
+                            var fused = [Float](repeating: .nan, count: rows * n)
+                            mdq_dequant_s32_rows(acc, &fused, rows, n, zp, wsum, scale, withBias ? bias : nil, residual)
+                            XCTAssertEqual(fused.map(\.bitPattern), fusedWant.map(\.bitPattern), "\(isa) fused residual rows \(rows) n \(n)")
                             // In place: the products in the output's own storage, as the layer kernels run it.
                             let inPlace = dequantInPlace(acc, rows: rows, n: n, zp: zp, wsum: wsum, scale: scale, bias: withBias ? bias : nil)
                             XCTAssertEqual(inPlace.map(\.bitPattern), want.map(\.bitPattern), "in place \(isa) rows \(rows) n \(n) z \(zp)")
@@ -113,7 +121,7 @@ final class Int8KernelTests: XCTestCase {
         defer { buffer.deallocate() }
         acc.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         mdq_dequant_s32_rows(UnsafePointer<Int32>(OpaquePointer(buffer)), UnsafeMutablePointer<Float>(OpaquePointer(buffer)), rows, n, zp,
-                             wsum, scale, bias)
+                             wsum, scale, bias, nil)
         return Array(UnsafeBufferPointer(start: UnsafePointer<Float>(OpaquePointer(buffer)), count: acc.count))
     }
 

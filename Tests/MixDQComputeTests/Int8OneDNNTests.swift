@@ -132,7 +132,7 @@ final class Int8OneDNNTests: XCTestCase {
         let wsum = (0..<outputs).map { o in Int32(codes[(o * reduction)..<((o + 1) * reduction)].reduce(0) { $0 + Int($1) }) }
         let scales = weightScales.map { delta * $0 }
         var y = [Float](repeating: .nan, count: rows * outputs)
-        mdq_dequant_s32_rows_ref(acc, &y, rows, outputs, Int32(zeroPoint), wsum, scales, bias)
+        mdq_dequant_s32_rows_ref(acc, &y, rows, outputs, Int32(zeroPoint), wsum, scales, bias, nil)
         return y
     }
 
@@ -415,6 +415,32 @@ final class Int8OneDNNTests: XCTestCase {
             } } } }
         }
         print("Int8Conv2dKernel vs fp32 fake quant: worst error / derived bound = \(worst)")
+    }
+
+    /// The residual add fused into the epilogue equals forward-then-add bit for bit; a residual of
+    /// the wrong shape is refused naming the layer.
+    func testFusedResidualAddIsForwardThenAdd() throws {
+        var rng = RNG(seed: 98)
+        let (m, k, n) = (37, 96, 21)
+        let linear = try Int8LinearKernel(name: "test.to_out.0", weightCodes: codesS8(n * k, &rng), outFeatures: n, inFeatures: k,
+                                          weightScales: logUniformScales(n, &rng), inputScale: 0.03, inputZeroPoint: 117,
+                                          bias: Tensor(shape: [n], values: (0..<n).map { _ in rng.uniform(-1, 1) }))
+        let x = Tensor(shape: [1, m, k], values: activations(m * k, delta: 0.03, zeroPoint: 117, &rng))
+        let r = Tensor(shape: [1, m, n], values: (0..<(m * n)).map { _ in rng.uniform(-3, 3) })
+        let plain = try linear.forward(x).scalars
+        XCTAssertEqual(try linear.forward(x, adding: r).scalars.map(\.bitPattern), zip(plain, r.scalars).map { ($0 + $1).bitPattern })
+        XCTAssertThrowsError(try linear.forward(x, adding: Tensor(shape: [1, m, n + 1], repeating: 0))) { error in
+            XCTAssertTrue("\(error)".contains("test.to_out.0"), "\(error)")
+        }
+        let (c, o) = (24, 10)
+        let conv = try Int8Conv2dKernel(name: "test.conv2", weightCodes: codesS8(o * c * 9, &rng), outChannels: o, inChannels: c, kernelSize: 3,
+                                        stride: 1, padding: 1, weightScales: logUniformScales(o, &rng), inputScale: 0.05, inputZeroPoint: 3,
+                                        bias: Tensor(shape: [o], values: (0..<o).map { _ in rng.uniform(-1, 1) }))
+        let fx = FeatureMap(Tensor(shape: [1, 7, 5, c], values: activations(35 * c, delta: 0.05, zeroPoint: 3, &rng)))
+        let fr = FeatureMap(Tensor(shape: [1, 7, 5, o], values: (0..<(35 * o)).map { _ in rng.uniform(-3, 3) }))
+        let convPlain = try conv.forward(fx).tensor.scalars
+        XCTAssertEqual(try conv.forward(fx, adding: fr).tensor.scalars.map(\.bitPattern),
+                       zip(convPlain, fr.tensor.scalars).map { ($0 + $1).bitPattern })
     }
 
     // MARK: - bad input

@@ -100,11 +100,13 @@ size_t mdq_count_nonfinite_ref(const float *x, size_t n);
 // the operations of mdq_fake_quant_tensor, so (q - zero_point) * delta equals its output; NaN -> 0.
 void mdq_quantize_u8(const float *x, uint8_t *q, size_t n, float delta, float zero_point, float qmax);
 // Dequantization epilogue over acc [rows, n] (s32): y[r, c] = (float)(acc[r, c] - zero_point * wsum[c])
-// * scale[c] (+ bias[c] when bias is not NULL). The subtraction wraps in int32; one float multiply,
-// one float add, no FMA, so every variant equals the reference bit for bit. y may be acc itself (in
+// * scale[c] (+ bias[c] when bias is not NULL) (+ residual[r, c] when residual is not NULL: the
+// residual add fused, in the order forward-then-add gives). The subtraction wraps in int32; one float
+// multiply, float adds, no FMA, so every variant equals the reference bit for bit. y may be acc itself (in
 // place: the s32 products written into the float output's storage), but must not partly overlap it.
 void mdq_dequant_s32_rows(const int32_t *acc, float *y, size_t rows, size_t n, int32_t zero_point,
-                          const int32_t *wsum, const float *scale, const float *bias);
+                          const int32_t *wsum, const float *scale, const float *bias,
+                          const float *residual);
 // 7-bit split for CPUs without VNNI (u8 x s8 through VPMADDUBSW saturates int16 pair sums):
 // hi = q >> 7 (0 or 1), lo = q & 127, so q = 128 * hi + lo and neither half can saturate.
 void mdq_split_u8_hi_lo(const uint8_t *q, uint8_t *hi, uint8_t *lo, size_t n);
@@ -114,7 +116,8 @@ void mdq_combine_hi_lo_s32(const int32_t *hi, const int32_t *lo, int32_t *acc, s
 // Scalar references (the yardsticks of the SIMD variants and of the oneDNN INT8 primitives).
 void mdq_quantize_u8_ref(const float *x, uint8_t *q, size_t n, float delta, float zero_point, float qmax);
 void mdq_dequant_s32_rows_ref(const int32_t *acc, float *y, size_t rows, size_t n, int32_t zero_point,
-                              const int32_t *wsum, const float *scale, const float *bias);
+                              const int32_t *wsum, const float *scale, const float *bias,
+                          const float *residual);
 void mdq_split_u8_hi_lo_ref(const uint8_t *q, uint8_t *hi, uint8_t *lo, size_t n);
 void mdq_combine_hi_lo_s32_ref(const int32_t *hi, const int32_t *lo, int32_t *acc, size_t n);
 // c[i, j] = sum_p a[i, p] * w[j, p]: a is [m, k] u8, w is [n, k] s8 (a Linear's [out, in]), c [m, n] s32.

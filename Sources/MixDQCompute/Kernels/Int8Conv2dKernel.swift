@@ -48,7 +48,13 @@ public final class Int8Conv2dKernel: Conv2dKernel, @unchecked Sendable {
                                               restBits: restBits, splitActivations: splitActivations, name: name)
     }
 
-    public func forward(_ x: FeatureMap) throws -> FeatureMap {
+    public func forward(_ x: FeatureMap) throws -> FeatureMap { try forward(x, residual: nil) }
+
+    /// `forward(x) + residual` with the add fused into the dequantization epilogue (bit-identical to
+    /// adding afterwards).
+    public func forward(_ x: FeatureMap, adding residual: FeatureMap) throws -> FeatureMap { try forward(x, residual: residual) }
+
+    private func forward(_ x: FeatureMap, residual: FeatureMap?) throws -> FeatureMap {
         guard x.channels == inChannels else {
             throw Int8KernelError(layer: name, "expects \(inChannels) input channels, got feature map \(x.tensor.shape)")
         }
@@ -57,6 +63,9 @@ public final class Int8Conv2dKernel: Conv2dKernel, @unchecked Sendable {
         }
         let (oh, ow) = convolution.outputSize(x.height, x.width)
         let out = FeatureMap(batch: x.batch, height: oh, width: ow, channels: outChannels)
+        if let residual, residual.tensor.shape != out.tensor.shape {
+            throw Int8KernelError(layer: name, "residual \(residual.tensor.shape) does not match the output \(out.tensor.shape)")
+        }
         guard x.batch > 0 else { return out }
         let input = try convolution.makeInput(batch: x.batch, height: x.height, width: x.width, padCode: UInt8(inputZeroPoint))
         let (h, rowLength, delta, zp, top) = (x.height, x.width * inChannels, inputScale, Float(inputZeroPoint), inputCodeMax)
@@ -70,7 +79,8 @@ public final class Int8Conv2dKernel: Conv2dKernel, @unchecked Sendable {
         let acc = UnsafeMutablePointer<Int32>(OpaquePointer(out.tensor.data))
         try convolution.accumulate(input, into: acc)
         Int8LinearKernel.dequantize(acc, into: out.tensor.data, rows: pixels, columns: outChannels, zeroPoint: inputZeroPoint,
-                                    weightSums: convolution.weightSums, scales: outputScales, bias: bias)
+                                    weightSums: convolution.weightSums, scales: outputScales, bias: bias,
+                                    residual: residual.map { UnsafePointer($0.tensor.data) })
         return out
     }
 }

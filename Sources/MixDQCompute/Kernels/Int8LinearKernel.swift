@@ -38,10 +38,19 @@ public final class Int8LinearKernel: LinearKernel, @unchecked Sendable {
                                     restBits: restBits, splitActivations: splitActivations, name: name)
     }
 
-    public func forward(_ x: Tensor) throws -> Tensor {
+    public func forward(_ x: Tensor) throws -> Tensor { try forward(x, residual: nil) }
+
+    /// `forward(x) + residual` with the add fused into the dequantization epilogue (bit-identical to
+    /// adding afterwards: the same float operations in the same order).
+    public func forward(_ x: Tensor, adding residual: Tensor) throws -> Tensor { try forward(x, residual: residual) }
+
+    private func forward(_ x: Tensor, residual: Tensor?) throws -> Tensor {
         guard x.rank >= 1, x.shape.last == inFeatures else { throw LinearShapeError(expected: inFeatures, got: x.shape) }
         let m = x.count / inFeatures
         let y = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outFeatures])
+        if let residual, residual.shape != y.shape {
+            throw Int8KernelError(layer: name, "residual \(residual.shape) does not match the output \(y.shape)")
+        }
         guard m > 0 else { return y }
         let codes = AlignedBuffer(byteCount: x.count)
         let q = codes.pointer.assumingMemoryBound(to: UInt8.self)
@@ -53,19 +62,22 @@ public final class Int8LinearKernel: LinearKernel, @unchecked Sendable {
         let acc = UnsafeMutablePointer<Int32>(OpaquePointer(y.data))
         try matmul.accumulate(q, rows: m, into: acc)
         Self.dequantize(acc, into: y.data, rows: m, columns: n, zeroPoint: zp, weightSums: matmul.weightSums,
-                        scales: outputScales, bias: bias)
+                        scales: outputScales, bias: bias,
+                        residual: residual.map { UnsafePointer($0.data) })
         return y
     }
 
     /// The epilogue over row blocks (elementwise per row, so the split cannot change a bit); `acc`
     /// may be `y`'s own storage.
     static func dequantize(_ acc: UnsafePointer<Int32>, into y: UnsafeMutablePointer<Float>, rows: Int, columns n: Int,
-                           zeroPoint: Int32, weightSums: [Int32], scales: [Float], bias: Tensor?) {
+                           zeroPoint: Int32, weightSums: [Int32], scales: [Float], bias: Tensor?,
+                           residual: UnsafePointer<Float>? = nil) {
         weightSums.withUnsafeBufferPointer { ws in
             scales.withUnsafeBufferPointer { sc in
                 RowParallel.run(rows: rows, rowLength: n) { r in
                     mdq_dequant_s32_rows(acc + r.lowerBound * n, y + r.lowerBound * n, r.count, n, zeroPoint,
-                                         ws.baseAddress, sc.baseAddress, bias.map { UnsafePointer($0.data) })
+                                         ws.baseAddress, sc.baseAddress, bias.map { UnsafePointer($0.data) },
+                                         residual.map { $0 + r.lowerBound * n })
                 }
             }
         }
