@@ -13,6 +13,9 @@ public struct PostTrainingQuantization {
     public var nSamples: Int?
     public var seed: UInt64
 
+    /// Models with at least this many parameters calibrate without cached fake-quantized weights.
+    public static let weightCacheLimit = 200_000_000
+
     public init(settings: QuantSettings, batchSize: Int, nSamples: Int?, seed: UInt64) {
         self.settings = settings; self.batchSize = batchSize; self.nSamples = nSamples; self.seed = seed
     }
@@ -34,6 +37,11 @@ public struct PostTrainingQuantization {
     public func run(unet: UNet2DConditionModel, data: CalibrationData, checkpoint: URL, log: RunLog,
                     metadata: [String: String] = [:]) throws -> QuantSimulator {
         let sim = try QuantSimulator(registry: unet.registry, settings: settings)
+        // A cached fake-quantized copy of every weight doubles a full-size UNet's memory (10 GB more for
+        // SDXL); calibration runs a few batches, so large models quantize their weights per call instead.
+        let cache = unet.parameterCount < PostTrainingQuantization.weightCacheLimit
+        sim.setCachesQuantizedWeights(cache)
+        if !cache { log.info("fake-quantized weights computed per call (\(unet.parameterCount) parameters: no cached copies)") }
         log.info("quantization sites: \(sim.layers.count) (\(sim.layers.filter { $0.layer is Conv2d }.count) Conv2d, \(sim.layers.filter { $0.layer is Linear }.count) Linear); split shortcuts: \(sim.layers.filter(\.isSplit).count); BOS-aware K/V: \(sim.layers.filter(\.bosAware).count)")
         log.info("weights: \(settings.weightBits)-bit default, per channel, symmetric=\(settings.weightSymmetric); activations: \(settings.activationBits)-bit default, per tensor, running_stat=\(settings.runningStat) (momentum \(QuantSettings.emaMomentum)); parameters for bit widths \(settings.bitWidths)")
         log.info(settings.emaCompatRepeat
@@ -117,7 +125,12 @@ public struct QuantizedInferenceSetup {
         try activationBits?.checkCovers(sim.paths, except: Set(actProtect))
         let (backend, note) = try backend.resolve(for: sim)
         if let note { log?.info(note) } else { log?.info("backend: \(backend.name)") }
-        if backend.name != "fake" { try sim.deploy(backend) }
+        if backend.name == "fake" {
+            // Bits are fixed for inference: keep one fake-quantized weight per layer, drop the FP ones.
+            try sim.freezeWeights()
+        } else {
+            try sim.deploy(backend)
+        }
         return sim
     }
 }

@@ -63,7 +63,7 @@ public final class QuantSimulator {
                 continue
             }
             l.releaseWeightCopies()
-            l.layer.releaseMasterWeight()
+            l.layer.releaseFP()   // the frozen kernel holds the quantized weight (and BOS layers their FP kernel)
         }
     }
 
