@@ -1,5 +1,6 @@
 import CDNNL
 import CKernels
+import Foundation
 
 /// Multi-head attention on oneDNN, all heads of all samples in one primitive per matmul:
 /// `S = Q Kᵀ` and `O = P V` read the heads straight out of the `[B, T, H*d]` layout through
@@ -79,11 +80,14 @@ final class DNNLAttention {
             return buf.pointer
         }
         let (qp, kp, vp) = (operand(q), operand(k), operand(v))
-        let scores = Tensor(uninitializedShape: [b * heads * n, m])
+        let scoreCount = b * heads * n * m
+        let scratch = ScoreScratch.take(bytes: scoreCount * (useBF16 ? 6 : 4))
+        defer { ScoreScratch.give(scratch) }
+        let scores = scratch.pointer.assumingMemoryBound(to: Float.self)
         let engine = DNNLEngine.shared
         var mems: [dnnl_memory_t] = []
         defer { mems.forEach { dnnl_memory_destroy($0) } }
-        for (desc, pointer) in [(md[0], qp), (md[1], kp), (md[2], UnsafeMutableRawPointer(scores.data))] {
+        for (desc, pointer) in [(md[0], qp), (md[1], kp), (md[2], UnsafeMutableRawPointer(scores))] {
             mems.append(try engine.memory(desc, pointer))
         }
         try engine.execute(compiled.scores.primitive, [(DNNL_ARG_SRC, mems[0]), (DNNL_ARG_WEIGHTS, mems[1]), (DNNL_ARG_DST, mems[2])],
@@ -91,24 +95,22 @@ final class DNNLAttention {
         if causal {
             for r in 0..<(b * heads * n) {
                 let i = r % n
-                if i + 1 < m { for j in (i + 1)..<m { scores.data[r * m + j] = -.infinity } }
+                if i + 1 < m { for j in (i + 1)..<m { scores[r * m + j] = -.infinity } }
             }
         }
         // bf16: P rounded block by block right after its softmax, while the rows are in cache.
-        let probabilities = useBF16 ? AlignedBuffer(byteCount: scores.count * 2) : nil
+        let probabilities = useBF16 ? UnsafeMutableRawPointer(scores + scoreCount).assumingMemoryBound(to: UInt16.self) : nil
         let block = max(1, (32 << 10) / m)
         RowParallel.run(rows: b * heads * n, rowLength: m) { r in
             var lo = r.lowerBound
             while lo < r.upperBound {
                 let rows = min(block, r.upperBound - lo)
-                mdq_softmax_rows(scores.data + lo * m, rows, m, 1)
-                if let probabilities {
-                    mdq_f32_to_bf16(scores.data + lo * m, probabilities.pointer.assumingMemoryBound(to: UInt16.self) + lo * m, rows * m)
-                }
+                mdq_softmax_rows(scores + lo * m, rows, m, 1)
+                if let probabilities { mdq_f32_to_bf16(scores + lo * m, probabilities + lo * m, rows * m) }
                 lo += rows
             }
         }
-        let pp = probabilities?.pointer ?? UnsafeMutableRawPointer(scores.data)
+        let pp = probabilities.map { UnsafeMutableRawPointer($0) } ?? UnsafeMutableRawPointer(scores)
         let out = Tensor(uninitializedShape: [b, n, c])
         for (desc, pointer) in [(md[3], pp), (md[4], vp), (md[5], UnsafeMutableRawPointer(out.data))] {
             mems.append(try engine.memory(desc, pointer))
@@ -116,7 +118,29 @@ final class DNNLAttention {
         try engine.execute(compiled.context.primitive, [(DNNL_ARG_SRC, mems[3]), (DNNL_ARG_WEIGHTS, mems[4]), (DNNL_ARG_DST, mems[5])],
                            "\(what) context")
         FLOPCounter.add(macs: 2 * b * n * m * c)
-        withExtendedLifetime((keep, probabilities)) {}
+        withExtendedLifetime(keep) {}
         return out
+    }
+}
+
+/// The score (and bf16 probability) matrix of one attention call, reused across calls: a fresh
+/// multi-megabyte buffer per call costs one page fault per 4 KiB page (at 512x512 about 270k
+/// faults per UNet forward). Buffers up to `keptBytes` are kept for the next call; larger ones
+/// (long sequences) are freed at once so they do not stay resident.
+enum ScoreScratch {
+    static let keptBytes = 128 << 20
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var spare: AlignedBuffer?
+
+    static func take(bytes: Int) -> AlignedBuffer {
+        lock.lock(); defer { lock.unlock() }
+        if let buffer = spare, buffer.byteCount >= bytes { spare = nil; return buffer }
+        return AlignedBuffer(byteCount: bytes)
+    }
+
+    static func give(_ buffer: AlignedBuffer) {
+        guard buffer.byteCount <= keptBytes else { return }
+        lock.lock(); defer { lock.unlock() }
+        if (spare?.byteCount ?? 0) < buffer.byteCount { spare = buffer }
     }
 }
