@@ -113,18 +113,3 @@ public struct DNNLAttributes {
     }
 }
 
-/// When a residual add may run as a sum post-op inside a oneDNN fp32/bf16 primitive.
-///
-/// The fused result must equal `forward(x)` followed by an fp32 add bit for bit (fake quant with
-/// quantization off runs the unfused path and must match fp-infer exactly). oneDNN's brgemm-based
-/// kernels (`brg:*`, `brgconv*`) finish the product and bias, then apply the sum: `(acc + b) + r`,
-/// the unfused order. Others do not: `jit:avx2` / `jit:avx512_core_amx_bf16` convolutions start
-/// their accumulators from the destination and `gemm:jit` matmuls add it with beta = 1 before the
-/// bias (measured: results differ in the last bit). So the sum is used only when the fused
-/// primitive is the same brgemm implementation as the plain one.
-enum DNNLResidualFusion {
-    static func allowed(plain: DNNLPrimitive, fused: DNNLPrimitive) -> Bool {
-        let name = DNNLEngine.implementationName(plain.pd)
-        return name.hasPrefix("brg") && DNNLEngine.implementationName(fused.pd) == name
-    }
-}

@@ -5,9 +5,6 @@ import CKernels
 ///
 /// Weights are reordered once, on the first call, into the blocked layout the chosen oneDNN
 /// implementation wants; later calls with the same input size reuse the primitive.
-/// `forward(_:adding:)` fuses a residual add into the convolution (a sum post-op: the output
-/// starts as a copy of the residual and the convolution accumulates onto it) where that equals the
-/// unfused forward-then-add bit for bit; see `DNNLResidualFusion`.
 public final class DNNLConvolution: @unchecked Sendable {
     public let inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, padding: Int
     public let precision: Precision
@@ -17,9 +14,8 @@ public final class DNNLConvolution: @unchecked Sendable {
     private var packedWeight: AlignedBuffer?
     private var packedWeightMD: dnnl_memory_desc_t?
     private var primitives: [ShapeKey: DNNLPrimitive] = [:]
-    private var fusesResidual: [ShapeKey: Bool] = [:]
 
-    private struct ShapeKey: Hashable { let n: Int, h: Int, w: Int, addsResidual: Bool }
+    private struct ShapeKey: Hashable { let n: Int, h: Int, w: Int }
 
     /// `weight` is `[out, in, k, k]` (PyTorch OIHW). It is kept until the first forward.
     public init(weight: Tensor, bias: Tensor?, stride: Int, padding: Int, precision: Precision) throws {
@@ -49,8 +45,7 @@ public final class DNNLConvolution: @unchecked Sendable {
 
     private var dataType: dnnl_data_type_t { precision == .bf16 ? dnnl_bf16 : dnnl_f32 }
 
-    private func compile(_ key: ShapeKey) throws -> DNNLPrimitive {
-        let (n, h, w) = (key.n, key.h, key.w)
+    private func compile(n: Int, h: Int, w: Int) throws -> DNNLPrimitive {
         let (oh, ow) = outputSize(h, w)
         let what = "convolution \(inChannels)->\(outChannels) k\(kernelSize) s\(stride) p\(padding) on \(n)x\(h)x\(w) \(precision)"
         guard n > 0, oh > 0, ow > 0 else { throw DNNLError(operation: what, status: dnnl_invalid_arguments) }
@@ -67,8 +62,7 @@ public final class DNNLConvolution: @unchecked Sendable {
                                                                    &src, &wmd, hasBias ? bp : nil, &dst, strides, pads, pads),
                                  "\(what) desc_init")
         }
-        let attributes = key.addsResidual ? DNNLAttributes(postOps: [.sum(scale: 1)]) : nil
-        let compiled = try DNNLPrimitive(&desc, attributes: attributes, what)
+        let compiled = try DNNLPrimitive(&desc, what)
         if packedWeightMD == nil {
             let want = try DNNLEngine.queriedMD(compiled.pd, dnnl_query_weights_md, what)
             let dims = [outChannels, inChannels, kernelSize, kernelSize]
@@ -93,52 +87,24 @@ public final class DNNLConvolution: @unchecked Sendable {
 
     /// Makes sure weights are packed for inputs of this size (used to pack before timing).
     public func prepare(height: Int, width: Int) throws {
-        let key = ShapeKey(n: 1, h: height, w: width, addsResidual: false)
-        if primitives[key] == nil { primitives[key] = try compile(key) }
+        let key = ShapeKey(n: 1, h: height, w: width)
+        if primitives[key] == nil { primitives[key] = try compile(n: 1, h: height, w: width) }
     }
 
     public var implementation: String {
         primitives.values.first.map { DNNLEngine.implementationName($0.pd) } ?? "not compiled"
     }
 
-    /// How many input shapes run their residual add fused (for tests and benchmarks).
-    public var fusedResidualShapes: Int { fusesResidual.values.filter { $0 }.count }
-
-    public func forward(_ x: FeatureMap) throws -> FeatureMap { try run(x, residual: nil) }
-
-    /// `conv(x) + residual`, bit-identical to `forward(x)` followed by an fp32 add (fused into the
-    /// convolution where `DNNLResidualFusion` allows it).
-    public func forward(_ x: FeatureMap, adding residual: FeatureMap) throws -> FeatureMap {
-        let plain = ShapeKey(n: x.batch, h: x.height, w: x.width, addsResidual: false)
-        if fusesResidual[plain] == nil, x.channels == inChannels {
-            if primitives[plain] == nil { primitives[plain] = try compile(plain) }
-            let fusedKey = ShapeKey(n: x.batch, h: x.height, w: x.width, addsResidual: true)
-            let fused = try? compile(fusedKey)
-            let allowed = fused.map { DNNLResidualFusion.allowed(plain: primitives[plain]!, fused: $0) } ?? false
-            if allowed { primitives[fusedKey] = fused }
-            fusesResidual[plain] = allowed
-        }
-        if fusesResidual[plain] == true { return try run(x, residual: residual) }
-        let y = try run(x, residual: nil)
-        guard y.tensor.shape == residual.tensor.shape else { throw ResidualShapeError(output: y.tensor.shape, residual: residual.tensor.shape) }
-        Ops.addInPlace(y.tensor, residual.tensor)
-        return y
-    }
-
-    private func run(_ x: FeatureMap, residual: FeatureMap?) throws -> FeatureMap {
+    public func forward(_ x: FeatureMap) throws -> FeatureMap {
         guard x.channels == inChannels else {
             throw DNNLError(operation: "convolution expects \(inChannels) input channels, got \(x.channels)", status: dnnl_invalid_arguments)
         }
-        let (oh, ow) = outputSize(x.height, x.width)
-        if let residual, residual.tensor.shape != [x.batch, oh, ow, outChannels] {
-            throw ResidualShapeError(output: [x.batch, oh, ow, outChannels], residual: residual.tensor.shape)
-        }
-        let key = ShapeKey(n: x.batch, h: x.height, w: x.width, addsResidual: residual != nil)
+        let key = ShapeKey(n: x.batch, h: x.height, w: x.width)
         let compiled: DNNLPrimitive
-        if let c = primitives[key] { compiled = c } else { compiled = try compile(key); primitives[key] = compiled }
+        if let c = primitives[key] { compiled = c } else { compiled = try compile(n: x.batch, h: x.height, w: x.width); primitives[key] = compiled }
+        let (oh, ow) = outputSize(x.height, x.width)
         FLOPCounter.add(macs: x.batch * oh * ow * outChannels * inChannels * kernelSize * kernelSize)
         let out = FeatureMap(batch: x.batch, height: oh, width: ow, channels: outChannels)
-        if let residual { out.tensor.data.update(from: residual.tensor.data, count: out.tensor.count) }
         let engine = DNNLEngine.shared
         var staged: AlignedBuffer?
         var srcPtr = UnsafeMutableRawPointer(x.tensor.data)

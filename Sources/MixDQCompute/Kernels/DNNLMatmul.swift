@@ -4,9 +4,7 @@ import CKernels
 /// `y = x W^T + b` on a oneDNN matmul with weights packed once at load time: bf16 (bf16 inputs and
 /// weights, fp32 accumulation and output; half the weight memory) or fp32.
 ///
-/// `forward(_:adding:)` fuses a residual add into the matmul (a sum post-op: the output starts as a
-/// copy of the residual and the matmul accumulates onto it) where that equals the unfused
-/// forward-then-add bit for bit; see `DNNLResidualFusion`. The fp32 copy of the weight is not kept.
+/// The fp32 copy of the weight is not kept.
 public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
     public let inFeatures: Int, outFeatures: Int
     public let precision: Precision
@@ -15,16 +13,8 @@ public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
     private var packedWeight: AlignedBuffer?
     private var packedWeightMD: dnnl_memory_desc_t?
     private var pendingWeight: Tensor?
-    private var primitives: [Key: DNNLPrimitive] = [:]
-    private var fusesResidual: [Int: Bool] = [:]
+    private var primitives: [Int: DNNLPrimitive] = [:]
 
-    /// What the matmul does to its result besides the bias.
-    private enum Epilogue: Hashable {
-        case none
-        /// `+ residual`: the destination holds the residual and a sum post-op adds onto it.
-        case addResidual
-    }
-    private struct Key: Hashable { let rows: Int, epilogue: Epilogue }
 
     public init(weight: Tensor, bias: Tensor?, precision: Precision = .bf16) throws {
         guard weight.rank == 2 else { throw DNNLError(operation: "linear weight must be [out, in], got \(weight.shape)", status: dnnl_invalid_arguments) }
@@ -34,12 +24,11 @@ public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
         self.bias = bias
         pendingWeight = weight
         // Pack right away with a nominal row count so the fp32 weight can be dropped now.
-        _ = try compiled(Key(rows: 256, epilogue: .none))
+        _ = try compiled(rows: 256)
     }
 
-    private func compiled(_ key: Key) throws -> DNNLPrimitive {
-        if let c = primitives[key] { return c }
-        let m = key.rows
+    private func compiled(rows m: Int) throws -> DNNLPrimitive {
+        if let c = primitives[m] { return c }
         let what = "matmul \(m)x\(inFeatures)x\(outFeatures) \(precision)"
         var src = try DNNLEngine.memoryDesc([m, inFeatures], dataType, dnnl_ab)
         var wmd = try packedWeightMD ?? DNNLEngine.memoryDesc([inFeatures, outFeatures], dataType, dnnl_format_tag_any)
@@ -50,12 +39,7 @@ public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
         try withUnsafePointer(to: &bmd) { bp in
             try DNNLEngine.check(dnnl_matmul_desc_init(&desc, &src, &wmd, hasBias ? bp : nil, &dst), "\(what) desc_init")
         }
-        let attributes: DNNLAttributes?
-        switch key.epilogue {
-        case .none: attributes = nil
-        case .addResidual: attributes = DNNLAttributes(postOps: [.sum(scale: 1)])
-        }
-        let compiled = try DNNLPrimitive(&desc, attributes: attributes, what)
+        let compiled = try DNNLPrimitive(&desc, what)
         if packedWeightMD == nil, let w = pendingWeight {
             let want = try DNNLEngine.queriedMD(compiled.pd, dnnl_query_weights_md, what)
             // W is [out, in] row-major, i.e. the [in, out] matrix in "ba" order.
@@ -70,52 +54,25 @@ public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
             packedWeightMD = want
             pendingWeight = nil
         }
-        primitives[key] = compiled
+        primitives[m] = compiled
         return compiled
     }
 
-    /// How many input shapes run their residual add fused (for tests and benchmarks).
-    public var fusedResidualShapes: Int { fusesResidual.values.filter { $0 }.count }
-
-    public func forward(_ x: Tensor) throws -> Tensor { try run(x, residual: nil) }
-
-    /// `x W^T + b + residual`, bit-identical to `forward(x)` followed by an fp32 add (fused into the
-    /// matmul where `DNNLResidualFusion` allows it).
-    public func forward(_ x: Tensor, adding residual: Tensor) throws -> Tensor {
-        let m = inFeatures > 0 ? x.count / inFeatures : 0
-        if m > 0, x.shape.last == inFeatures, fusesResidual[m] == nil {
-            let plain = try compiled(Key(rows: m, epilogue: .none))
-            let fused = try? compiled(Key(rows: m, epilogue: .addResidual))
-            let allowed = fused.map { DNNLResidualFusion.allowed(plain: plain, fused: $0) } ?? false
-            if !allowed { primitives[Key(rows: m, epilogue: .addResidual)] = nil }
-            fusesResidual[m] = allowed
-        }
-        if fusesResidual[m] == true { return try run(x, residual: residual) }
-        let y = try run(x, residual: nil)
-        guard y.shape == residual.shape else { throw ResidualShapeError(output: y.shape, residual: residual.shape) }
-        Ops.addInPlace(y, residual)
-        return y
-    }
-
-    private func run(_ x: Tensor, residual: Tensor?) throws -> Tensor {
+    public func forward(_ x: Tensor) throws -> Tensor {
         guard x.shape.last == inFeatures else {
             throw DNNLError(operation: "linear expects last dimension \(inFeatures), got \(x.shape)", status: dnnl_invalid_arguments)
         }
         let m = x.count / inFeatures
-        let outShape = Array(x.shape.dropLast()) + [outFeatures]
-        if let residual, residual.shape != outShape { throw ResidualShapeError(output: outShape, residual: residual.shape) }
-        let y = Tensor(uninitializedShape: outShape)
+        let y = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outFeatures])
         guard m > 0 else { return y }
-        if let residual { y.data.update(from: residual.data, count: y.count) }
-        let c = try compiled(Key(rows: m, epilogue: residual == nil ? .none : .addResidual))
+        let c = try compiled(rows: m)
         FLOPCounter.add(macs: m * inFeatures * outFeatures)
         var staged: AlignedBuffer?
         var src = UnsafeMutableRawPointer(x.data)
         if precision == .bf16 {
-            let buffer = AlignedBuffer(byteCount: x.count * 2)
-            Ops.convertToBF16(x.data, buffer.pointer.assumingMemoryBound(to: UInt16.self), count: x.count)
-            src = buffer.pointer
-            staged = buffer
+            staged = AlignedBuffer(byteCount: x.count * 2)
+            Ops.convertToBF16(x.data, staged!.pointer.assumingMemoryBound(to: UInt16.self), count: x.count)
+            src = staged!.pointer
         }
         let engine = DNNLEngine.shared
         guard let packedWeightMD, let packedWeight else {
@@ -123,10 +80,9 @@ public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
         }
         var mems: [dnnl_memory_t] = []
         defer { mems.forEach { dnnl_memory_destroy($0) } }
-        let dstMD = try DNNLEngine.queriedMD(c.pd, dnnl_query_dst_md, "matmul")
         let s = try engine.memory(DNNLEngine.queriedMD(c.pd, dnnl_query_src_md, "matmul"), src); mems.append(s)
         let w = try engine.memory(packedWeightMD, packedWeight.pointer); mems.append(w)
-        let d = try engine.memory(dstMD, y.data); mems.append(d)
+        let d = try engine.memory(DNNLEngine.queriedMD(c.pd, dnnl_query_dst_md, "matmul"), y.data); mems.append(d)
         var args: [(Int32, dnnl_memory_t)] = [(DNNL_ARG_SRC, s), (DNNL_ARG_WEIGHTS, w), (DNNL_ARG_DST, d)]
         if let bias {
             let b = try engine.memory(DNNLEngine.memoryDesc([1, outFeatures], dnnl_f32, dnnl_ab), bias.data); mems.append(b)

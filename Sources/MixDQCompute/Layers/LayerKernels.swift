@@ -21,7 +21,12 @@ public protocol Conv2dKernel: AnyObject {
 extension DNNLConvolution: Conv2dKernel {}
 
 /// Fusions a kernel may offer. The defaults run the plain forward and then the fp32 op, so every
-/// kernel (quantized backends included) supports them, and a fused kernel must match them bit for bit.
+/// kernel supports them. A kernel fuses where that saves a pass (an integer kernel's dequantizing
+/// epilogue can add the residual as it writes); an FP kernel that fuses must match the default bit
+/// for bit, since fake quant with quantization off has to equal fp-infer exactly. The oneDNN
+/// fp32/bf16 kernels keep the default: a sum post-op needs the residual copied into the output
+/// first, the same memory traffic as the separate add (measured: no faster), and oneDNN's
+/// non-brgemm kernels then add in another order.
 extension LinearKernel {
     public func forward(_ x: Tensor, adding residual: Tensor) throws -> Tensor {
         let y = try forward(x)

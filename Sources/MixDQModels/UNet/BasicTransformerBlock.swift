@@ -17,7 +17,8 @@ public final class BasicTransformerBlock {
     }
 
     public func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
-        // Each residual add is fused into the branch's last Linear (to_out.0, net.2).
+        // Each residual add goes through the branch's last Linear (to_out.0, net.2): a kernel that
+        // can fuse it (an integer epilogue) does.
         var h = x                                                    // [B, N, C]
         h = try attn1(norm1(h), adding: h)
         h = try attn2(norm2(h), context: context, adding: h)

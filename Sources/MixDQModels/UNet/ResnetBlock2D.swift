@@ -24,7 +24,7 @@ public final class ResnetBlock2D {
         if let proj = timeEmbProj, let emb {
             Ops.addChannelVector(h, try proj(Ops.silu(emb)))          // + time_emb_proj(SiLU(emb))[:, None, None, :]
         }
-        // dropout is identity at inference; the residual add is fused into conv2.
+        // dropout is identity at inference; the residual add goes through conv2 (fused where its kernel can).
         let residual = try convShortcut.map { try $0(x) } ?? x
         return try conv2(norm2(h, silu: true), adding: residual)
     }

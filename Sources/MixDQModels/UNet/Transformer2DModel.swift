@@ -38,7 +38,7 @@ public final class Transformer2DModel {
         var h: Tensor
         if let projInLinear { h = try projInLinear(n.tokens) } else if let projInConv { h = try projInConv(n).tokens } else { h = n.tokens }  // [B,HW,C]
         for block in blocks { h = try block(h, context: context) }
-        // The residual (+ x) is fused into proj_out.
+        // The residual (+ x) goes through proj_out (fused where its kernel can).
         if let projOutLinear {
             return FeatureMap(tokens: try projOutLinear(h, adding: x.tokens), height: x.height, width: x.width)
         } else if let projOutConv {
