@@ -110,7 +110,7 @@ public final class DNNLConvolution: @unchecked Sendable {
         var srcPtr = UnsafeMutableRawPointer(x.tensor.data)
         if precision == .bf16 {
             staged = AlignedBuffer(byteCount: x.tensor.count * 2)
-            mdq_f32_to_bf16(x.tensor.data, staged!.pointer.assumingMemoryBound(to: UInt16.self), x.tensor.count)
+            Ops.convertToBF16(x.tensor.data, staged!.pointer.assumingMemoryBound(to: UInt16.self), count: x.tensor.count)
             srcPtr = staged!.pointer
         }
         let srcMD = try DNNLEngine.queriedMD(compiled.pd, dnnl_query_src_md, "convolution")

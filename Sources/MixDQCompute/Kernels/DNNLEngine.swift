@@ -137,12 +137,18 @@ public final class DNNLPrimitive: @unchecked Sendable {
     public let pd: dnnl_primitive_desc_t
     public let primitive: dnnl_primitive_t
 
-    /// `opDesc` points at an initialised op descriptor (matmul, convolution, ...); `what` names the
-    /// operation and its shapes in errors.
-    public init(_ opDesc: UnsafeRawPointer, _ what: @autoclosure () -> String) throws {
+    /// `opDesc` points at an initialised op descriptor (matmul, convolution, ...); `attributes`
+    /// adds post-ops, output scales or zero points; `what` names the operation and its shapes in errors.
+    public init(_ opDesc: UnsafeRawPointer, attributes: DNNLAttributes? = nil, _ what: @autoclosure () -> String) throws {
         var pd: dnnl_primitive_desc_t?
-        try DNNLEngine.check(dnnl_primitive_desc_create(&pd, opDesc, nil, try DNNLEngine.shared.engine, nil),
-                             "\(what()) primitive_desc_create")
+        let engine = try DNNLEngine.shared.engine
+        if let attributes {
+            try attributes.withHandle(what()) { attr in
+                try DNNLEngine.check(dnnl_primitive_desc_create(&pd, opDesc, attr, engine, nil), "\(what()) primitive_desc_create")
+            }
+        } else {
+            try DNNLEngine.check(dnnl_primitive_desc_create(&pd, opDesc, nil, engine, nil), "\(what()) primitive_desc_create")
+        }
         guard let pd else { throw DNNLError(operation: "\(what()) primitive_desc_create", status: dnnl_runtime_error) }
         var prim: dnnl_primitive_t?
         let status = dnnl_primitive_create(&prim, pd)

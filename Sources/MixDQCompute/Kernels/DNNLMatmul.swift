@@ -71,7 +71,7 @@ public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
         var src = UnsafeMutableRawPointer(x.data)
         if precision == .bf16 {
             staged = AlignedBuffer(byteCount: x.count * 2)
-            mdq_f32_to_bf16(x.data, staged!.pointer.assumingMemoryBound(to: UInt16.self), x.count)
+            Ops.convertToBF16(x.data, staged!.pointer.assumingMemoryBound(to: UInt16.self), count: x.count)
             src = staged!.pointer
         }
         let engine = DNNLEngine.shared

@@ -52,11 +52,24 @@ public final class Conv2d: WeightLayer, @unchecked Sendable {
     public func callAsFunction(_ x: FeatureMap) throws -> FeatureMap {
         try inputHook?(x.tensor)
         let y = try OpProfiler.measure("conv") { try kernel.forward(x) }
+        releaseMasterIfPacked()
+        return y
+    }
+
+    /// `self(x) + residual` with the add fused into the kernel where it can be (the residual has
+    /// the output's shape).
+    public func callAsFunction(_ x: FeatureMap, adding residual: FeatureMap) throws -> FeatureMap {
+        try inputHook?(x.tensor)
+        let y = try OpProfiler.measure("conv") { try kernel.forward(x, adding: residual) }
+        releaseMasterIfPacked()
+        return y
+    }
+
+    private func releaseMasterIfPacked() {
         if releasesMasterAfterPacking, masterWeight != nil, !isQuantized, let k = fp as? DNNLConvolution {
             k.releaseMasterWeight()
             masterWeight = nil
         }
-        return y
     }
 
     public func usePrecision(_ precision: Precision) throws {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a `Linear` runs: `y = x W^T + b` over the last axis of `x`.
 ///
 /// This and `Conv2dKernel` are the single place where precision and quantization plug in:
@@ -5,14 +7,53 @@
 /// quant, oneDNN INT8, packed low-bit), installed through `WeightLayer.install(_:)`.
 public protocol LinearKernel: AnyObject {
     func forward(_ x: Tensor) throws -> Tensor
+    /// `forward(x) + residual` (the output's shape); fused where the kernel can.
+    func forward(_ x: Tensor, adding residual: Tensor) throws -> Tensor
 }
 
 /// What a `Conv2d` runs on an NHWC feature map.
 public protocol Conv2dKernel: AnyObject {
     func forward(_ x: FeatureMap) throws -> FeatureMap
+    /// `forward(x) + residual` (the output's shape); fused where the kernel can.
+    func forward(_ x: FeatureMap, adding residual: FeatureMap) throws -> FeatureMap
 }
 
 extension DNNLConvolution: Conv2dKernel {}
+
+/// Fusions a kernel may offer. The defaults run the plain forward and then the fp32 op, so every
+/// kernel supports them. A kernel fuses where that saves a pass (an integer kernel's dequantizing
+/// epilogue can add the residual as it writes); an FP kernel that fuses must match the default bit
+/// for bit, since fake quant with quantization off has to equal fp-infer exactly. The oneDNN
+/// fp32/bf16 kernels keep the default: a sum post-op needs the residual copied into the output
+/// first, the same memory traffic as the separate add (measured: no faster), and oneDNN's
+/// non-brgemm kernels then add in another order.
+extension LinearKernel {
+    public func forward(_ x: Tensor, adding residual: Tensor) throws -> Tensor {
+        let y = try forward(x)
+        guard y.shape == residual.shape else { throw ResidualShapeError(output: y.shape, residual: residual.shape) }
+        Ops.addInPlace(y, residual)
+        return y
+    }
+}
+
+extension Conv2dKernel {
+    public func forward(_ x: FeatureMap, adding residual: FeatureMap) throws -> FeatureMap {
+        let y = try forward(x)
+        guard y.tensor.shape == residual.tensor.shape else {
+            throw ResidualShapeError(output: y.tensor.shape, residual: residual.tensor.shape)
+        }
+        Ops.addInPlace(y.tensor, residual.tensor)
+        return y
+    }
+}
+
+/// A residual whose shape is not the layer output's.
+public struct ResidualShapeError: Error, CustomStringConvertible, LocalizedError {
+    public let output: [Int], residual: [Int]
+    public init(output: [Int], residual: [Int]) { self.output = output; self.residual = residual }
+    public var description: String { "residual \(residual) does not match the layer output \(output)" }
+    public var errorDescription: String? { description }
+}
 
 /// The shape of a quantization site, known without its weight (a deployable quantized model never
 /// holds fp32 weights).

@@ -43,6 +43,13 @@ public final class Linear: WeightLayer, @unchecked Sendable {
         return try OpProfiler.measure("linear") { try kernel.forward(x) }
     }
 
+    /// `self(x) + residual` with the add fused into the kernel where it can be (the residual has
+    /// the output's shape).
+    public func callAsFunction(_ x: Tensor, adding residual: Tensor) throws -> Tensor {
+        try inputHook?(x)
+        return try OpProfiler.measure("linear") { try kernel.forward(x, adding: residual) }
+    }
+
     public func usePrecision(_ precision: Precision) throws {
         guard !isQuantized else { throw LayerStateError(path: path, reason: "a quantized kernel is installed; precision applies to FP layers") }
         guard let w = masterWeight else { return }

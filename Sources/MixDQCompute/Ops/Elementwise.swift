@@ -38,6 +38,15 @@ public enum Ops {
             mdq_add_bias_rows(x.tensor.data + b * x.pixels * x.channels, v.data + b * x.channels, x.pixels, x.channels)
         }
     }
+    /// fp32 -> bf16 (round to nearest even) across the cores: the staging copy every bf16 layer
+    /// makes of its input.
+    public static func convertToBF16(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<UInt16>, count: Int) {
+        let chunk = 4096
+        RowParallel.run(rows: (count + chunk - 1) / chunk, rowLength: chunk) { r in
+            let lo = r.lowerBound * chunk, hi = min(count, r.upperBound * chunk)
+            mdq_f32_to_bf16(x + lo, y + lo, hi - lo)
+        }
+    }
     public static func scale(_ x: Tensor, by s: Float) -> Tensor {
         let y = Tensor(uninitializedShape: x.shape); mdq_scale(x.data, y.data, x.count, s); return y
     }

@@ -17,10 +17,12 @@ public final class BasicTransformerBlock {
     }
 
     public func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
+        // Each residual add goes through the branch's last Linear (to_out.0, net.2): a kernel that
+        // can fuse it (an integer epilogue) does.
         var h = x                                                    // [B, N, C]
-        var r = try attn1(norm1(h)); Ops.addInPlace(r, h); h = r
-        r = try attn2(norm2(h), context: context); Ops.addInPlace(r, h); h = r
-        r = try ff(norm3(h)); Ops.addInPlace(r, h); h = r
+        h = try attn1(norm1(h), adding: h)
+        h = try attn2(norm2(h), context: context, adding: h)
+        h = try ff(norm3(h), adding: h)
         return h
     }
 }

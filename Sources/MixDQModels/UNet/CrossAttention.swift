@@ -22,11 +22,14 @@ public final class AttentionBlock {
         self.precision = loader.precision
     }
 
-    /// x `[B, N, C]`, context `[B, M, D]` (nil for self-attention) -> `[B, N, C]`.
-    public func callAsFunction(_ x: Tensor, context: Tensor? = nil) throws -> Tensor {
+    /// x `[B, N, C]`, context `[B, M, D]` (nil for self-attention) -> `[B, N, C]`; `residual` (the
+    /// output's shape) is added by `to_out.0` itself.
+    public func callAsFunction(_ x: Tensor, context: Tensor? = nil, adding residual: Tensor? = nil) throws -> Tensor {
         let q = try toQ(x)
         let kv = context ?? x
         let k = try toK(kv), v = try toV(kv)
-        return try toOut(try AttentionKernel.scaledDotProduct(q: q, k: k, v: v, heads: heads, scale: scale, precision: precision))
+        let o = try AttentionKernel.scaledDotProduct(q: q, k: k, v: v, heads: heads, scale: scale, precision: precision)
+        if let residual { return try toOut(o, adding: residual) }
+        return try toOut(o)
     }
 }

@@ -9,4 +9,8 @@ public final class FeedForward {
         out = try loader.linear("net.2", in: inner, out: dim)
     }
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try out(Ops.geglu(try proj(x))) }
+    /// `self(x) + residual`, the add done by `net.2` (fused where its kernel can).
+    public func callAsFunction(_ x: Tensor, adding residual: Tensor) throws -> Tensor {
+        try out(Ops.geglu(try proj(x)), adding: residual)
+    }
 }

@@ -24,9 +24,8 @@ public final class ResnetBlock2D {
         if let proj = timeEmbProj, let emb {
             Ops.addChannelVector(h, try proj(Ops.silu(emb)))          // + time_emb_proj(SiLU(emb))[:, None, None, :]
         }
-        h = try conv2(norm2(h, silu: true))                           // dropout is identity at inference
+        // dropout is identity at inference; the residual add goes through conv2 (fused where its kernel can).
         let residual = try convShortcut.map { try $0(x) } ?? x
-        Ops.addInPlace(h.tensor, residual.tensor)
-        return h
+        return try conv2(norm2(h, silu: true), adding: residual)
     }
 }

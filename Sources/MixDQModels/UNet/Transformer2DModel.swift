@@ -38,14 +38,13 @@ public final class Transformer2DModel {
         var h: Tensor
         if let projInLinear { h = try projInLinear(n.tokens) } else if let projInConv { h = try projInConv(n).tokens } else { h = n.tokens }  // [B,HW,C]
         for block in blocks { h = try block(h, context: context) }
-        let o: FeatureMap
+        // The residual (+ x) goes through proj_out (fused where its kernel can).
         if let projOutLinear {
-            o = FeatureMap(tokens: try projOutLinear(h), height: x.height, width: x.width)
+            return FeatureMap(tokens: try projOutLinear(h, adding: x.tokens), height: x.height, width: x.width)
         } else if let projOutConv {
-            o = try projOutConv(FeatureMap(tokens: h, height: x.height, width: x.width))
-        } else {
-            o = FeatureMap(tokens: h, height: x.height, width: x.width)
+            return try projOutConv(FeatureMap(tokens: h, height: x.height, width: x.width), adding: x)
         }
+        let o = FeatureMap(tokens: h, height: x.height, width: x.width)
         Ops.addInPlace(o.tensor, x.tensor)
         return o
     }
