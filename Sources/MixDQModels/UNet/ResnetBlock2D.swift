@@ -20,7 +20,7 @@ public final class ResnetBlock2D {
 
     /// `emb` is the `[B, time_embed_dim]` embedding (SiLU is applied here, per block, as diffusers does).
     public func callAsFunction(_ x: FeatureMap, emb: Tensor?) throws -> FeatureMap {
-        var h = try conv1(norm1(x, silu: true))                       // [B,H,W,Cout]
+        let h = try conv1(norm1(x, silu: true))                       // [B,H,W,Cout]
         if let proj = timeEmbProj, let emb {
             Ops.addChannelVector(h, try proj(Ops.silu(emb)))          // + time_emb_proj(SiLU(emb))[:, None, None, :]
         }
