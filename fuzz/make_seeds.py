@@ -81,6 +81,34 @@ def yaml_seeds():
     ]) + "\n"
     write("mixdq-yaml", "bits", b"\x01" + bits.encode())
     write("mixdq-yaml", "layer_list", b"\x02" + b"- model.conv_in\n- model.conv_out\n- time_embedding.linear_1\n")
+    # 3 sensitivity scores [s@2, s@4, s@8], 4 tensor ratios (mixdq search).
+    write("mixdq-yaml", "scores", b"\x03" + b"model.conv_in: [0.91, 0.98, 0.999]\nmodel.conv_out: [12.5, 30.1, 48.0]\n")
+    write("mixdq-yaml", "ratios", b"\x04" + b"model.conv_in: 1.0\nmodel.time_embedding.linear_1: 35.5\n")
+
+
+def quantized_unet_seeds():
+    """A deployable quantized UNet file (QuantizedUNetFormat) with one layer of each kind the target builds:
+    `l` a 4 -> 3 Linear, W8A8, BOS-aware with a one-row token-0 table; `blk.conv` a 3x3 conv 4 -> 3 with a
+    split input (2 + 2 channels), W4A8 (codes packed two per byte)."""
+    f32 = lambda *v: struct.pack(f"<{len(v)}f", *v)
+    s8 = bytes((c & 0xFF) for c in [1, -2, 3, -4, 5, -6, 7, -8, 9, -10, 11, -12])
+    codes4 = [(i % 16) - 8 for i in range(3 * 4 * 9)]
+    packed4 = bytes(((codes4[2 * i] & 15) | ((codes4[2 * i + 1] & 15) << 4)) for i in range(len(codes4) // 2))
+    layers = {"l": {"weight_bits": 8, "rest_bits": 8, "activation_bits": 8},
+              "blk.conv": {"weight_bits": 4, "rest_bits": 4, "activation_bits": 8}}
+    meta = {"format": "mixdq-quantized-unet/1", "layers": json.dumps(layers, separators=(",", ":"), sort_keys=True)}
+    write("quantized-unet", "linear_and_split_conv", safetensors([
+        ("blk.conv.input_scales", "F32", [2], f32(0.05, 0.1)),
+        ("blk.conv.input_zero_points", "F32", [2], f32(3, 128)),
+        ("blk.conv.weight_codes", "U8", [len(packed4)], packed4),
+        ("blk.conv.weight_scales", "F32", [2, 3], f32(0.01, 0.02, 0.03, 0.04, 0.05, 0.06)),
+        ("l.input_scales", "F32", [1], f32(0.02)),
+        ("l.input_zero_points", "F32", [1], f32(100)),
+        ("l.token0_inputs", "F32", [1, 4], f32(0, 0, 0, 0)),
+        ("l.token0_outputs", "F32", [1, 3], f32(0, 0, 0)),
+        ("l.weight_codes", "U8", [12], s8),
+        ("l.weight_scales", "F32", [1, 3], f32(0.5, 0.25, 0.125)),
+    ], meta))
 
 
 def tokenizer_seeds():
@@ -146,4 +174,5 @@ if __name__ == "__main__":
     config_seeds()
     yaml_seeds()
     tokenizer_seeds()
+    quantized_unet_seeds()
     hdf5_seeds()

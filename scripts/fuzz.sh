@@ -13,7 +13,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-TARGETS=(safetensors config-json mixdq-yaml tokenizer hdf5)
+TARGETS=(safetensors config-json mixdq-yaml tokenizer hdf5 quantized-unet)
 if [ $# -lt 2 ] || ! [[ "$2" =~ ^[0-9]+$ ]]; then
     echo "usage: $0 TARGET|all SECONDS [libFuzzer options...]   (targets: ${TARGETS[*]})" >&2
     exit 2

@@ -121,6 +121,10 @@ public struct LayerSpec {
     public let hasBias: Bool
     /// The fp32 bias, already read from the source.
     public let bias: Tensor?
+
+    public init(path: String, role: LayerRole, geometry: LayerGeometry, hasBias: Bool, bias: Tensor?) {
+        self.path = path; self.role = role; self.geometry = geometry; self.hasBias = hasBias; self.bias = bias
+    }
 }
 
 /// Supplies ready kernels for layers while a model loads (quantized checkpoints); nil for a layer
