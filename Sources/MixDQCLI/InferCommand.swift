@@ -50,13 +50,16 @@ struct InferCommand: ParsableCommand {
             guard configWeightMp == nil, configActMp == nil, actProtect == nil, !skipQuantAct, !skipQuantWeight, backend != .fake else {
                 throw CommandError("the UNet at \(try folder.component("unet").path) is already quantized (mixdq quantize): its bits are fixed and it runs on int8; drop --config-weight-mp / --config-act-mp / --act-protect / --skip-quant-* / --backend fake, or give the fp32 UNet")
             }
+            // Its header is checked now; the UNet itself loads after the text encoders are freed
+            // (the two never resident together: a lower peak than the fp32 path's early load).
+            _ = try QuantizedUNetKernels(source: SafetensorsWeightSource.open(folder: try folder.component("unet")))
             log.info("quantized UNet (deployable, int8): \(try folder.component("unet").path)")
         } else {
             // Bit files must be complete (the original's are): no layer silently keeps the default.
             pipeline.configureUNet = { unet in try setup.deploy(to: unet, log: log) }
+            // Fail on a bad checkpoint or bit file before encoding prompts.
+            _ = try pipeline.unet
         }
-        // Fail on a bad checkpoint or bit file before encoding prompts.
-        _ = try pipeline.unet
         let job = try generation.job(config, pipeline: pipeline, basePath: base)
         try job.run(pipeline, log: log)
         log.info("done")
