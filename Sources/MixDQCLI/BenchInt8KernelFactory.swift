@@ -55,21 +55,10 @@ final class BenchInt8KernelFactory: LayerKernelFactory {
 
     /// `codes = clamp(round_half_even(W / Δ[o]), -2^(b-1), 2^(b-1) - 1)` with `Δ[o] = max|W[o, part]| / (2^(b-1) - 1)`.
     static func quantize(_ w: Tensor, site: QuantSite, bits: Int) -> IntegerWeights {
-        let rowLength = site.rowLength, rows = site.outChannels
-        let (qmin, qmax) = UniformQuantizer.range(bits: bits, symmetric: true)
-        var codes = [Int8](repeating: 0, count: w.count)
-        var parts: [(columns: Range<Int>, scales: [Float])] = []
-        codes.withUnsafeMutableBufferPointer { out in
-            for columns in site.weightParts {
-                let delta = WeightQuantization.parameters(w, columns: columns, rowLength: rowLength, bits: bits, symmetric: true).delta
-                for r in 0..<rows {
-                    let d = delta[r], row = w.data + r * rowLength, dst = out.baseAddress! + r * rowLength
-                    for c in columns { dst[c] = Int8(min(max((row[c] / d).rounded(.toNearestOrEven), qmin), qmax)) }
-                }
-                parts.append((columns, delta))
-            }
+        let parts = site.weightParts.map { columns in
+            (columns, WeightQuantization.parameters(w, columns: columns, rowLength: site.rowLength, bits: bits, symmetric: true).delta)
         }
-        return IntegerWeights(bits: bits, codes: codes, parts: parts)
+        return IntegerWeights(quantizing: w, rowLength: site.rowLength, parts: parts, bits: bits)
     }
 
     private func record(_ kernel: InstalledKernel, path: String, bits: Int, parameters: Int, hasBias: Bool) {

@@ -45,14 +45,13 @@ struct InferCommand: ParsableCommand {
         try log.record("mixdq infer: checkpoint \(setup.checkpoint.path), weight MP \(configWeightMp ?? "uniform"), act MP \(configActMp ?? "uniform"), act-protect \(actProtect ?? "none")")
         let folder = try modelOptions.resolveModel(config, log: log)
         let pipeline = try TextToImagePipeline(folder: folder, precision: modelOptions.precision)
-        if try folder.hasQuantizedUNet() {
+        if try folder.quantizedUNetHeader() != nil {
             // A deployable quantized UNet carries its bits and parameters; nothing to apply.
             guard configWeightMp == nil, configActMp == nil, actProtect == nil, !skipQuantAct, !skipQuantWeight, backend != .fake else {
                 throw CommandError("the UNet at \(try folder.component("unet").path) is already quantized (mixdq quantize): its bits are fixed and it runs on int8; drop --config-weight-mp / --config-act-mp / --act-protect / --skip-quant-* / --backend fake, or give the fp32 UNet")
             }
-            // Its header is checked now; the UNet itself loads after the text encoders are freed
+            // Its header was checked just now; the UNet itself loads after the text encoders are freed
             // (the two never resident together: a lower peak than the fp32 path's early load).
-            _ = try QuantizedUNetKernels(source: SafetensorsWeightSource.open(folder: try folder.component("unet")))
             log.info("quantized UNet (deployable, int8): \(try folder.component("unet").path)")
         } else {
             // Bit files must be complete (the original's are): no layer silently keeps the default.

@@ -100,8 +100,10 @@ extension ModelFolder {
 }
 
 extension ModelFolder {
-    /// Whether the UNet is a deployable quantized one (`mixdq quantize` output): bits are fixed in it.
-    public func hasQuantizedUNet() throws -> Bool {
-        QuantizedUNetKernels.isQuantizedUNet(try SafetensorsWeightSource.open(folder: try component("unet")))
+    /// The header of a deployable quantized UNet (`mixdq quantize` output: bits fixed in it), checked;
+    /// nil for an fp32 UNet. Reads the safetensors header only.
+    public func quantizedUNetHeader() throws -> QuantizedUNetKernels? {
+        let source = try SafetensorsWeightSource.open(folder: try component("unet"))
+        return QuantizedUNetKernels.isQuantizedUNet(source) ? try QuantizedUNetKernels(source: source) : nil
     }
 }

@@ -14,6 +14,34 @@ public struct IntegerWeights: Sendable {
     public init(bits: Int, codes: [Int8], parts: [(columns: Range<Int>, scales: [Float])]) {
         self.bits = bits; self.codes = codes; self.parts = parts
     }
+
+    /// Quantizes `weight` (`[out, rowLength]` flattened, PyTorch layout) with per-part, per-output-channel
+    /// Δ: `clamp(round_half_even(W / Δ), -2^(b-1), 2^(b-1) - 1)`, fake quant's rounding exactly.
+    public init(quantizing weight: Tensor, rowLength: Int, parts: [(columns: Range<Int>, scales: [Float])], bits: Int) {
+        let (qmin, qmax) = UniformQuantizer.range(bits: bits, symmetric: true)
+        var codes = [Int8](repeating: 0, count: weight.count)
+        for (cols, delta) in parts {
+            for (r, d) in delta.enumerated() {
+                for c in cols {
+                    let i = r * rowLength + c
+                    codes[i] = Int8(min(max((weight.data[i] / d).rounded(.toNearestOrEven), qmin), qmax))
+                }
+            }
+        }
+        self.init(bits: bits, codes: codes, parts: parts)
+    }
+
+    /// `codes · Δ` in `shape` (PyTorch layout): the fake-quantized weight, bit for bit.
+    public func dequantized(shape: [Int]) -> Tensor {
+        let w = Tensor(uninitializedShape: shape)
+        let rowLength = codes.count / max(parts.first?.scales.count ?? 1, 1)
+        for (cols, delta) in parts {
+            for (r, d) in delta.enumerated() {
+                for j in cols { w.data[r * rowLength + j] = Float(codes[r * rowLength + j]) * d }
+            }
+        }
+        return w
+    }
 }
 
 public struct IntegerWeightsError: Error, CustomStringConvertible, LocalizedError {
@@ -34,20 +62,7 @@ extension QuantizedLayer {
         guard (2...8).contains(bits) else { throw IntegerWeightsError(path: path, reason: "\(bits) bits do not fit int8 codes") }
         guard !weightParameters.isEmpty else { throw IntegerWeightsError(path: path, reason: "weights are not calibrated") }
         guard let w = layer.masterWeight else { throw IntegerWeightsError(path: path, reason: "the FP weight was released") }
-        let (qmin, qmax) = UniformQuantizer.range(bits: bits, symmetric: true)
-        let rows = w.count / rowLength
-        var codes = [Int8](repeating: 0, count: w.count)
-        for (part, cols) in weightParts.enumerated() {
-            let delta = weightParameters[part][k].delta
-            for r in 0..<rows {
-                let d = delta[r]
-                for c in cols {
-                    let i = r * rowLength + c
-                    codes[i] = Int8(min(max((w.data[i] / d).rounded(.toNearestOrEven), qmin), qmax))
-                }
-            }
-        }
-        return IntegerWeights(bits: bits, codes: codes,
-                              parts: weightParts.enumerated().map { ($0.element, weightParameters[$0.offset][k].delta) })
+        return IntegerWeights(quantizing: w, rowLength: rowLength,
+                              parts: weightParts.enumerated().map { ($0.element, weightParameters[$0.offset][k].delta) }, bits: bits)
     }
 }

@@ -44,10 +44,10 @@ public struct Int8Backend: QuantBackend {
 
     /// A packed oneDNN fp32 kernel over `weight` (PyTorch layout).
     public static func fp32Kernel(site: QuantSite, weight w: Tensor, bias: Tensor?) throws -> InstalledKernel {
-            switch site.geometry {
-            case .linear: return .linear(try DNNLMatmul(weight: w, bias: bias, precision: .fp32))
-            case .conv2d(_, _, _, let s, let p): return .conv2d(try DNNLConvolution(weight: w, bias: bias, stride: s, padding: p, precision: .fp32))
-            }
+        switch site.geometry {
+        case .linear: return .linear(try DNNLMatmul(weight: w, bias: bias, precision: .fp32))
+        case .conv2d(_, _, _, let s, let p): return .conv2d(try DNNLConvolution(weight: w, bias: bias, stride: s, padding: p, precision: .fp32))
+        }
     }
 
     /// The integer kernel for a site from its integer weights and per-part activation (Δx, z): shared
@@ -101,9 +101,6 @@ public final class Int8SplitConv2dKernel: Conv2dKernel {
     public let parts: [(channels: Range<Int>, kernel: Int8Conv2dKernel)]
     init(parts: [(Range<Int>, Int8Conv2dKernel)]) { self.parts = parts.map { (channels: $0.0, kernel: $0.1) } }
 
-    /// Bytes the weight codes of both parts occupy between calls.
-    public var weightBytesAtRest: Int { parts.reduce(0) { $0 + $1.kernel.weightBytesAtRest } }
-
     public func forward(_ x: FeatureMap) throws -> FeatureMap {
         var sum: FeatureMap?
         for part in parts {
@@ -112,19 +109,5 @@ public final class Int8SplitConv2dKernel: Conv2dKernel {
         }
         guard let sum else { throw Int8KernelError(layer: "split shortcut", "no parts") }
         return sum
-    }
-}
-
-extension InstalledKernel {
-    /// Bytes the layer's weights occupy between calls: packed codes for integer kernels, fp32 otherwise
-    /// (nil when the kernel does not say: FP kernels report through their own packing).
-    public var integerWeightBytes: Int? {
-        switch self {
-        case .linear(let k as Int8LinearKernel): return k.weightBytesAtRest
-        case .linear(let k as BOSAwareLinear): return InstalledKernel.linear(k.quantized).integerWeightBytes
-        case .conv2d(let k as Int8Conv2dKernel): return k.weightBytesAtRest
-        case .conv2d(let k as Int8SplitConv2dKernel): return k.weightBytesAtRest
-        default: return nil
-        }
     }
 }

@@ -10,8 +10,6 @@ public final class QuantizedUNetKernels: LayerKernelFactory {
     public let source: SafetensorsWeightSource
     public let layers: [String: QuantizedUNetFormat.LayerBits]
     private var built = Set<String>()
-    /// Weight bytes the quantized layers hold (codes as the kernels keep them).
-    public private(set) var weightBytes = 0
 
     /// Throws when the file is not a quantized UNet or its layer list does not parse.
     public init(source: SafetensorsWeightSource) throws {
@@ -57,15 +55,7 @@ public final class QuantizedUNetKernels: LayerKernelFactory {
         var kernel: InstalledKernel
         if bits.activationBits == 0 {
             // A16: the dequantized weight (codes·Δw, what fake quant runs) in fp32.
-            let w = Tensor(uninitializedShape: spec.geometry.weightShape)
-            for o in 0..<out {
-                for (part, cols) in site.weightParts.enumerated() {
-                    let d = scales[part * out + o]
-                    for j in cols { w.data[o * site.rowLength + j] = Float(codes[o * site.rowLength + j]) * d }
-                }
-            }
-            kernel = try Int8Backend.fp32Kernel(site: site, weight: w, bias: spec.bias)
-            weightBytes += w.count * 4
+            kernel = try Int8Backend.fp32Kernel(site: site, weight: weights.dequantized(shape: spec.geometry.weightShape), bias: spec.bias)
         } else {
             let deltas = try source.tensor("\(spec.path).input_scales", shape: [site.activationParts.count]).scalars
             let zeros = try source.tensor("\(spec.path).input_zero_points", shape: [site.activationParts.count]).scalars
@@ -75,7 +65,6 @@ public final class QuantizedUNetKernels: LayerKernelFactory {
             }
             kernel = try Int8Backend.kernel(site: site, codes: weights, activation: zip(deltas, zeros).map { ($0, $1) },
                                             activationBits: bits.activationBits, bias: spec.bias)
-            weightBytes += kernel.integerWeightBytes ?? codes.count
         }
         if spec.role == .crossAttentionKeyValue, source.contains("\(spec.path).token0_inputs"), case .linear(let k) = kernel {
             let inKey = "\(spec.path).token0_inputs", outKey = "\(spec.path).token0_outputs"
