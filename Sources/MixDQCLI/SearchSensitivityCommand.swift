@@ -89,8 +89,9 @@ struct SearchSensitivityCommand: ParsableCommand {
             var contentMeasure: ContentSensitivity?
             if plan.shardUses(.sqnr) {
                 let q = try QualitySensitivity(unet: unet, sim: sim, calibration: calibURL, cacheBudgetBytes: cacheMib << 20)
-                print(String(format: "FP sanity SQNR (FP UNet vs the stored outputs of %@): %.4f dB", calibURL.path, q.fpSQNR))
-                log.info(String(format: "FP sanity SQNR: %.4f dB", q.fpSQNR))
+                let sanity = q.fpSQNR.isFinite ? String(format: "%.4f dB", q.fpSQNR) : "inf dB (bit-identical)"
+                print("FP sanity SQNR (FP UNet vs the stored outputs of \(calibURL.path)): \(sanity)")
+                log.info("FP sanity SQNR: \(sanity)")
                 log.info(q.cache.note)
                 quality = q
             }

@@ -40,6 +40,8 @@ public struct SensitivityPlan: Equatable, Sendable {
         }
         var inGroup = modelLayers.filter { group.contains($0) }
         if let layersPattern {
+            // The pattern is part of the run's identity, one header line of the score files.
+            guard !layersPattern.contains(where: \.isNewline) else { throw SensitivityError("--layers: the pattern must be one line") }
             let regex: NSRegularExpression
             do { regex = try NSRegularExpression(pattern: layersPattern) } catch {
                 throw SensitivityError("--layers '\(layersPattern)': not a valid regular expression (\(error.localizedDescription))")
