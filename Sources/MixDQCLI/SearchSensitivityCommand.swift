@@ -83,7 +83,7 @@ struct SearchSensitivityCommand: ParsableCommand {
             plan: plan, checkpoint: ckptURL, quality: plan.runUses(.sqnr) ? .init(calibration: calibURL) : nil, content: content)
         log.info("run: \(plan.layers.count) layer(s) of the \(group) group, bits \(bits); shard \(plan.shard): \(plan.shardLayers.count) layer(s)")
         let run = SensitivityRun(plan: plan, identity: identity, output: output)
-        let similarity = plan.shardUses(.ssim) ? try Self.ssim(window: ssimWindow) : nil
+        let similarity = plan.shardUses(.ssim) ? Self.ssim(window: ssimWindow) : nil
         let outcome = try run.run(prepare: {
             var quality: QualitySensitivity?
             var contentMeasure: ContentSensitivity?
@@ -146,8 +146,8 @@ struct SearchSensitivityCommand: ParsableCommand {
     }
 
     /// SSIM as skimage's structural_similarity(channel_axis=2, win_size=window, data_range=255).
-    static func ssim(window: Int) throws -> (RGBImage, RGBImage) throws -> Double {
-        throw CommandError("SSIM (content layers) needs the image metrics, which are not in this build yet; use --group quality or --metric sqnr")
+    static func ssim(window: Int) -> (RGBImage, RGBImage) throws -> Double {
+        { try ImageMetrics.ssim($0, $1, windowSize: window) }
     }
 }
 

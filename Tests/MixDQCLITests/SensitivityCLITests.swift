@@ -81,3 +81,25 @@ final class SensitivityCLITests: XCTestCase {
         XCTAssertEqual(present, [1])
     }
 }
+
+extension SensitivityCLITests {
+    func testContentLayerScoredBySSIMOfImages() throws {
+        let w = try workspace()
+        let dir = try MixDQCLI.tempDir("sens-cli-ssim")
+        let out = dir.appendingPathComponent("act_content.yaml")
+        let layer = "down_blocks.2.attentions.0.transformer_blocks.0.ff.net.2"
+        let args = ["search", "sensitivity", "--ckpt", w.ptq.path, "--type", "act", "--group", "content", "--layers", "^\(layer)$",
+                    "--prompts", "2", "--out", out.path]
+        // The original's 511 window does not fit the embedded model's 128x128 images.
+        try MixDQCLI.fail(args, mentioning: ["--ssim-window 511 is larger than the 128x128 images"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+        try MixDQCLI.succeed(args + ["--ssim-window", "7"])
+        let text = try String(contentsOf: out, encoding: .utf8)
+        XCTAssertTrue(text.contains("# ssim-window: 7\n# seed: 42\n# steps: 1\n# guidance: 0.0\n# size: 128x128\n"), text)
+        let line = try XCTUnwrap(text.split(separator: "\n").first { $0.hasPrefix("model.\(layer): [") })
+        let values = line.split(separator: "[")[1].dropLast().split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        XCTAssertEqual(values.count, 3)
+        XCTAssertTrue(values.allSatisfy { $0 > 0 && $0 <= 1 }, "\(values)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path + ".work"), "FP image cache left after completion")
+    }
+}

@@ -5,15 +5,11 @@ import MixDQModels
 import MixDQPipeline
 import MixDQQuant
 
-/// Content-layer sensitivity's images: the FP images are fp-infer's (cached, reused by a rerun)
-/// and a layer's score is the metric over the images `infer` makes with only that layer quantized.
-/// The metric here is a stand-in (mean absolute byte difference): what is checked is which images
-/// are compared, not SSIM itself.
+/// Content-layer sensitivity (SSIM): the FP images are fp-infer's (cached, reused by a rerun) and
+/// a layer's score is the mean SSIM of the images `infer` makes with only that layer quantized
+/// against them (ImageMetrics itself is checked against skimage in ImageMetricsTests).
 final class ContentSensitivityTests: XCTestCase {
-    static func meanAbsDiff(_ a: RGBImage, _ b: RGBImage) throws -> Double {
-        guard a.pixels.count == b.pixels.count else { throw SensitivityError("image sizes differ") }
-        return Double(zip(a.pixels, b.pixels).reduce(0) { $0 + abs(Int($1.0) - Int($1.1)) }) / Double(a.pixels.count)
-    }
+    static func ssim(_ a: RGBImage, _ b: RGBImage) throws -> Double { try ImageMetrics.ssim(a, b, windowSize: 7) }
 
     let settings = ContentSensitivity.Settings(prompts: Array(MixDQPipelineTestEnv.prompts.prefix(2)), seed: 42, steps: 1,
                                                guidance: 0, height: 128, width: 128)
@@ -49,7 +45,7 @@ final class ContentSensitivityTests: XCTestCase {
         _ = try p.unet
         let work = dir.appendingPathComponent("work")
         let content = try ContentSensitivity(pipeline: p, sim: try XCTUnwrap(sim()), settings: settings, workFolder: work, log: log,
-                                             similarity: Self.meanAbsDiff)
+                                             similarity: Self.ssim)
         // Direct: infer's setup (one pipeline, its simulator). With quantization off its images are
         // fp-infer's (QuantizedInferenceTests); the cached FP images must be those.
         let (q, directSim) = try pipeline(s)
@@ -68,18 +64,19 @@ final class ContentSensitivityTests: XCTestCase {
                 else { try dsim.applyActivationBits(config); dsim[layer]!.activationEnabled = true }
                 let direct = try images(q, into: dir.appendingPathComponent("\(type.rawValue)-\(bits)"), log: log)
                 dsim.setQuantState(weight: false, activation: false)
-                let want = try zip(direct, fp).map { try Self.meanAbsDiff($0, $1) }.reduce(0, +) / Double(fp.count)
+                let want = try zip(direct, fp).map { try Self.ssim($0, $1) }.reduce(0, +) / Double(fp.count)
                 XCTAssertEqual(got[k], want, "\(type) \(layer) at \(bits) bits")
             }
-            XCTAssertGreaterThan(got[0], 0, "\(type): 2 bits changed no pixel (a vacuous comparison)")
-            print("content stand-in \(type.rawValue) \(layer): \(got)")
+            XCTAssertLessThan(got[0], 1, "\(type): 2 bits changed no image (a vacuous comparison)")
+            XCTAssertLessThanOrEqual(got[0], got[1], "\(type): 2 bits should hurt at least as much as 8")
+            print("content SSIM \(type.rawValue) \(layer): \(got)")
         }
 
         // A rerun reuses the cached FP images (their files are not rewritten).
         let before = try FileManager.default.attributesOfItem(atPath: work.appendingPathComponent("fp/0.png").path)[.modificationDate] as? Date
         Thread.sleep(forTimeInterval: 0.01)
         _ = try ContentSensitivity(pipeline: p, sim: try XCTUnwrap(sim()), settings: settings, workFolder: work, log: log,
-                                   similarity: Self.meanAbsDiff)
+                                   similarity: Self.ssim)
         let after = try FileManager.default.attributesOfItem(atPath: work.appendingPathComponent("fp/0.png").path)[.modificationDate] as? Date
         XCTAssertEqual(before, after)
     }
