@@ -80,7 +80,7 @@ struct SearchSensitivityCommand: ParsableCommand {
         let calibURL = calib.map { URL(fileURLWithPath: $0) } ?? config.calibData.url
         let content = plan.runUses(.ssim) ? try contentInputs(config, pipeline: pipeline) : nil
         let identity = try SensitivityRunIdentity.make(
-            plan: plan, checkpoint: ckptURL, quality: plan.runUses(.sqnr) ? .init(calibration: calibURL) : nil, content: content)
+            plan: plan, checkpoint: ckptURL, settings: settings, quality: plan.runUses(.sqnr) ? .init(calibration: calibURL) : nil, content: content)
         log.info("run: \(plan.layers.count) layer(s) of the \(group) group, bits \(bits); shard \(plan.shard): \(plan.shardLayers.count) layer(s)")
         let run = SensitivityRun(plan: plan, identity: identity, output: output)
         let similarity = plan.shardUses(.ssim) ? Self.ssim(window: ssimWindow) : nil

@@ -30,7 +30,7 @@ final class SensitivityTests: XCTestCase {
         let (unet, sim) = try Fixture.unetAndSimulator(s)
         sim.setCachesQuantizedWeights(false)
         let plan = try plan(s, sim, type: type, bits: bits, shard: shard)
-        let identity = try SensitivityRunIdentity.make(plan: plan, checkpoint: s.checkpoint, quality: .init(calibration: s.calib), content: nil)
+        let identity = try SensitivityRunIdentity.make(plan: plan, checkpoint: s.checkpoint, settings: s.settings, quality: .init(calibration: s.calib), content: nil)
         var run = SensitivityRun(plan: plan, identity: identity, output: out)
         run.stopAfter = stopAfter
         return try run.run(prepare: {

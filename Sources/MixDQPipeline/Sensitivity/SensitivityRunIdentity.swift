@@ -1,4 +1,5 @@
 import Foundation
+import MixDQQuant
 
 /// What makes two sensitivity runs the same run (so their journal and shards may be combined):
 /// the flags that change a score and the contents of the inputs. Written, in this order, as the
@@ -11,7 +12,7 @@ public enum SensitivityRunIdentity {
         public init(settings: ContentSensitivity.Settings, ssimWindow: Int) { self.settings = settings; self.ssimWindow = ssimWindow }
     }
 
-    public static func make(plan: SensitivityPlan, checkpoint: URL, quality: QualityInputs?, content: ContentInputs?) throws
+    public static func make(plan: SensitivityPlan, checkpoint: URL, settings: QuantSettings, quality: QualityInputs?, content: ContentInputs?) throws
         -> [(key: String, value: String)] {
         var id: [(key: String, value: String)] = [
             ("type", plan.type.rawValue),
@@ -20,6 +21,8 @@ public enum SensitivityRunIdentity {
             ("bits", plan.bits.map(String.init).joined(separator: ",")),
             ("layers", plan.layersPattern ?? "all"),
             ("checkpoint-fnv1a64", try ContentDigest.hex(of: checkpoint)),
+            // The config's quantizer settings (BOS-aware K/V changes a score; the checkpoint does not carry it).
+            ("quant", "bit_widths=\(settings.bitWidths.map(String.init).joined(separator: ",")) sym=\(settings.weightSymmetric) bos_aware=\(settings.bosAware)"),
         ]
         if let quality {
             id.append(("calibration-fnv1a64", try ContentDigest.hex(of: quality.calibration)))
