@@ -73,7 +73,8 @@ struct SearchSensitivityCommand: ParsableCommand {
         let unet = try pipeline.unet
         guard let sim = simulator else { throw CommandError("internal: the quantization simulator was not installed") }
 
-        let plan = try SensitivityPlan(type: SensitivityType(rawValue: type)!, group: try SearchInputs.group(group),
+        guard let perturbed = SensitivityType(rawValue: type) else { throw CommandError("--type \(type): expected weight or act") }
+        let plan = try SensitivityPlan(type: perturbed, group: try SearchInputs.group(group),
                                        bits: try SearchInputs.bits(bits, flag: "--bits"), layersPattern: layers,
                                        metric: metric.flatMap(SensitivityMetric.init(rawValue:)), shard: try Shard.resolve(shard),
                                        modelLayers: sim.paths, availableBits: settings.bitWidths)

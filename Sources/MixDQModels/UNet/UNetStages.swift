@@ -29,11 +29,6 @@ public struct UNetStageState {
     public internal(set) var output: Tensor?
     /// Stages already run.
     public internal(set) var next = 0
-
-    /// Bytes of the tensors this state holds beyond the inputs (for a cache's budget).
-    public var heldBytes: Int {
-        ([emb, hidden?.tensor, output].compactMap { $0 } + skips.map(\.tensor)).reduce(0) { $0 + $1.count * 4 }
-    }
 }
 
 /// The forward as separate stages, so a caller can keep the state at a stage boundary and rerun

@@ -83,34 +83,34 @@ public struct SensitivityFile: Equatable {
         var runLayers: [String] = []
         var scores: [String: [Double]] = [:]
         for (n, line) in lines.enumerated().dropFirst() {
-            let where_ = "\(source), line \(n + 1)"
+            let at = "\(source), line \(n + 1)"
             if line.hasPrefix("# ") {
-                guard scores.isEmpty else { throw SensitivityError("\(where_): a comment after the scores began") }
+                guard scores.isEmpty else { throw SensitivityError("\(at): a comment after the scores began") }
                 let body = line.dropFirst(2)
-                guard let sep = body.range(of: ": ") else { throw SensitivityError("\(where_): expected '# key: value', found '\(line)'") }
+                guard let sep = body.range(of: ": ") else { throw SensitivityError("\(at): expected '# key: value', found '\(line)'") }
                 let key = String(body[..<sep.lowerBound]), value = String(body[sep.upperBound...])
                 switch key {
                 case "shard":
-                    guard let s = Shard(value) else { throw SensitivityError("\(where_): shard '\(value)' is not I/N with 0 <= I < N") }
+                    guard let s = Shard(value) else { throw SensitivityError("\(at): shard '\(value)' is not I/N with 0 <= I < N") }
                     shard = s
                 case "run-layers":
-                    guard let c = Int(value), c > 0 else { throw SensitivityError("\(where_): run-layers '\(value)' is not a positive count") }
+                    guard let c = Int(value), c > 0 else { throw SensitivityError("\(at): run-layers '\(value)' is not a positive count") }
                     declared = c
                 case "run-layer":
-                    guard value.hasPrefix("model."), value.count > 6 else { throw SensitivityError("\(where_): run-layer '\(value)' is not model.<path>") }
+                    guard value.hasPrefix("model."), value.count > 6 else { throw SensitivityError("\(at): run-layer '\(value)' is not model.<path>") }
                     runLayers.append(String(value.dropFirst(6)))
                 default:
-                    guard shard == nil else { throw SensitivityError("\(where_): '\(key)' after the shard line") }
+                    guard shard == nil else { throw SensitivityError("\(at): '\(key)' after the shard line") }
                     identity.append((key, value))
                 }
                 continue
             }
             guard let (layer, values) = parseEntry(line) else {
-                throw SensitivityError("\(where_): expected 'model.<layer>: [score, ...]', found '\(line.prefix(120))'")
+                throw SensitivityError("\(at): expected 'model.<layer>: [score, ...]', found '\(line.prefix(120))'")
             }
-            guard scores[layer] == nil else { throw SensitivityError("\(where_): layer '\(layer)' given twice") }
+            guard scores[layer] == nil else { throw SensitivityError("\(at): layer '\(layer)' given twice") }
             if let bits = identity.first(where: { $0.key == "bits" })?.value, bits.split(separator: ",").count != values.count {
-                throw SensitivityError("\(where_): layer '\(layer)' has \(values.count) score(s), the run's bits are \(bits)")
+                throw SensitivityError("\(at): layer '\(layer)' has \(values.count) score(s), the run's bits are \(bits)")
             }
             scores[layer] = values
         }
