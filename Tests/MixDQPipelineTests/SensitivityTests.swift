@@ -169,6 +169,12 @@ final class SensitivityTests: XCTestCase {
     func testJournalOfAnotherRunIsRefused() throws {
         let s = try Fixture.setup()
         let dir = try MixDQPipelineTestEnv.tempDir("sens-journal")
+        // A journal of another run that holds no layer yet (stopped while preparing) is replaced.
+        let fresh = dir.appendingPathComponent("fresh.yaml")
+        XCTAssertEqual(try runQuality(s, out: fresh, bits: [4, 8], stopAfter: 0), .stopped(journaled: 0))
+        XCTAssertEqual(try runQuality(s, out: fresh, bits: [4], stopAfter: 1), .stopped(journaled: 1))
+        XCTAssertTrue(try text(URL(fileURLWithPath: fresh.path + ".journal")).contains("# bits: 4\n"))
+
         let out = dir.appendingPathComponent("out.yaml")
         XCTAssertEqual(try runQuality(s, out: out, bits: [4, 8], stopAfter: 1), .stopped(journaled: 1))
         XCTAssertThrowsError(try runQuality(s, out: out)) { e in

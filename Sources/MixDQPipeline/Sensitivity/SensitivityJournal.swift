@@ -9,7 +9,8 @@ import Glibc
 /// starts. A rerun reads it back and measures only the layers it lacks.
 ///
 /// A journal whose header differs from this run's (other flags, checkpoint, calibration file,
-/// shard) is refused, naming the first difference. A last line without its newline is what a
+/// shard) is refused, naming the first difference, unless it holds no layer yet (then it is
+/// replaced: nothing is lost). A last line without its newline is what a
 /// kill during the write leaves: it is cut off and that layer measured again.
 public final class SensitivityJournal {
     public let url: URL
@@ -24,12 +25,12 @@ public final class SensitivityJournal {
         if !FileManager.default.fileExists(atPath: url.path) {
             try AtomicFile.write(Data(header.utf8), to: url)
         }
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw SensitivityError("\(url.path): cannot read the journal (\(FileErrorText.reason(error)))")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw SensitivityError("\(url.path): the journal is not UTF-8 text; remove it to start over")
+        var text = try SensitivityJournal.read(url)
+        if !text.hasPrefix(header), !text.split(separator: "\n").contains(where: { $0.hasPrefix("model.") }) {
+            // Another run's journal with nothing measured (it stopped while preparing, e.g. on a bad
+            // input since fixed): nothing is lost by starting this run's.
+            try AtomicFile.write(Data(header.utf8), to: url)
+            text = header
         }
         // Everything up to the last newline is whole; a tail after it is a torn write.
         let whole = text.lastIndex(of: "\n").map { String(text[...$0]) } ?? ""
@@ -71,6 +72,17 @@ public final class SensitivityJournal {
         }
         guard fsync(fd) == 0 else { throw SensitivityError("\(url.path): fsync failed (\(String(cString: strerror(errno))))") }
         scores[layer] = values
+    }
+
+    static func read(_ url: URL) throws -> String {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw SensitivityError("\(url.path): cannot read the journal (\(FileErrorText.reason(error)))")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw SensitivityError("\(url.path): the journal is not UTF-8 text; remove it to start over")
+        }
+        return text
     }
 
     /// "key: found 'a', this run 'b'" for the first header line that differs.
