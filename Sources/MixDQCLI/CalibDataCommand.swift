@@ -21,7 +21,7 @@ struct CalibDataCommand: ParsableCommand {
         let pipeline = try TextToImagePipeline(folder: try modelOptions.resolveModel(config, log: runLog),
                                                precision: modelOptions.precision)
         let captions = try config.captionsURL()
-        let all = try COCOCaptions.load(captions)
+        let all = try PromptFile.load(captions)
         let n = config.calibData.nSamples
         // Image i uses seed + i: the last one must still be a valid torch seed (< 2^64).
         guard seed <= UInt64.max - UInt64(n - 1) else {

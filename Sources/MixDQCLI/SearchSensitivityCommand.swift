@@ -129,7 +129,7 @@ struct SearchSensitivityCommand: ParsableCommand {
     /// Prompts, seed, steps, guidance and size of the SSIM images (the config's, like the original).
     func contentInputs(_ config: MixDQConfig, pipeline: TextToImagePipeline) throws -> SensitivityRunIdentity.ContentInputs {
         let url = try captions.map { URL(fileURLWithPath: $0) } ?? config.captionsURL()
-        let all = try COCOCaptions.load(url)
+        let all = try PromptFile.load(url)
         guard all.count >= prompts else { throw CommandError("\(url.path): holds \(all.count) captions, --prompts asks for \(prompts)") }
         let size = try pipeline.defaultSize
         let (h, w) = (config.calibData.height ?? size, config.calibData.width ?? size)

@@ -54,7 +54,7 @@ struct ModelOptions: ParsableArguments {
 /// with the bound, rather than taken for a flag ("Missing value").
 struct GenerationOptions: ParsableArguments {
     @Option(help: "Prompt (repeated --num-imgs times). Without it, the first --num-imgs COCO captions.") var prompt: String?
-    @Option(help: "COCO captions_val2014.json-format file. Default: calib_data.captions or the shipped captions.") var captions: String?
+    @Option(help: "Prompts: a COCO captions_val2014.json-format file, or a text file with one prompt per line. Default: calib_data.captions or the shipped captions.") var captions: String?
     @Option(parsing: .unconditional, help: "Number of images (1...\(GenerationLimits.maxImages)).") var numImgs = 32
     @Option(parsing: .unconditional, help: "Images per pipeline call (1...\(GenerationLimits.maxBatchSize)).") var batchSize = 4
     @Option(parsing: .unconditional, help: "Image i uses torch.Generator().manual_seed(seed + i).") var seed: UInt64 = 42
@@ -83,7 +83,7 @@ struct GenerationOptions: ParsableArguments {
     func prompts(_ config: MixDQConfig) throws -> [String] {
         if let prompt { return Array(repeating: prompt, count: numImgs) }
         let url = try captions.map { URL(fileURLWithPath: $0) } ?? config.captionsURL()
-        let all = try COCOCaptions.load(url)
+        let all = try PromptFile.load(url)
         guard all.count >= numImgs else {
             throw CommandError("\(url.path): holds \(all.count) captions, --num-imgs asks for \(numImgs)")
         }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A COCO captions file that cannot be used, naming the file and what is wrong.
+/// A prompt file (COCO captions or one prompt per line) that cannot be used, naming the file and what is wrong.
 public struct COCOCaptionsError: Error, CustomStringConvertible, LocalizedError, Equatable {
     public let path: String
     public let message: String

@@ -81,6 +81,29 @@ final class QuantFlowCLITests: XCTestCase {
         XCTAssertTrue(quantDiffers, "W8A8 images are byte-identical to FP: quantization had no effect")
     }
 
+    /// A text prompt file (one prompt per line) gives prompt i to image i: image 1 of a run over
+    /// the file equals image 1 of a run with `--prompt` set to line 2 (same seed + 1).
+    func testFPInferReadsOnePromptPerLine() throws {
+        let w = try workspace()
+        let dir = try MixDQCLI.tempDir("fp-text-prompts")
+        let prompts = dir.appendingPathComponent("prompts.txt")
+        try "a large red circle on the left, gray background\r\na small blue star at the top right, white background\n"
+            .write(to: prompts, atomically: true, encoding: .utf8)
+        let fromFile = dir.appendingPathComponent("file"), single = dir.appendingPathComponent("single")
+        try MixDQCLI.succeed(["fp-infer", "--config", w.config.path, "--captions", prompts.path, "--base-path", dir.path,
+                              "--image-folder", fromFile.path, "--num-imgs", "2", "--batch-size", "2"])
+        try MixDQCLI.succeed(["fp-infer", "--config", w.config.path, "--prompt", "a small blue star at the top right, white background",
+                              "--base-path", dir.path, "--image-folder", single.path, "--num-imgs", "2", "--batch-size", "2"])
+        let a = MixDQCLI.bytes(fromFile.appendingPathComponent("1.png")), b = MixDQCLI.bytes(single.appendingPathComponent("1.png"))
+        XCTAssertNotNil(a)
+        XCTAssertEqual(a, b, "image 1 of the prompt file differs from a run with its line as --prompt")
+        // Same seed, other prompt: image 0 must differ (line 1 is not used for every image).
+        XCTAssertNotEqual(MixDQCLI.bytes(fromFile.appendingPathComponent("0.png")), MixDQCLI.bytes(single.appendingPathComponent("0.png")),
+                          "image 0 of the prompt file equals image 0 of the --prompt run")
+        try MixDQCLI.fail(["fp-infer", "--config", w.config.path, "--captions", prompts.path, "--base-path", dir.path,
+                           "--image-folder", fromFile.path, "--num-imgs", "3"], mentioning: [prompts.path, "holds 2 captions, --num-imgs asks for 3"])
+    }
+
     /// The quantized layers of the default model, from the checkpoint's keys
     /// (`<layer>.weight_quantizer.delta_list`), sorted.
     static func layers(in checkpoint: URL) throws -> [String] {

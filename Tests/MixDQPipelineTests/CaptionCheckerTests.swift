@@ -32,7 +32,7 @@ final class CaptionCheckerTests: XCTestCase {
     }
 
     static func captions(_ file: String) throws -> [String] {
-        try CaptionList.load(dir.appendingPathComponent(file))
+        try PromptFile.load(dir.appendingPathComponent(file))
     }
 
     /// Checks every fixture image against `file`'s captions and compares each listed verdict.

@@ -87,7 +87,7 @@ final class ImageEvaluationTests: XCTestCase {
 
     func testCSVQuotesCaptionsAndListsVerdicts() throws {
         let generated = try folder("generated", copying: ["3.png"])
-        let captions = try CaptionList.load(Self.shapes.appendingPathComponent("captions.txt"))
+        let captions = try PromptFile.load(Self.shapes.appendingPathComponent("captions.txt"))
         let report = try ImageEvaluation(images: generated, reference: nil, captions: Self.shapes.appendingPathComponent("captions.txt")).run()
         let lines = report.csv.split(separator: "\n").map(String.init)
         XCTAssertEqual(lines[0], "image,width,height,caption,all,background,colour,position,size,shape,read_background,read_objects")
@@ -98,18 +98,18 @@ final class ImageEvaluationTests: XCTestCase {
     func testCaptionFiles() throws {
         // CRLF and trailing blank lines are fine; a JSON file is read as COCO captions.
         let crlf = try write("a small red star at the top, gray background\r\nb\r\n\r\n\n", "crlf.txt")
-        XCTAssertEqual(try CaptionList.load(crlf), ["a small red star at the top, gray background", "b"])
+        XCTAssertEqual(try PromptFile.load(crlf), ["a small red star at the top, gray background", "b"])
         let coco = try write(#"{"annotations": [{"image_id": 5, "caption": "x"}, {"image_id": 5, "caption": "y"}, {"image_id": 6, "caption": " z "}]}"#, "c.json")
-        XCTAssertEqual(try CaptionList.load(coco), ["x", "z"])
+        XCTAssertEqual(try PromptFile.load(coco), ["x", "z"])
 
         let blank = try write("first\n\nthird\n", "blank.txt")
-        XCTAssertThrowsError(try CaptionList.load(blank)) {
-            XCTAssertEqual($0.localizedDescription, "\(blank.path): line 2 is empty (one caption per line, line i + 1 for image i)")
+        XCTAssertThrowsError(try PromptFile.load(blank)) {
+            XCTAssertEqual($0.localizedDescription, "\(blank.path): line 2 is empty (one prompt per line, line i + 1 for image i)")
         }
         let empty = try write("\n\n", "empty.txt")
-        XCTAssertThrowsError(try CaptionList.load(empty)) { XCTAssertTrue($0.localizedDescription.contains("holds no captions")) }
+        XCTAssertThrowsError(try PromptFile.load(empty)) { XCTAssertTrue($0.localizedDescription.contains("holds no captions")) }
         let missing = scratch.appendingPathComponent("missing.txt")
-        XCTAssertThrowsError(try CaptionList.load(missing)) { XCTAssertTrue($0.localizedDescription.hasPrefix(missing.path)) }
+        XCTAssertThrowsError(try PromptFile.load(missing)) { XCTAssertTrue($0.localizedDescription.hasPrefix(missing.path)) }
     }
 
     func testAnUnparsableCaptionNamesFileLineAndCaption() throws {

@@ -37,7 +37,7 @@ public struct ImageEvaluation {
         var scenes: [ShapeScene] = []
         var captionTexts: [String] = []
         if let captions {
-            captionTexts = try CaptionList.load(captions)
+            captionTexts = try PromptFile.load(captions)
             scenes = try CaptionList.scenes(captionTexts, path: captions.path)
         }
         var rows: [Row] = []
