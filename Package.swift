@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "MixDQModelsTests", dependencies: ["MixDQModels", "MixDQIO", "MixDQCompute"]),
         .testTarget(name: "MixDQQuantTests", dependencies: ["MixDQQuant", "MixDQModels", "MixDQIO", "MixDQCompute"]),
         .testTarget(name: "MixDQPipelineTests", dependencies: ["MixDQPipeline", "MixDQQuant", "MixDQModels", "MixDQIO", "MixDQCompute"]),
-        .testTarget(name: "MixDQCLITests", dependencies: ["MixDQCLI", "MixDQIO", "MixDQCompute"]),
+        .testTarget(name: "MixDQCLITests", dependencies: ["MixDQCLI", "MixDQIO", "MixDQCompute", "MixDQPipeline"]),
     ],
     swiftLanguageModes: [.v5]
 )

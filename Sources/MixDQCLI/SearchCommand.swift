@@ -1,14 +1,14 @@
 import ArgumentParser
 
-/// `mixdq search`: MixDQ's mixed-precision search (mixdq-method.md §6). Allocation, ratio files and
-/// act protection are built; the other stages say they are not built yet.
+/// `mixdq search`: MixDQ's mixed-precision search (mixdq-method.md §6). Allocation, ratio files,
+/// act protection and selection are built; the other stages say they are not built yet.
 struct SearchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search",
         abstract: "Sensitivity analysis, integer programming and selection of mixed-precision configs.",
         subcommands: [SearchAllocateCommand.self, SearchAllocateScanCommand.self, SearchRatiosCommand.self,
                       SearchNotBuilt.Sensitivity.self, SearchNotBuilt.Merge.self, SearchProtectCommand.self,
-                      SearchNotBuilt.Select.self, SearchNotBuilt.Run.self])
+                      SearchSelectCommand.self, SearchNotBuilt.Run.self])
 }
 
 /// Search stages whose capability has not landed: each says so and exits non-zero.
@@ -22,11 +22,6 @@ enum SearchNotBuilt {
         static let configuration = CommandConfiguration(commandName: "merge", abstract: "Join sensitivity shards (not built yet).")
         @Argument(parsing: .allUnrecognized) var passthrough: [String] = []
         func run() throws { throw NotBuiltYet(command: "search merge") }
-    }
-    struct Select: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "select", abstract: "Pick the final config by rendering candidates (not built yet).")
-        @Argument(parsing: .allUnrecognized) var passthrough: [String] = []
-        func run() throws { throw NotBuiltYet(command: "search select") }
     }
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "run", abstract: "The whole search chain (not built yet).")
