@@ -176,7 +176,7 @@ public struct CandidateSelection {
     /// The settings every image folder shares, then the ones of the candidate (nil: FP).
     func stamp(_ candidate: SelectionCandidate?) throws -> RenderStamp {
         var entries: [(String, String)] = [
-            ("model", folder.root.path),
+            ("model", folder.root.path), ("unet", folder.unetOverride?.path ?? "the model's"),
             ("prompts", RenderStamp.fingerprint(of: Data(prompts.joined(separator: "\n").utf8)) + " (\(prompts.count))"),
             ("seed", "\(seed)"), ("steps", "\(steps)"), ("guidance", "\(guidance)"), ("size", "\(width)x\(height)"),
         ]
