@@ -63,10 +63,11 @@ struct GenerationOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Image height, a multiple of 8 up to \(GenerationLimits.maxImageSide) (default: the UNet's sample_size * 8).") var height: Int?
     @Option(parsing: .unconditional, help: "Image width, a multiple of 8 up to \(GenerationLimits.maxImageSide) (default: the UNet's sample_size * 8).") var width: Int?
     @Option(help: "Image folder (default: <base-path>/generated_images).") var imageFolder: String?
-    @Option(help: "Run only shard I of N (indices i with i % N == I), e.g. 3/8.") var shard: String = "0/1"
+    @Option(help: "Run only shard I of N (indices i with i % N == I), e.g. 3/8; auto: from a Slurm job array (SLURM_ARRAY_TASK_ID/COUNT) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, MIXDQ_SHARD_COUNT).")
+    var shard: String = "0/1"
 
     func validate() throws {
-        guard ImageGenerationJob.Shard(shard) != nil else { throw ValidationError("--shard must be I/N with 0 <= I < N, got '\(shard)'") }
+        do { _ = try Shard.resolve(shard) } catch { throw ValidationError(error.localizedDescription) }
         if let p = GenerationLimits.countProblem(numImgs, max: GenerationLimits.maxImages) { throw ValidationError("--num-imgs \(p)") }
         if let p = GenerationLimits.countProblem(batchSize, max: GenerationLimits.maxBatchSize) { throw ValidationError("--batch-size \(p)") }
         if let h = height, let p = GenerationLimits.imageSideProblem(h) { throw ValidationError("--height \(p)") }
@@ -99,7 +100,7 @@ struct GenerationOptions: ParsableArguments {
                                   steps: steps ?? config.calibData.nSteps, guidance: guidance,
                                   height: height, width: width,
                                   folder: imageFolder.map { URL(fileURLWithPath: $0) } ?? basePath.appendingPathComponent("generated_images"),
-                                  shard: ImageGenerationJob.Shard(shard)!)
+                                  shard: try Shard.resolve(shard))
     }
 }
 

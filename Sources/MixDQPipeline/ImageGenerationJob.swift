@@ -9,16 +9,8 @@ import MixDQIO
 /// so a rerun resumes. Image i always uses seed `seed + i` (see `BatchNoise`), so the result does
 /// not depend on batching, sharding or resuming.
 public struct ImageGenerationJob {
-    public struct Shard: Equatable, Sendable {
-        public let index: Int, count: Int
-        public init(index: Int, count: Int) { self.index = index; self.count = count }
-        /// Parses `I/N` with 0 <= I < N.
-        public init?(_ text: String) {
-            let p = text.split(separator: "/")
-            guard p.count == 2, let i = Int(p[0]), let n = Int(p[1]), n > 0, (0..<n).contains(i) else { return nil }
-            self.init(index: i, count: n)
-        }
-    }
+    /// The shard type that used to live here (kept as a name for callers).
+    public typealias Shard = MixDQPipeline.Shard
 
     public var prompts: [String]
     public var seed: UInt64
@@ -31,7 +23,7 @@ public struct ImageGenerationJob {
     public var shard: Shard
 
     public init(prompts: [String], seed: UInt64, batchSize: Int, steps: Int, guidance: Float, height: Int, width: Int,
-                folder: URL, shard: Shard = Shard(index: 0, count: 1)) {
+                folder: URL, shard: Shard = .whole) {
         self.prompts = prompts; self.seed = seed; self.batchSize = batchSize; self.steps = steps; self.guidance = guidance
         self.height = height; self.width = width; self.folder = folder; self.shard = shard
     }
@@ -43,7 +35,7 @@ public struct ImageGenerationJob {
     /// crash, or an image of another size, is made again; stderr says which and why).
     public var pending: [Int] {
         prompts.indices.filter { i in
-            guard i % shard.count == shard.index else { return false }
+            guard shard.owns(i) else { return false }
             switch existingImage(i) {
             case .complete: return false
             case .absent: return true
@@ -65,7 +57,7 @@ public struct ImageGenerationJob {
             throw RunLogError(path: folder.path, reason: "image folder is not writable")
         }
         let todo = pending
-        let owned = prompts.indices.filter { $0 % shard.count == shard.index }.count
+        let owned = prompts.indices.filter { shard.owns($0) }.count
         log.info("generating \(todo.count) image(s) (\(owned - todo.count) of this shard's \(owned) already present) into \(folder.path); shard \(shard.index)/\(shard.count), \(steps) step(s), guidance \(guidance), \(width)x\(height), seed \(seed)+index")
         guard !todo.isEmpty else { return 0 }
 

@@ -12,7 +12,7 @@ final class SchedulerTests: XCTestCase {
         return try! JSONSerialization.jsonObject(with: try! Data(contentsOf: url)) as! [String: Any]
     }()
 
-    private static func floats(_ hex: String) -> [Float] {
+    static func floats(_ hex: String) -> [Float] {
         let utf8 = Array(hex.utf8)
         return stride(from: 0, to: utf8.count, by: 8).map {
             Float(bitPattern: UInt32(String(decoding: utf8[$0..<($0 + 8)], as: UTF8.self), radix: 16)!)
@@ -25,7 +25,7 @@ final class SchedulerTests: XCTestCase {
     }
 
     /// Max |a-b| / max(|b|, tiny) and the number of values whose bits differ.
-    private static func compare(_ got: [Float], _ want: [Float]) -> (maxRel: Float, maxAbs: Float, differing: Int) {
+    static func compare(_ got: [Float], _ want: [Float]) -> (maxRel: Float, maxAbs: Float, differing: Int) {
         var maxRel: Float = 0, maxAbs: Float = 0, differing = 0
         for (g, w) in zip(got, want) {
             if g.bitPattern != w.bitPattern { differing += 1 }
@@ -34,6 +34,21 @@ final class SchedulerTests: XCTestCase {
             maxRel = max(maxRel, d / max(abs(w), 1e-30))
         }
         return (maxRel, maxAbs, differing)
+    }
+
+    /// The fixtures' loop: latents = randn(seed) · init_noise_sigma, model output =
+    /// 0.5 · scale_model_input(latents) + 0.1, every step's noise from the same torch generator.
+    static func denoise(_ s: any Scheduler, seed: UInt64, shape: [Int]) -> Tensor {
+        var g = TorchGenerator(seed: seed)
+        var latents = g.randn(shape)
+        for k in 0..<latents.count { latents.data[k] = latents.data[k] * s.initNoiseSigma }
+        for i in 0..<s.timesteps.count {
+            let x = s.scaleModelInput(latents, stepIndex: i)
+            let output = Tensor(uninitializedShape: x.shape)
+            for k in 0..<x.count { output.data[k] = x.data[k] * 0.5 + 0.1 }
+            latents = s.step(modelOutput: output, stepIndex: i, sample: latents, noise: &g)
+        }
+        return latents
     }
 
     private func temporaryDirectory() throws -> URL {
@@ -223,15 +238,7 @@ final class SchedulerTests: XCTestCase {
         for c in Self.fixture["loops"] as! [[String: Any]] {
             let name = c["config"] as! String, n = c["steps"] as! Int
             let s = try Self.config(name).makeScheduler(numInferenceSteps: n)
-            var g = TorchGenerator(seed: UInt64(c["seed"] as! Int))
-            var latents = g.randn(c["shape"] as! [Int])
-            for k in 0..<latents.count { latents.data[k] = latents.data[k] * s.initNoiseSigma }
-            for i in 0..<s.timesteps.count {
-                let x = s.scaleModelInput(latents, stepIndex: i)
-                let eps = Tensor(uninitializedShape: x.shape)
-                for k in 0..<x.count { eps.data[k] = x.data[k] * 0.5 + 0.1 }
-                latents = s.step(modelOutput: eps, stepIndex: i, sample: latents, noise: &g)
-            }
+            let latents = Self.denoise(s, seed: UInt64(c["seed"] as! Int), shape: c["shape"] as! [Int])
             let r = Self.compare(latents.scalars, Self.floats(c["final_latents"] as! String))
             print("loop \(name) N=\(n): \(latents.count - r.differing)/\(latents.count) bit-identical, max abs \(r.maxAbs)")
             XCTAssertLessThanOrEqual(r.maxAbs, 1e-5, "\(name) N=\(n) final latents")

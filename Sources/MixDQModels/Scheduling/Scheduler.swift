@@ -41,7 +41,8 @@ extension Scheduler {
         return SchedulerElementwise.map(sample) { $0 / denom }
     }
 
-    /// x0 for `prediction_type` at noise level `sigma` (float32, diffusers' operation order).
+    /// x0 for `prediction_type` at noise level `sigma` (float32, diffusers' operation order; the
+    /// Euler step then uses it the same way whatever the type).
     func predictOriginal(modelOutput: Tensor, sample: Tensor, sigma: Float) -> Tensor {
         switch config.predictionType {
         case .epsilon:
@@ -52,6 +53,10 @@ extension Scheduler {
             let s2p1 = sigma * sigma + 1
             let c = -sigma / s2p1.squareRoot()
             return SchedulerElementwise.zip(sample, modelOutput) { x, v in v * c + x / s2p1 }
+        case .sample:
+            // pred_original_sample = model_output (EulerDiscreteScheduler; diffusers' ancestral
+            // scheduler raises NotImplementedError here, mixdq uses the same definition for both)
+            return SchedulerElementwise.map(modelOutput) { $0 }
         }
     }
 }

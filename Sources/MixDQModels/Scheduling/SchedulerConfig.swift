@@ -34,18 +34,20 @@ public struct SchedulerConfig: Decodable, Equatable, Sendable {
         case eulerAncestralDiscrete = "EulerAncestralDiscreteScheduler"
         case eulerDiscrete = "EulerDiscreteScheduler"
     }
-    public enum BetaSchedule: String, Decodable, Sendable {
+    public enum BetaSchedule: String, Decodable, Sendable, CaseIterable {
         case linear
         case scaledLinear = "scaled_linear"
     }
-    public enum PredictionType: String, Decodable, Sendable {
+    /// What the UNet predicts: the noise, v = α·ε − σ·x₀ (in diffusers' scaled form), or x₀ itself.
+    public enum PredictionType: String, Decodable, Sendable, CaseIterable {
         case epsilon
         case vPrediction = "v_prediction"
+        case sample
     }
-    public enum TimestepSpacing: String, Decodable, Sendable {
+    public enum TimestepSpacing: String, Decodable, Sendable, CaseIterable {
         case linspace, leading, trailing
     }
-    public enum FinalSigmasType: String, Decodable, Sendable {
+    public enum FinalSigmasType: String, Decodable, Sendable, CaseIterable {
         case zero
         case sigmaMin = "sigma_min"
     }
@@ -173,12 +175,14 @@ public struct SchedulerConfig: Decodable, Equatable, Sendable {
         }
     }
 
-    /// Decodes a string enum; an unknown string becomes an error naming the key and value.
-    private static func decodeEnum<E: RawRepresentable>(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> E?
+    /// Decodes a string enum; an unknown string becomes an error naming the key, the value and the
+    /// values this port accepts.
+    private static func decodeEnum<E: RawRepresentable & CaseIterable>(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> E?
     where E.RawValue == String {
         guard let raw = try c.decodeIfPresent(String.self, forKey: key) else { return nil }
         guard let value = E(rawValue: raw) else {
-            throw SchedulerError.unsupportedValue(key: key.rawValue, value: "\"\(raw)\"", path: "")
+            let accepted = E.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+            throw SchedulerError.unsupportedValue(key: key.rawValue, value: "\"\(raw)\" (supported: \(accepted))", path: "")
         }
         return value
     }

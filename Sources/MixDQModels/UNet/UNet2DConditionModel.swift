@@ -135,28 +135,8 @@ public final class UNet2DConditionModel {
     /// Runs the UNet. `trace` receives named intermediates (NCHW for feature maps), for parity tests.
     public func callAsFunction(_ inputs: UNetInputs, trace: ((String, Tensor) throws -> Void)? = nil) throws -> Tensor {
         try validate(inputs)
-        let b = inputs.sample.shape[0]
-        let ts = inputs.timesteps.count == 1 ? Array(repeating: inputs.timesteps[0], count: b) : inputs.timesteps
-
         // 1-4. time embedding (+ SDXL's text_time embedding)
-        let tProj = timeProj(ts)                                        // [B, C0]
-        try trace?("time_proj", tProj)
-        let tEmb = try timeEmbedding(tProj)                                 // [B, 4*C0]
-        try trace?("time_emb", tEmb)
-        var emb = tEmb
-        if let addTimeProj, let addEmbedding, let text = inputs.textEmbeds, let ids = inputs.timeIds {
-            let timeEmbeds = addTimeProj(ids.scalars).reshaped([b, 6 * addTimeProj.dim])   // id-major
-            let addIn = Tensor(uninitializedShape: [b, text.shape[1] + timeEmbeds.shape[1]])
-            let (dt, dk) = (text.shape[1], timeEmbeds.shape[1])
-            for i in 0..<b {                                            // pooled text first
-                (addIn.data + i * (dt + dk)).update(from: text.data + i * dt, count: dt)
-                (addIn.data + i * (dt + dk) + dt).update(from: timeEmbeds.data + i * dk, count: dk)
-            }
-            let aug = try addEmbedding(addIn)
-            try trace?("aug_emb", aug)
-            emb = Ops.add(tEmb, aug)
-        }
-        try trace?("emb", emb)
+        let emb = try embedding(inputs, trace: trace)
 
         // 5-8. down path
         let context = inputs.encoderHiddenStates
@@ -176,13 +156,7 @@ public final class UNet2DConditionModel {
 
         // 10-12. up path; upsamplers take the next skip's size when the latent is not a multiple of 2^levels
         for (i, block) in upBlocks.enumerated() {
-            var size: (Int, Int)? = nil
-            let consumed = block.resnets.count
-            if block.upsampler != nil, skips.count > consumed {
-                let next = skips[skips.count - consumed - 1]
-                size = (next.height, next.width)
-            }
-            h = try block(h, skips: &skips, emb: emb, context: context, upsampleSize: size)
+            h = try block(h, skips: &skips, emb: emb, context: context, upsampleSize: upsampleSize(block, skips: skips))
             try trace?("up_block.\(i)", h.toNCHW())
         }
 
