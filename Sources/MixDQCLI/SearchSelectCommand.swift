@@ -59,14 +59,8 @@ struct SearchSelectCommand: ParsableCommand {
     }
 
     func run() throws {
-        let ckptURL = URL(fileURLWithPath: ckpt)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: ckptURL.path, isDirectory: &isDirectory) else {
-            throw CommandError("--ckpt \(ckpt): no such file or folder")
-        }
-        let base = isDirectory.boolValue ? ckptURL : ckptURL.deletingLastPathComponent()
-        let checkpoint = isDirectory.boolValue ? ckptURL.appendingPathComponent("ckpt.safetensors") : ckptURL
-        let mixdqConfig = try modelOptions.loadConfig(basePath: base)
+        let checkpoint = SearchSensitivityCommand.checkpointFile(ckpt)
+        let mixdqConfig = try modelOptions.loadConfig(basePath: checkpoint.deletingLastPathComponent())
         let folder = try modelOptions.resolveModel(mixdqConfig, log: nil)
         let pipeline = try TextToImagePipeline(folder: folder)
         let size = try pipeline.defaultSize

@@ -160,6 +160,8 @@ final class SearchSelectCLITests: XCTestCase {
         try MixDQCLI.fail(base + ["--type", "weight", "--dir", s.candidates.path, "--prompts", "1", "--ssim-window", "511"],
                           mentioning: ["--ssim-window 511", "128x128"])
         try MixDQCLI.fail(base + ["--type", "act", "--dir", s.candidates.path, "--prompts", "1"], mentioning: ["--config-weight-mp"])
+        try MixDQCLI.fail(["search", "select", "--ckpt", empty.path, "--config", s.workspace.config.path, "--out", out.path, "--type", "weight",
+                           "--dir", s.candidates.path, "--prompts", "1"], mentioning: ["empty/ckpt.safetensors", "no quant checkpoint"])
         // A candidate naming a layer the model lacks, beside a good one: refused before anything renders.
         let mixed = s.dir.appendingPathComponent("mixed")
         try FileManager.default.createDirectory(at: mixed, withIntermediateDirectories: true)

@@ -86,4 +86,18 @@ final class SelectionReportTests: XCTestCase {
         XCTAssertEqual(wide.cellSize.width / wide.cellSize.height, 2, accuracy: 1e-9)
         XCTAssertThrowsError(try sheet(columns: 3000).render()) { XCTAssertTrue("\($0)".contains("3000 columns"), "\($0)") }
     }
+
+    func testParetoPlotDrawsDegenerateAndInfiniteValues() throws {
+        // Equal qualities, a spread far below a float's resolution at 0.99, and an infinite PSNR (not placed).
+        for (metric, qualities) in [(ImageComparison.Metric.ssim, [0.5, 0.5, 0.5]), (.ssim, [0.99, 0.99 + 1e-17, 0.99 + 2e-16]),
+                                    (.psnr, [30, .infinity, 25])] {
+            let results = qualities.enumerated().map { i, q in
+                result("weight_\(i)", bits: 4 + Double(i), bytes: 100 * Double(i + 1), ssim: [q], psnr: [q])
+            }
+            let image = try ParetoPlot(report: ParetoReport(results: results, metric: metric), chosen: "weight_0", title: "t").render()
+            XCTAssertEqual([image.width, image.height], [ParetoPlot.width, ParetoPlot.height])
+            // Something besides the white background was drawn (frame, points, text).
+            XCTAssertGreaterThan(image.pixels.filter { $0 < 128 }.count, 1000)
+        }
+    }
 }

@@ -109,6 +109,10 @@ public struct CandidateSelection {
         guard !prompts.isEmpty else { throw SearchInputError("--prompts: at least one prompt is needed") }
         try comparison.check(width: width, height: height)
         guard !candidates.isEmpty else { throw SearchInputError("no candidate to select from") }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: checkpoint.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            throw SearchInputError("\(checkpoint.path): no quant checkpoint there (--ckpt takes the ptq output folder or its ckpt.safetensors)")
+        }
         if try folder.quantizedUNetHeader() != nil {
             throw SearchInputError("\(try folder.component("unet").path): a deployable quantized UNet has fixed bits; selection needs the fp32 UNet")
         }

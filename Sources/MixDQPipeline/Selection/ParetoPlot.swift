@@ -23,16 +23,22 @@ public struct ParetoPlot {
         let raw = (hi - lo) / Double(max(count - 1, 1))
         let power = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 5, 10].map { $0 * power }.first { $0 >= raw } ?? 10 * power
+        // Counted, not accumulated: a step below the values' resolution cannot loop forever.
+        let first = (lo / step).rounded(.up)
         var values: [Double] = []
-        var v = (lo / step).rounded(.up) * step
-        while v <= hi + step * 1e-9 { values.append(abs(v) < step * 1e-9 ? 0 : v); v += step }
+        for i in 0..<(count * 3) {
+            let v = (first + Double(i)) * step
+            guard v <= hi + step * 1e-9 else { break }
+            values.append(abs(v) < step * 1e-9 ? 0 : v)
+        }
         return values
     }
 
     /// lo...hi widened by 5 % each side (or ±1 unit around a single value).
     static func padded(_ values: [Double]) -> (Double, Double) {
         guard let lo = values.min(), let hi = values.max() else { return (0, 1) }
-        if hi == lo { let d = max(abs(lo) * 0.05, 1e-3); return (lo - d, hi + d) }
+        // Equal values, or a spread below what a plot can show: a range around them.
+        if hi - lo <= max(abs(lo), abs(hi)) * 1e-9 { let d = max(abs(lo) * 0.05, 1e-3); return (lo - d, hi + d) }
         let d = (hi - lo) * 0.05
         return (lo - d, hi + d)
     }
