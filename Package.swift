@@ -2,13 +2,14 @@
 import PackageDescription
 
 // Layout (a map of the architecture):
-//   C targets        CDNNL, COpenBLAS, CHDF5, CPNG, CGLPK (system libraries), CKernels (SIMD elementwise + scalar _ref)
+//   C targets        CDNNL, COpenBLAS, CHDF5, CPNG, CGLPK, CCairo (system libraries), CKernels (SIMD elementwise + scalar _ref)
 //   MixDQCompute     Tensor, FeatureMap (NHWC), oneDNN/OpenBLAS engine, the ops every model uses
 //   MixDQIO          safetensors, diffusers config.json, HDF5, PNG, YAML, COCO captions
 //   MixDQModels      UNet2DConditionModel, CLIP text encoders, VAE decoder, tokenizer, schedulers, torch RNG
 //   MixDQQuant       quantizers, calibration, quant checkpoints, bit configs; the quantization seam (sites,
 //                    backends: fake quant, oneDNN INT8) and the deployable quantized UNet
-//   MixDQPipeline    text-to-image pipeline, calibration-data generation, embedded default model
+//   MixDQPipeline    text-to-image pipeline, calibration-data generation, embedded default model,
+//                    candidate selection with its reports (contact sheet, Pareto plot on cairo)
 //   mixdq            the command-line tool (swift-argument-parser)
 let package = Package(
     name: "mixdq",
@@ -28,12 +29,14 @@ let package = Package(
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         // GLPK ships no pkg-config file on Debian; the module map links -lglpk.
         .systemLibrary(name: "CGLPK", path: "Sources/CGLPK", providers: [.apt(["libglpk-dev"])]),
+        // Text and plots in the search reports (contact sheet, Pareto plot); fonts from fonts-dejavu-core.
+        .systemLibrary(name: "CCairo", path: "Sources/CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(name: "MixDQCompute", dependencies: ["CKernels", "CDNNL", "COpenBLAS"]),
         .target(name: "MixDQIO", dependencies: ["MixDQCompute", "CKernels", "CHDF5", "CPNG", "Yams"]),
         .target(name: "MixDQModels", dependencies: ["MixDQCompute", "CKernels"]),
         .target(name: "MixDQQuant", dependencies: ["MixDQCompute", "MixDQIO", "MixDQModels", "CKernels", "CGLPK", "Yams"]),
-        .target(name: "MixDQPipeline", dependencies: ["MixDQCompute", "MixDQIO", "MixDQModels", "MixDQQuant"]),
+        .target(name: "MixDQPipeline", dependencies: ["MixDQCompute", "MixDQIO", "MixDQModels", "MixDQQuant", "CCairo"]),
         .executableTarget(name: "MixDQCLI", dependencies: [
             "MixDQCompute", "MixDQIO", "MixDQModels", "MixDQQuant", "MixDQPipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -46,7 +49,7 @@ let package = Package(
         .testTarget(name: "MixDQModelsTests", dependencies: ["MixDQModels", "MixDQIO", "MixDQCompute"]),
         .testTarget(name: "MixDQQuantTests", dependencies: ["MixDQQuant", "MixDQModels", "MixDQIO", "MixDQCompute"]),
         .testTarget(name: "MixDQPipelineTests", dependencies: ["MixDQPipeline", "MixDQQuant", "MixDQModels", "MixDQIO", "MixDQCompute"]),
-        .testTarget(name: "MixDQCLITests", dependencies: ["MixDQCLI", "MixDQIO", "MixDQCompute"]),
+        .testTarget(name: "MixDQCLITests", dependencies: ["MixDQCLI", "MixDQIO", "MixDQCompute", "MixDQPipeline"]),
     ],
     swiftLanguageModes: [.v5]
 )

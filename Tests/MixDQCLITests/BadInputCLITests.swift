@@ -7,7 +7,7 @@ final class BadInputCLITests: XCTestCase {
     // MARK: Subcommands not built yet
 
     func testSearchStagesNotBuiltSaySo() throws {
-        for args in [["search", "protect"], ["search", "select", "--some-option", "x"]] {
+        for args in [["search", "run"], ["search", "run", "--some-option", "x"]] {
             let r = try MixDQCLI.fail(args, mentioning: ["search", "not built yet"])
             XCTAssertEqual(r.stdout, "", "\(r)")
         }

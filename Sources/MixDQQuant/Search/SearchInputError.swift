@@ -7,7 +7,7 @@ public struct SearchInputError: Error, CustomStringConvertible, LocalizedError, 
     public var errorDescription: String? { description }
 
     /// "a, b, c, ..." for the first few names of a long list.
-    static func list(_ names: [String], limit: Int = 5) -> String {
+    public static func list(_ names: [String], limit: Int = 5) -> String {
         names.prefix(limit).joined(separator: ", ") + (names.count > limit ? ", ... (\(names.count) in all)" : "")
     }
 }
