@@ -13,7 +13,6 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "fp32 or bf16 (the original's --fp16).") var precision: Precision = .fp32
     @Option(help: "A UNet folder used instead of the model's (e.g. a deployable quantized UNet from `mixdq quantize`).")
     var unet: String?
-
     func validate() throws {
         if let note = try precision.checkSupported() { StandardError.write(note + "\n") }
     }
@@ -29,13 +28,15 @@ struct ModelOptions: ParsableArguments {
         return try MixDQConfig.load(fallback)
     }
 
-    /// `--model`, else the config's `model.path`, else the embedded default model (written on first use).
+    /// `--model`, else the config's `model.path`, else the embedded default model (written on first use),
+    /// checked against what the config asks for (`model_type`, `adapter_id`).
     func resolveModel(_ config: MixDQConfig?, log: RunLog?) throws -> ModelFolder {
         var folder = try resolveBaseModel(config, log: log)
         if let unet {
             folder.unetOverride = URL(fileURLWithPath: unet)
             log?.info("UNet: \(unet)")
         }
+        if let config { try folder.check(against: config) }
         return folder
     }
 
