@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MixDQCompute
 import MixDQIO
+import MixDQModels
 import MixDQPipeline
 
 /// `--config`, `--model`, `--precision`: which model and MixDQ config a command uses.
@@ -13,7 +14,14 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "fp32 or bf16 (the original's --fp16).") var precision: Precision = .fp32
     @Option(help: "A UNet folder used instead of the model's (e.g. a deployable quantized UNet from `mixdq quantize`).")
     var unet: String?
+    @Option(help: "A LoRA (.safetensors file, or a folder holding pytorch_lora_weights.safetensors; diffusers/PEFT or kohya keys) fused into the UNet and text encoders at load.")
+    var lora: String?
+    @Option(parsing: .unconditional, help: "Scale of the fused LoRA (diffusers' fuse_lora lora_scale; the original fuses at 1.0).")
+    var loraScale: Float = 1.0
+
     func validate() throws {
+        guard loraScale.isFinite else { throw ValidationError("--lora-scale must be a finite number, found \(loraScale)") }
+        if lora == nil, loraScale != 1.0 { throw ValidationError("--lora-scale needs --lora") }
         if let note = try precision.checkSupported() { StandardError.write(note + "\n") }
     }
 
@@ -37,6 +45,10 @@ struct ModelOptions: ParsableArguments {
             log?.info("UNet: \(unet)")
         }
         if let config { try folder.check(against: config) }
+        if let lora {
+            folder.lora = try LoRAWeights.load(URL(fileURLWithPath: lora), scale: loraScale)
+            log?.info("LoRA: \(lora) fused at scale \(loraScale)")
+        }
         return folder
     }
 
