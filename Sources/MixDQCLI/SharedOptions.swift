@@ -21,7 +21,6 @@ struct ModelOptions: ParsableArguments {
 
     func validate() throws {
         guard loraScale.isFinite else { throw ValidationError("--lora-scale must be a finite number, found \(loraScale)") }
-        if lora == nil, loraScale != 1.0 { throw ValidationError("--lora-scale needs --lora") }
         if let note = try precision.checkSupported() { StandardError.write(note + "\n") }
     }
 
@@ -45,9 +44,21 @@ struct ModelOptions: ParsableArguments {
             log?.info("UNet: \(unet)")
         }
         if let config { try folder.check(against: config) }
+        if let adapter = try config?.adapterURL() {
+            // The original: fuse the adapter (at 1.0) and switch to LCMScheduler.
+            if lora != nil {
+                throw CommandError("\(config?.sourceURL?.path ?? "config"): 'model.adapter_id' and --lora both name a LoRA; give one")
+            }
+            folder.lora = try LoRAWeights.load(adapter, scale: loraScale)
+            folder.schedulerOverride = .lcm
+            log?.info("LoRA: adapter_id \(adapter.path) fused at scale \(loraScale); scheduler: LCMScheduler (as the original with an adapter)")
+        }
         if let lora {
             folder.lora = try LoRAWeights.load(URL(fileURLWithPath: lora), scale: loraScale)
             log?.info("LoRA: \(lora) fused at scale \(loraScale)")
+        }
+        if folder.lora == nil, loraScale != 1.0 {
+            throw CommandError("--lora-scale needs --lora (or a config with adapter_id)")
         }
         return folder
     }

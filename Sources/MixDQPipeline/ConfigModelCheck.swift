@@ -2,9 +2,9 @@ import Foundation
 import MixDQIO
 
 /// What a MixDQ config asks of the model folder, checked before any work: `model.model_type`
-/// must match the folder's UNet, and what this port does not do (SD1.5-family pipelines, the
-/// original's switch to LCMScheduler with an adapter) is an error naming the config and key
-/// rather than a run that silently ignores it.
+/// must match the folder's UNet, `adapter_id` must be a local LoRA, and what this port does not do
+/// (SD1.5-family pipelines) is an error naming the config and key rather than a run that
+/// silently ignores it.
 extension ModelFolder {
     /// The family a folder's UNet belongs to: SDXL UNets take the `text_time` added embedding
     /// (pooled text + size conditioning), SD1.x/2.x UNets take none.
@@ -44,11 +44,7 @@ extension ModelFolder {
                               message: "'sd' (SD1.5-family pipelines: one CLIP text encoder, no added embeddings) is not "
                                   + "implemented; only 'sdxl' models run")
         }
-        if try config.adapterURL() != nil {
-            throw ConfigError(file: file, key: "model.adapter_id", line: nil,
-                              message: "with an adapter the original fuses the LoRA and switches to LCMScheduler, "
-                                  + "which mixdq does not implement yet; to fuse a LoRA with the model folder's own "
-                                  + "scheduler, drop adapter_id and pass --lora <file or folder> [--lora-scale S]")
-        }
+        // A Hub id is refused here, before any work.
+        _ = try config.adapterURL()
     }
 }

@@ -12,6 +12,9 @@ public struct ModelFolder {
     public var unetOverride: URL?
     /// A LoRA fused into the UNet and text encoders as they load (`--lora`, `adapter_id`).
     public var lora: LoRAWeights?
+    /// A scheduler class used instead of the folder's, read from its scheduler_config.json (the
+    /// original switches to LCMScheduler when a config has `adapter_id`).
+    public var schedulerOverride: SchedulerConfig.ClassName?
     public init(_ root: URL, unet: URL? = nil, lora: LoRAWeights? = nil) {
         self.root = root; self.unetOverride = unet; self.lora = lora
     }

@@ -5,7 +5,7 @@ import XCTest
 /// images are made from, and LoRAs or scales that cannot apply are errors.
 final class LoRACLITests: XCTestCase {
     /// A rank-1 kohya LoRA on the UNet's conv_in ([out, in, 3, 3] from the model's config.json).
-    func conv1LoRA(model: URL, up: Float, to url: URL) throws {
+    static func conv1LoRA(model: URL, up: Float, to url: URL) throws {
         let data = try Data(contentsOf: model.appendingPathComponent("unet/config.json"))
         let config = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
         let out = try XCTUnwrap((config["block_out_channels"] as? [Int])?.first)
@@ -20,8 +20,8 @@ final class LoRACLITests: XCTestCase {
         let model = try MixDQCLI.defaultModel()
         let dir = try MixDQCLI.tempDir("lora-cli")
         let config = try MixDQCLI.writeConfig(in: dir)
-        try conv1LoRA(model: model, up: 0, to: dir.appendingPathComponent("zero.safetensors"))
-        try conv1LoRA(model: model, up: 0.3, to: dir.appendingPathComponent("real.safetensors"))
+        try Self.conv1LoRA(model: model, up: 0, to: dir.appendingPathComponent("zero.safetensors"))
+        try Self.conv1LoRA(model: model, up: 0.3, to: dir.appendingPathComponent("real.safetensors"))
         func image(_ label: String, _ extra: [String]) throws -> Data? {
             let out = dir.appendingPathComponent(label)
             try MixDQCLI.succeed(["fp-infer", "--config", config.path, "--model", model.path, "--base-path", out.path,
