@@ -23,9 +23,9 @@ struct PTQCommand: ParsableCommand {
         let config = try modelOptions.loadConfig(basePath: nil)
         let settings = try QuantSettings(config)
         try log.record("mixdq ptq: config \(config.sourceURL?.path ?? "?"), calibration data \(config.calibData.path)")
+        let folder = try modelOptions.resolveModel(config, log: log)
         // A copy of the config beside the checkpoint, so infer finds both.
         try AtomicFile.write(Data(try config.yamlString().utf8), to: out.appendingPathComponent("config.yaml"))
-        let folder = try modelOptions.resolveModel(config, log: log)
         let unet = try folder.loadUNet()
         let data = try CalibrationData.load(config.calibData.url, nSamples: nil)
         log.info("calibration set: \(data.count) row(s)")

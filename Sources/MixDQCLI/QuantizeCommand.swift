@@ -51,6 +51,8 @@ struct QuantizeCommand: ParsableCommand {
             quantizeWeights: true, quantizeActivations: !skipQuantAct)
         if let actProtect { setup.actProtectSource = actProtect }
         let folder = try modelOptions.resolveModel(config, log: log)
+        // The writer copies FP layers from the UNet's file, which holds the weights before the fuse.
+        if folder.lora != nil { throw CommandError("--lora is not supported by quantize: it copies unquantized layers from the UNet file, which holds the weights before the fuse") }
         let unetDir = try folder.component("unet")
         let unet = try folder.loadUNet()
         let sim = try setup.apply(to: unet, log: log)

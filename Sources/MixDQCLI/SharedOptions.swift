@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MixDQCompute
 import MixDQIO
+import MixDQModels
 import MixDQPipeline
 
 /// `--config`, `--model`, `--precision`: which model and MixDQ config a command uses.
@@ -13,8 +14,13 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "fp32 or bf16 (the original's --fp16).") var precision: Precision = .fp32
     @Option(help: "A UNet folder used instead of the model's (e.g. a deployable quantized UNet from `mixdq quantize`).")
     var unet: String?
+    @Option(help: "A LoRA (.safetensors file, or a folder holding pytorch_lora_weights.safetensors; diffusers/PEFT or kohya keys) fused into the UNet and text encoders at load.")
+    var lora: String?
+    @Option(parsing: .unconditional, help: "Scale of the fused LoRA (diffusers' fuse_lora lora_scale; the original fuses at 1.0).")
+    var loraScale: Float = 1.0
 
     func validate() throws {
+        guard loraScale.isFinite else { throw ValidationError("--lora-scale must be a finite number, found \(loraScale)") }
         if let note = try precision.checkSupported() { StandardError.write(note + "\n") }
     }
 
@@ -29,12 +35,30 @@ struct ModelOptions: ParsableArguments {
         return try MixDQConfig.load(fallback)
     }
 
-    /// `--model`, else the config's `model.path`, else the embedded default model (written on first use).
+    /// `--model`, else the config's `model.path`, else the embedded default model (written on first use),
+    /// checked against what the config asks for (`model_type`, `adapter_id`).
     func resolveModel(_ config: MixDQConfig?, log: RunLog?) throws -> ModelFolder {
         var folder = try resolveBaseModel(config, log: log)
         if let unet {
             folder.unetOverride = URL(fileURLWithPath: unet)
             log?.info("UNet: \(unet)")
+        }
+        if let config { try folder.check(against: config) }
+        if let adapter = try config?.adapterURL() {
+            // The original: fuse the adapter (at 1.0) and switch to LCMScheduler.
+            if lora != nil {
+                throw CommandError("\(config?.sourceURL?.path ?? "config"): 'model.adapter_id' and --lora both name a LoRA; give one")
+            }
+            folder.lora = try LoRAWeights.load(adapter, scale: loraScale)
+            folder.schedulerOverride = .lcm
+            log?.info("LoRA: adapter_id \(adapter.path) fused at scale \(loraScale); scheduler: LCMScheduler (as the original with an adapter)")
+        }
+        if let lora {
+            folder.lora = try LoRAWeights.load(URL(fileURLWithPath: lora), scale: loraScale)
+            log?.info("LoRA: \(lora) fused at scale \(loraScale)")
+        }
+        if folder.lora == nil, loraScale != 1.0 {
+            throw CommandError("--lora-scale needs --lora (or a config with adapter_id)")
         }
         return folder
     }

@@ -21,7 +21,8 @@ public struct MixDQConfig: Codable, Equatable, Sendable {
         /// The original's download cache; kept for fidelity, not used.
         public var cacheDir: String?
         public var modelType: ModelType
-        /// LoRA to fuse before quantization (the LCM config).
+        /// LoRA to fuse before quantization (the LCM config). A local file or folder is stored
+        /// absolute; anything else (a Hub id) is kept as written and refused by `adapterURL()`.
         public var adapterID: String?
         /// Extension: a local diffusers folder holding the model (absolute after loading).
         /// Unset: the tool uses its embedded default model.
@@ -201,7 +202,7 @@ public struct MixDQConfig: Codable, Equatable, Sendable {
             throw m.fail("model_type", "expected 'sd' or 'sdxl', found '\(typeName)'")
         }
         return Model(modelID: try m.requiredString("model_id"), cacheDir: try m.string("cache_dir"),
-                     modelType: type, adapterID: try m.string("adapter_id"),
+                     modelType: type, adapterID: try m.string("adapter_id").map { resolveIfLocal($0, base) },
                      path: try m.string("path").map { resolve($0, base) })
     }
 
@@ -291,6 +292,27 @@ public struct MixDQConfig: Codable, Equatable, Sendable {
         let expanded = (path as NSString).expandingTildeInPath
         if expanded.hasPrefix("/") { return URL(fileURLWithPath: expanded).standardizedFileURL.path }
         return base.appendingPathComponent(expanded).standardizedFileURL.path
+    }
+
+    /// `path` resolved as `resolve` does when something exists there, else `path` unchanged (a
+    /// Hub id such as `latent-consistency/lcm-lora-sdv1-5`, reported when used).
+    static func resolveIfLocal(_ path: String, _ base: URL) -> String {
+        let resolved = resolve(path, base)
+        return FileManager.default.fileExists(atPath: resolved) ? resolved : path
+    }
+
+    // MARK: Adapter
+
+    /// The LoRA file or folder `model.adapter_id` names, nil when unset; a value that is not a
+    /// local file or folder (a Hugging Face Hub id) is an error saying what to pass: nothing is
+    /// downloaded here.
+    public func adapterURL() throws -> URL? {
+        guard let id = model.adapterID else { return nil }
+        if id.hasPrefix("/"), FileManager.default.fileExists(atPath: id) { return URL(fileURLWithPath: id) }
+        throw ConfigError(file: sourceURL?.path ?? "<config>", key: "model.adapter_id", line: nil,
+                          message: "'\(id)' is not a local file or folder (a Hugging Face Hub id?); nothing is downloaded: "
+                              + "download the LoRA's pytorch_lora_weights.safetensors and set adapter_id to that file "
+                              + "or its folder (relative to the config's folder)")
     }
 
     // MARK: Captions

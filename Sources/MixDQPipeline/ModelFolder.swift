@@ -10,7 +10,14 @@ public struct ModelFolder {
     public let root: URL
     /// A UNet folder used instead of `root`'s (`--unet`: e.g. a deployable quantized UNet).
     public var unetOverride: URL?
-    public init(_ root: URL, unet: URL? = nil) { self.root = root; self.unetOverride = unet }
+    /// A LoRA fused into the UNet and text encoders as they load (`--lora`, `adapter_id`).
+    public var lora: LoRAWeights?
+    /// A scheduler class used instead of the folder's, read from its scheduler_config.json (the
+    /// original switches to LCMScheduler when a config has `adapter_id`).
+    public var schedulerOverride: SchedulerConfig.ClassName?
+    public init(_ root: URL, unet: URL? = nil, lora: LoRAWeights? = nil) {
+        self.root = root; self.unetOverride = unet; self.lora = lora
+    }
 
     public enum FolderError: Error, CustomStringConvertible, LocalizedError {
         case missingComponent(component: String, path: String)
@@ -56,8 +63,10 @@ public struct ModelFolder {
         let config = try UNetConfig.load(dir.appendingPathComponent("config.json"))
         let weights = try SafetensorsWeightSource.open(folder: dir)
         guard QuantizedUNetKernels.isQuantizedUNet(weights) else {
-            return try UNet2DConditionModel(config: config, weights: weights, precision: precision, packForInference: packForInference)
+            let fused = lora?.fused(.unet, into: weights, modelName: dir.path) ?? weights
+            return try UNet2DConditionModel(config: config, weights: fused, precision: precision, packForInference: packForInference)
         }
+        if let lora, lora.targets(.unet) { throw LoRAError.quantizedUNet(file: lora.file, unet: dir.path) }
         // A deployable quantized UNet: its quantized layers come from packed codes, FP ones load as usual.
         let factory = try QuantizedUNetKernels(source: weights)
         let unet = try UNet2DConditionModel(config: config, weights: weights, precision: precision, packForInference: true,
@@ -86,7 +95,9 @@ extension ModelFolder {
         let dir = try component(name)
         let config = try CLIPTextConfig.load(dir.appendingPathComponent("config.json"))
         let weights = try SafetensorsWeightSource.open(folder: dir, ignoredKeyPatterns: CLIPTextModel.ignoredKeyPatterns)
-        return try CLIPTextModel(config: config, weights: weights, precision: precision, packForInference: true)
+        let component: LoRAComponent = name == "text_encoder_2" ? .textEncoder2 : .textEncoder
+        let fused = lora?.fused(component, into: weights, modelName: dir.path) ?? weights
+        return try CLIPTextModel(config: config, weights: fused, precision: precision, packForInference: true)
     }
 
     /// The VAE decoder, always fp32 (SDXL's VAE overflows in half precision).

@@ -73,7 +73,7 @@ public final class TextToImagePipeline {
 
     public func scheduler(steps: Int) throws -> any Scheduler {
         let url = try folder.file("scheduler", "scheduler_config.json")
-        return try SchedulerConfig.load(from: url).makeScheduler(numInferenceSteps: steps)
+        return try SchedulerConfig.load(from: url, overridingClass: folder.schedulerOverride).makeScheduler(numInferenceSteps: steps)
     }
 
     /// Tokenizes and encodes prompts: SDXL concatenates both encoders' penultimate hidden states

@@ -115,11 +115,46 @@ final class MixDQConfigTests: XCTestCase {
         let lcm = try MixDQConfig.load(repoRoot.appendingPathComponent("configs/lcm_lora.yaml"))
         XCTAssertEqual(lcm.model.modelType, .sd)
         XCTAssertEqual(lcm.model.adapterID, "latent-consistency/lcm-lora-sdv1-5")
+        // A Hub id loads (the config is readable) but using it says what to pass instead.
+        XCTAssertThrowsError(try lcm.adapterURL()) { error in
+            let m = error.localizedDescription
+            for part in [lcm.sourceURL!.path, "model.adapter_id", "latent-consistency/lcm-lora-sdv1-5",
+                         "pytorch_lora_weights.safetensors", "nothing is downloaded"] {
+                XCTAssertTrue(m.contains(part), "'\(part)' missing from: \(m)")
+            }
+        }
         XCTAssertNil(lcm.mixedPrecision)
         XCTAssertEqual(lcm.calibData.nSteps, 4)
         XCTAssertEqual(lcm.calibData.scaleValue, 1.5)
         XCTAssertEqual(lcm.quant.weight.quantizer.nBits, 8)
         XCTAssertFalse(lcm.quant.weight.quantizer.sym)
+    }
+
+    /// `adapter_id` naming a local file or folder resolves against the config's folder and is
+    /// stored absolute (so the copy ptq writes beside the checkpoint still finds it).
+    func testLocalAdapterResolvesAgainstConfigFolder() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mixdq-adapter-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("loras"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let lora = dir.appendingPathComponent("loras/pytorch_lora_weights.safetensors")
+        try Data("x".utf8).write(to: lora)
+        let yaml = Self.base.replacingOccurrences(of: "model_type: 'sdxl'",
+                                                  with: "model_type: 'sdxl'\n    adapter_id: loras/pytorch_lora_weights.safetensors")
+        let source = dir.appendingPathComponent("config.yaml")
+        let c = try MixDQConfig.parse(yaml: yaml, sourceURL: source)
+        XCTAssertEqual(c.model.adapterID, lora.standardizedFileURL.path)
+        XCTAssertEqual(try c.adapterURL()?.standardizedFileURL, lora.standardizedFileURL)
+        // The folder works too; a relative path that does not exist is kept and refused on use.
+        let folder = try MixDQConfig.parse(yaml: yaml.replacingOccurrences(of: "loras/pytorch_lora_weights.safetensors", with: "loras"),
+                                           sourceURL: source)
+        XCTAssertEqual(try folder.adapterURL()?.standardizedFileURL, dir.appendingPathComponent("loras").standardizedFileURL)
+        let missing = try MixDQConfig.parse(yaml: yaml.replacingOccurrences(of: "loras/pytorch", with: "nowhere/pytorch"),
+                                            sourceURL: source)
+        XCTAssertEqual(missing.model.adapterID, "nowhere/pytorch_lora_weights.safetensors")
+        XCTAssertThrowsError(try missing.adapterURL()) { error in
+            XCTAssertTrue(error.localizedDescription.contains("nowhere/pytorch_lora_weights.safetensors"), error.localizedDescription)
+        }
+        XCTAssertNil(try parse(Self.base).adapterURL())
     }
 
     func testYAMLRoundTrip() throws {

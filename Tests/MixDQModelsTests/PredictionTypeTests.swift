@@ -23,15 +23,18 @@ final class PredictionTypeTests: XCTestCase {
 
     /// The config dictionaries hold strings and numbers.
     enum JSONValue: Decodable, Encodable {
-        case string(String), number(Double)
+        case string(String), bool(Bool), number(Double)
         init(from decoder: Decoder) throws {
             let c = try decoder.singleValueContainer()
-            if let s = try? c.decode(String.self) { self = .string(s) } else { self = .number(try c.decode(Double.self)) }
+            if let s = try? c.decode(String.self) { self = .string(s) }
+            else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+            else { self = .number(try c.decode(Double.self)) }
         }
         func encode(to encoder: Encoder) throws {
             var c = encoder.singleValueContainer()
             switch self {
             case let .string(s): try c.encode(s)
+            case let .bool(b): try c.encode(b)
             case let .number(n): try c.encode(n)
             }
         }
@@ -43,10 +46,7 @@ final class PredictionTypeTests: XCTestCase {
         return try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
     }
 
-    func config(_ name: String) throws -> SchedulerConfig {
-        let dict = try XCTUnwrap(try Self.fixture.get().configs[name], name)
-        return try SchedulerConfig.decode(try JSONEncoder().encode(dict), path: "fixture:\(name)")
-    }
+    func config(_ name: String) throws -> SchedulerConfig { try Self.fixture.get().config(name) }
 
     func testEveryTypeAndSchedulerIsCovered() throws {
         let configs = try Self.fixture.get().configs.keys.sorted()
@@ -62,37 +62,12 @@ final class PredictionTypeTests: XCTestCase {
     /// Every step index of a 4-step schedule, noise injected. Same bound as the epsilon steps
     /// (SchedulerTests): only torch's MKL sqrt in σ terms may differ by an ulp.
     func testSingleStepsMatchDiffusers() throws {
-        let fixture = try Self.fixture.get()
-        let inputs = fixture.step_inputs
-        let sample = Tensor(shape: inputs.shape, values: SchedulerTests.floats(inputs.sample))
-        let output = Tensor(shape: inputs.shape, values: SchedulerTests.floats(inputs.model_output))
-        let noise = Tensor(shape: inputs.shape, values: SchedulerTests.floats(inputs.noise))
-        XCTAssertEqual(fixture.steps.count, 24)
-        for step in fixture.steps {
-            let s = try config(step.config).makeScheduler(numInferenceSteps: step.steps)
-            var injected = InjectedNoise([noise])
-            let result = s.stepOutput(modelOutput: output, stepIndex: step.step_index, sample: sample, noise: &injected)
-            for (label, got, want) in [("scaled", s.scaleModelInput(sample, stepIndex: step.step_index), step.scaled),
-                                       ("prev_sample", result.prevSample, step.prev_sample),
-                                       ("pred_original_sample", result.predOriginalSample, step.pred_original_sample)] {
-                let r = SchedulerTests.compare(got.scalars, SchedulerTests.floats(want))
-                print("\(step.config) step \(step.step_index) \(label): max abs \(r.maxAbs), max rel \(r.maxRel), \(r.differing)/\(got.count) differ in bits")
-                XCTAssertLessThanOrEqual(r.maxAbs, 2e-6, "\(step.config) step \(step.step_index) \(label)")
-            }
-        }
+        try Self.fixture.get().checkSteps(count: 24)
     }
 
     /// Whole 1- and 4-step loops drawing latents and step noise from one torch generator.
     func testDenoisingLoopsMatchDiffusers() throws {
-        for loop in try Self.fixture.get().loops {
-            let s = try config(loop.config).makeScheduler(numInferenceSteps: loop.steps)
-            let latents = SchedulerTests.denoise(s, seed: loop.seed, shape: loop.shape)
-            let want = SchedulerTests.floats(loop.final_latents)
-            let r = SchedulerTests.compare(latents.scalars, want)
-            let scale = want.map(abs).max() ?? 1
-            print("loop \(loop.config) N=\(loop.steps): max abs \(r.maxAbs), max rel \(r.maxRel) (latents up to \(scale)), \(r.differing)/\(want.count) differ in bits")
-            XCTAssertLessThanOrEqual(r.maxAbs, 1e-5 * max(scale, 1), "\(loop.config) N=\(loop.steps)")
-        }
+        try Self.fixture.get().checkLoops(count: 12)
     }
 
     /// The three types give three different x0 from the same inputs (a model trained for one type
@@ -130,6 +105,48 @@ final class PredictionTypeTests: XCTestCase {
         XCTAssertThrowsError(try SchedulerConfig.load(from: dir)) { error in
             XCTAssertTrue(error.localizedDescription.contains(file.path) && error.localizedDescription.contains("prediction_type"),
                           error.localizedDescription)
+        }
+    }
+}
+
+/// The comparisons shared by every scheduler golden file in this layout (prediction types, DDIM/LCM).
+extension PredictionTypeTests.Fixture {
+    func config(_ name: String) throws -> SchedulerConfig {
+        let dict = try XCTUnwrap(configs[name], name)
+        return try SchedulerConfig.decode(try JSONEncoder().encode(dict), path: "fixture:\(name)")
+    }
+
+    /// Each step's `scale_model_input`, `prev_sample` and x0 within 2e-6 of diffusers'.
+    func checkSteps(count: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+        let sample = Tensor(shape: step_inputs.shape, values: SchedulerTests.floats(step_inputs.sample))
+        let output = Tensor(shape: step_inputs.shape, values: SchedulerTests.floats(step_inputs.model_output))
+        let noise = Tensor(shape: step_inputs.shape, values: SchedulerTests.floats(step_inputs.noise))
+        XCTAssertEqual(steps.count, count, file: file, line: line)
+        for step in steps {
+            let s = try config(step.config).makeScheduler(numInferenceSteps: step.steps)
+            var injected = InjectedNoise([noise])
+            let result = s.stepOutput(modelOutput: output, stepIndex: step.step_index, sample: sample, noise: &injected)
+            for (label, got, want) in [("scaled", s.scaleModelInput(sample, stepIndex: step.step_index), step.scaled),
+                                       ("prev_sample", result.prevSample, step.prev_sample),
+                                       ("pred_original_sample", result.predOriginalSample, step.pred_original_sample)] {
+                let r = SchedulerTests.compare(got.scalars, SchedulerTests.floats(want))
+                print("\(step.config) step \(step.step_index) \(label): max abs \(r.maxAbs), max rel \(r.maxRel), \(r.differing)/\(got.count) differ in bits")
+                XCTAssertLessThanOrEqual(r.maxAbs, 2e-6, "\(step.config) step \(step.step_index) \(label)", file: file, line: line)
+            }
+        }
+    }
+
+    /// Whole loops (latents and step noise from one torch generator) within 1e-5 relative.
+    func checkLoops(count: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertEqual(loops.count, count, file: file, line: line)
+        for loop in loops {
+            let s = try config(loop.config).makeScheduler(numInferenceSteps: loop.steps)
+            let latents = SchedulerTests.denoise(s, seed: loop.seed, shape: loop.shape)
+            let want = SchedulerTests.floats(loop.final_latents)
+            let r = SchedulerTests.compare(latents.scalars, want)
+            let scale = want.map(abs).max() ?? 1
+            print("loop \(loop.config) N=\(loop.steps): max abs \(r.maxAbs), max rel \(r.maxRel) (latents up to \(scale)), \(r.differing)/\(want.count) differ in bits")
+            XCTAssertLessThanOrEqual(r.maxAbs, 1e-5 * max(scale, 1), "\(loop.config) N=\(loop.steps)", file: file, line: line)
         }
     }
 }

@@ -94,10 +94,10 @@ final class SchedulerTests: XCTestCase {
     func testUnsupportedClassIsNamedWithItsFile() throws {
         let dir = try temporaryDirectory()
         let file = dir.appendingPathComponent("scheduler_config.json")
-        try Data(#"{"_class_name": "DDIMScheduler", "beta_start": 0.00085}"#.utf8).write(to: file)
+        try Data(#"{"_class_name": "DPMSolverMultistepScheduler", "beta_start": 0.00085}"#.utf8).write(to: file)
         XCTAssertThrowsError(try SchedulerConfig.load(from: file)) { error in
             let text = "\(error)"
-            XCTAssertTrue(text.contains("DDIMScheduler") && text.contains(file.path), text)
+            XCTAssertTrue(text.contains("DPMSolverMultistepScheduler") && text.contains(file.path) && text.contains("LCMScheduler"), text)
         }
     }
 

@@ -7,6 +7,8 @@ public enum SchedulerError: Error, CustomStringConvertible, LocalizedError {
     case unsupportedClass(name: String, path: String)
     case unsupportedValue(key: String, value: String, path: String)
     case invalidStepCount(Int)
+    case tooManyStepsForLCM(steps: Int, originalInferenceSteps: Int)
+    case timestepOutOfRange(timestep: Int, numTrainTimesteps: Int)
 
     public var description: String {
         switch self {
@@ -15,9 +17,14 @@ public enum SchedulerError: Error, CustomStringConvertible, LocalizedError {
         case let .invalidJSON(path, underlying):
             return "scheduler config \(path) is not a valid scheduler_config.json: \(underlying)"
         case let .unsupportedClass(name, path):
-            return "scheduler class \"\(name)\" in \(path) is not supported (use EulerAncestralDiscreteScheduler or EulerDiscreteScheduler)"
+            let supported = SchedulerConfig.ClassName.allCases.map(\.rawValue).joined(separator: ", ")
+            return "scheduler class \"\(name)\" in \(path) is not supported (supported: \(supported))"
         case let .unsupportedValue(key, value, path):
             return "unsupported value \(value) for \"\(key)\" in \(path)"
+        case let .tooManyStepsForLCM(n, original):
+            return "LCMScheduler takes at most original_inference_steps (\(original)) inference steps, got \(n)"
+        case let .timestepOutOfRange(t, total):
+            return "the schedule reaches timestep \(t), outside 0..<num_train_timesteps (\(total)); lower steps_offset"
         case let .invalidStepCount(n):
             return "number of inference steps must be between 1 and num_train_timesteps, got \(n)"
         }
@@ -26,13 +33,16 @@ public enum SchedulerError: Error, CustomStringConvertible, LocalizedError {
     public var errorDescription: String? { description }
 }
 
-/// diffusers' `scheduler_config.json` for the Euler schedulers (snake_case keys).
+/// diffusers' `scheduler_config.json` for the Euler, DDIM and LCM schedulers (snake_case keys).
 ///
-/// Absent keys take the diffusers constructor defaults, which are the same for both classes.
+/// Absent keys take the diffusers constructor defaults of the named class (`timestep_spacing`
+/// "linspace" for Euler, "leading" for DDIM and LCM; `clip_sample` true for DDIM only).
 public struct SchedulerConfig: Decodable, Equatable, Sendable {
-    public enum ClassName: String, Decodable, Sendable {
+    public enum ClassName: String, Decodable, Sendable, CaseIterable {
         case eulerAncestralDiscrete = "EulerAncestralDiscreteScheduler"
         case eulerDiscrete = "EulerDiscreteScheduler"
+        case ddim = "DDIMScheduler"
+        case lcm = "LCMScheduler"
     }
     public enum BetaSchedule: String, Decodable, Sendable, CaseIterable {
         case linear
@@ -63,6 +73,15 @@ public struct SchedulerConfig: Decodable, Equatable, Sendable {
     public var stepsOffset: Int = 0
     /// EulerDiscreteScheduler only.
     public var finalSigmasType: FinalSigmasType = .zero
+    /// DDIM and LCM: clamp x0 to ±`clipSampleRange` (DDIM's default true, LCM's false).
+    public var clipSample: Bool = false
+    public var clipSampleRange: Double = 1.0
+    /// DDIM and LCM: ᾱ after the last step is 1 (else ᾱ(0)).
+    public var setAlphaToOne: Bool = true
+    /// LCM: the distillation schedule's length the inference timesteps are taken from.
+    public var originalInferenceSteps: Int = 50
+    /// LCM: timestep multiplier in the boundary-condition scalings c_skip, c_out.
+    public var timestepScaling: Double = 10.0
 
     /// The stabilityai/sdxl-turbo `scheduler/scheduler_config.json` (sdxl-architecture.md §1.2).
     public static let sdxlTurbo = SchedulerConfig(
@@ -97,6 +116,9 @@ public struct SchedulerConfig: Decodable, Equatable, Sendable {
         case timestepSpacing = "timestep_spacing"
         case stepsOffset = "steps_offset"
         case finalSigmasType = "final_sigmas_type"
+        case clipSample = "clip_sample", clipSampleRange = "clip_sample_range", setAlphaToOne = "set_alpha_to_one"
+        case originalInferenceSteps = "original_inference_steps", timestepScaling = "timestep_scaling"
+        case thresholding
         // Options whose non-default values this port does not implement.
         case rescaleBetasZeroSnr = "rescale_betas_zero_snr"
         case interpolationType = "interpolation_type"
@@ -119,9 +141,21 @@ public struct SchedulerConfig: Decodable, Equatable, Sendable {
         betaSchedule = try Self.decodeEnum(c, .betaSchedule) ?? .linear
         trainedBetas = try c.decodeIfPresent([Double].self, forKey: .trainedBetas)
         predictionType = try Self.decodeEnum(c, .predictionType) ?? .epsilon
-        timestepSpacing = try Self.decodeEnum(c, .timestepSpacing) ?? .linspace
+        let isEuler = cls == .eulerDiscrete || cls == .eulerAncestralDiscrete
+        timestepSpacing = try Self.decodeEnum(c, .timestepSpacing) ?? (isEuler ? .linspace : .leading)
         stepsOffset = try c.decodeIfPresent(Int.self, forKey: .stepsOffset) ?? 0
         finalSigmasType = try Self.decodeEnum(c, .finalSigmasType) ?? .zero
+        // DDIM/LCM keys; Euler folders may carry some (sdxl-turbo has set_alpha_to_one), unused there.
+        if !isEuler {
+            clipSample = try c.decodeIfPresent(Bool.self, forKey: .clipSample) ?? (cls == .ddim)
+            clipSampleRange = try c.decodeIfPresent(Double.self, forKey: .clipSampleRange) ?? 1.0
+            setAlphaToOne = try c.decodeIfPresent(Bool.self, forKey: .setAlphaToOne) ?? true
+            originalInferenceSteps = try c.decodeIfPresent(Int.self, forKey: .originalInferenceSteps) ?? 50
+            timestepScaling = try c.decodeIfPresent(Double.self, forKey: .timestepScaling) ?? 10.0
+            if try c.decodeIfPresent(Bool.self, forKey: .thresholding) == true {
+                throw SchedulerError.unsupportedValue(key: CodingKeys.thresholding.rawValue, value: "true (dynamic thresholding is not implemented)", path: "")
+            }
+        }
         if try c.decodeIfPresent(Bool.self, forKey: .rescaleBetasZeroSnr) == true {
             throw SchedulerError.unsupportedValue(key: CodingKeys.rescaleBetasZeroSnr.rawValue, value: "true", path: "")
         }
@@ -153,6 +187,15 @@ public struct SchedulerConfig: Decodable, Equatable, Sendable {
         }
         if stepsOffset < 0 || stepsOffset >= numTrainTimesteps {
             try fail(.stepsOffset, "\(stepsOffset) (must be in 0..<num_train_timesteps)")
+        }
+        if !(clipSampleRange > 0 && clipSampleRange.isFinite) {
+            try fail(.clipSampleRange, "\(clipSampleRange) (must be a finite positive number)")
+        }
+        if originalInferenceSteps < 1 || originalInferenceSteps > numTrainTimesteps {
+            try fail(.originalInferenceSteps, "\(originalInferenceSteps) (must be in 1...num_train_timesteps)")
+        }
+        if !(timestepScaling >= 0 && timestepScaling <= 1e6) {
+            try fail(.timestepScaling, "\(timestepScaling) (must be in 0...1e6)")
         }
         if let betas = trainedBetas {
             if betas.count != numTrainTimesteps {
@@ -188,7 +231,10 @@ public struct SchedulerConfig: Decodable, Equatable, Sendable {
     }
 
     /// Reads `scheduler_config.json`, or `scheduler/scheduler_config.json` inside a model folder.
-    public static func load(from url: URL) throws -> SchedulerConfig {
+    /// `overridingClass` reads the file as that class, as diffusers' `Class.from_config(config)`
+    /// does (the original's switch to LCMScheduler when a LoRA adapter is given): the schedule keys
+    /// carry over, the class's own keys take the file's values where present, else its defaults.
+    public static func load(from url: URL, overridingClass: ClassName? = nil) throws -> SchedulerConfig {
         var file = url
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue {
@@ -201,7 +247,12 @@ public struct SchedulerConfig: Decodable, Equatable, Sendable {
         } catch {
             throw SchedulerError.unreadable(path: file.path, underlying: error.localizedDescription)
         }
-        return try decode(data, path: file.path)
+        guard let overridingClass else { return try decode(data, path: file.path) }
+        guard var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw SchedulerError.invalidJSON(path: file.path, underlying: "not a JSON object")
+        }
+        object["_class_name"] = overridingClass.rawValue
+        return try decode(try JSONSerialization.data(withJSONObject: object), path: file.path)
     }
 
     /// Decodes config JSON; `path` is only used in error messages.
@@ -239,6 +290,10 @@ public struct SchedulerConfig: Decodable, Equatable, Sendable {
             return try EulerAncestralDiscreteScheduler(config: self, numInferenceSteps: numInferenceSteps)
         case .eulerDiscrete:
             return try EulerDiscreteScheduler(config: self, numInferenceSteps: numInferenceSteps)
+        case .ddim:
+            return try DDIMScheduler(config: self, numInferenceSteps: numInferenceSteps)
+        case .lcm:
+            return try LCMScheduler(config: self, numInferenceSteps: numInferenceSteps)
         }
     }
 }
