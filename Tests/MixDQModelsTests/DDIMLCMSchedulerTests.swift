@@ -65,6 +65,7 @@ final class DDIMLCMSchedulerTests: XCTestCase {
         }
         for (json, key) in [(#"{"_class_name": "DDIMScheduler", "thresholding": true}"#, "thresholding"),
                             (#"{"_class_name": "LCMScheduler", "original_inference_steps": 0}"#, "original_inference_steps"),
+                            (#"{"_class_name": "LCMScheduler", "num_train_timesteps": 40, "original_inference_steps": 50}"#, "original_inference_steps"),
                             (#"{"_class_name": "LCMScheduler", "timestep_scaling": -1}"#, "timestep_scaling"),
                             (#"{"_class_name": "DDIMScheduler", "clip_sample_range": 0}"#, "clip_sample_range")] {
             XCTAssertThrowsError(try SchedulerConfig.decode(Data(json.utf8), path: "x/scheduler_config.json")) { error in
@@ -72,5 +73,8 @@ final class DDIMLCMSchedulerTests: XCTestCase {
                 XCTAssertTrue(m.contains(key) && m.contains("x/scheduler_config.json"), m)
             }
         }
+        // original_inference_steps is LCM's alone: an Euler schedule shorter than its default 50 loads.
+        XCTAssertNoThrow(try SchedulerConfig.decode(Data(#"{"_class_name": "EulerDiscreteScheduler", "num_train_timesteps": 40}"#.utf8),
+                                                    path: "x/scheduler_config.json"))
     }
 }

@@ -191,7 +191,8 @@ public struct SchedulerConfig: Decodable, Equatable, Sendable {
         if !(clipSampleRange > 0 && clipSampleRange.isFinite) {
             try fail(.clipSampleRange, "\(clipSampleRange) (must be a finite positive number)")
         }
-        if originalInferenceSteps < 1 || originalInferenceSteps > numTrainTimesteps {
+        // Only LCM reads it (others keep the default 50, which a short training schedule may undercut).
+        if className == .lcm, originalInferenceSteps < 1 || originalInferenceSteps > numTrainTimesteps {
             try fail(.originalInferenceSteps, "\(originalInferenceSteps) (must be in 1...num_train_timesteps)")
         }
         if !(timestepScaling >= 0 && timestepScaling <= 1e6) {
