@@ -22,8 +22,14 @@ from train_unet import build_pipeline
 SHIPPED_COMPONENTS = ("model_index.json", "scheduler", "unet", "text_encoder", "text_encoder_2", "vae")
 
 
+def vae_folder(run: pathlib.Path) -> pathlib.Path:
+    """The decoder-fine-tuned VAE when that stage ran (same encoder, so the same latents)."""
+    tuned = run / "vae_decoder" / "final"
+    return tuned if (tuned / "config.json").exists() else run / "vae" / "final"
+
+
 def load_pipeline(run: pathlib.Path, weights: pathlib.Path):
-    vae = AutoencoderKL.from_pretrained(run / "vae" / "final")
+    vae = AutoencoderKL.from_pretrained(vae_folder(run))
     state = torch.load(weights, weights_only=False)
     unet = UNet2DConditionModel(**model_configs.unet_config())
     text_encoder = CLIPTextModel(model_configs.text_encoder_config(second=False))

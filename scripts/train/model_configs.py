@@ -1,4 +1,11 @@
-"""Component configs of the trained tiny SDXL-architecture pipeline (trained-model.md's table)."""
+"""Component configs of the trained tiny SDXL-architecture pipeline (trained-model.md's table).
+
+One change from the table: fewer GroupNorm groups (VAE 4 instead of 16, UNet 8 instead of 32).
+With one channel per group a GroupNorm is an instance norm: it removes every channel's spatial
+mean, so a uniform offset (the background colour; in the UNet's resnets, the time/text embedding
+added before norm2) cannot pass. With 16 groups the VAE stayed at ~9 dB PSNR for 110 steps (it
+output the mean image); with 4 groups it reached 21.7 dB by step 71 on the same batches.
+"""
 from __future__ import annotations
 
 import pathlib
@@ -23,7 +30,7 @@ def unet_config() -> dict:
                 up_block_types=["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
                 block_out_channels=[32, 64, 96], layers_per_block=2,
                 transformer_layers_per_block=[1, 1, 2], attention_head_dim=[2, 4, 6],  # head size 16
-                norm_num_groups=32, cross_attention_dim=80, use_linear_projection=True,
+                norm_num_groups=8, cross_attention_dim=80, use_linear_projection=True,
                 addition_embed_type="text_time", addition_time_embed_dim=8,
                 projection_class_embeddings_input_dim=88)  # 6 time ids * 8 + pooled 40
 

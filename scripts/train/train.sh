@@ -15,6 +15,12 @@ mkdir -p "$RUN"
 cd "$HERE"
 run() { nice -n 5 "$PYTHON" "$@"; }
 [ -d "$RUN/vae/final" ] || run train_vae.py --out "$RUN"
+# The decoder fine-tune (encoder frozen, so the UNet's latents do not move) runs beside the UNet.
+if [ ! -d "$RUN/vae_decoder/final" ]; then
+  run train_vae.py --out "$RUN" --decoder-only --steps 500 --lr 5e-4 --warmup 20 --seed 3 --foreground-weight 8 &
+  DECODER=$!
+fi
 run train_unet.py --out "$RUN"
+[ -z "${DECODER:-}" ] || wait "$DECODER"
 run export.py --run "$RUN" --output "$ROOT/assets/trained-tiny-sdxl"
 run plot_losses.py --run "$RUN" --output "$HERE/loss_curves.png"

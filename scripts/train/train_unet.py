@@ -125,7 +125,7 @@ def main() -> None:
     p.add_argument("--out", type=pathlib.Path, required=True)
     p.add_argument("--initial-images", type=int, default=512)
     p.add_argument("--images-per-step", type=int, default=4)
-    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=100)
@@ -232,11 +232,21 @@ def save_ema_weights(ema, parameters, models, path: pathlib.Path, step: int) -> 
          "text_encoder_2": models[2].state_dict()}, path))
 
 
+def latest_decoder(run: pathlib.Path, vae: AutoencoderKL) -> AutoencoderKL:
+    """The VAE with the decoder fine-tune's latest checkpoint when that stage runs beside us."""
+    checkpoint = run / "vae_decoder" / "checkpoint.pt"
+    if not checkpoint.exists():
+        return vae
+    tuned = copy.deepcopy(vae)
+    tuned.load_state_dict(torch.load(checkpoint, weights_only=False)["model"])
+    return tuned.eval()
+
+
 def eval_ema(ema, parameters, vae, models, out: pathlib.Path, step: int, log: ct.ProgressLog) -> dict:
     def run():
         for m in models:
             m.eval()
-        pipeline = build_pipeline(vae, models[1], models[2], models[0])
+        pipeline = build_pipeline(latest_decoder(out.parent, vae), models[1], models[2], models[0])
         return evaluate(pipeline, save=out / f"eval_step{step:05d}.png")
     started = time.time()
     result = with_ema(ema, parameters, run)
