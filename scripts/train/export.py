@@ -7,6 +7,7 @@ default-model` writes them from assets/clip-bpe, so the 3.5 MB vocabulary is sto
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pathlib
 import shutil
@@ -46,6 +47,11 @@ def save_replacing(pipeline, folder: pathlib.Path, keep=None) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     pipeline.save_pretrained(tmp, safe_serialization=True)
+    for config in tmp.rglob("config.json"):
+        # diffusers records where a component was loaded from: a path of this machine.
+        values = json.loads(config.read_text())
+        if values.pop("_name_or_path", None) is not None:
+            config.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
     if keep is not None:
         for entry in list(tmp.iterdir()):
             if entry.name not in keep:
