@@ -67,7 +67,7 @@ struct ModelOptions: ParsableArguments {
         if let model { return ModelFolder(URL(fileURLWithPath: model)) }
         if let url = config?.model.url { return ModelFolder(url) }
         let folder = try DefaultModel.ensure(in: DefaultModel.defaultCache)
-        log?.info("model: embedded default model \(DefaultModel.version) at \(folder.path) (pass --model or set model.path for a real one)")
+        log?.info("model: embedded default model \(folder.lastPathComponent) at \(folder.path) (pass --model or set model.path for a real one)")
         return ModelFolder(folder)
     }
 }

@@ -6,15 +6,17 @@ import MixDQCompute
 import MixDQIO
 import MixDQModels
 
-/// The embedded default model: a deterministic tiny SDXL-architecture pipeline in diffusers format
-/// (seeded random weights, the real CLIP BPE tokenizer files, SDXL-Turbo's scheduler config), so
-/// every command runs on a fresh machine with nothing to download.
+/// The embedded default models, so every command runs on a fresh machine with nothing to download:
+/// the trained tiny model shipped in `assets/trained-tiny-sdxl` (`ensure(in:)`'s default, see
+/// `TrainedModelAssets`), and a deterministic tiny SDXL-architecture pipeline in diffusers format
+/// with seeded random weights, the real CLIP BPE tokenizer files and SDXL-Turbo's scheduler config
+/// (`write(to:)`; `Kind.random`), whose bytes the parity fixtures pin.
 ///
-/// Topology follows sdxl-architecture.md §8.2: a 3-level UNet (32, 64, 96 channels, 32 groups,
+/// The random model's topology follows sdxl-architecture.md §8.2: a 3-level UNet (32, 64, 96 channels, 32 groups,
 /// head size 16, transformer depths 1/2/3, text_time embedding), CLIP-L-like and bigG-like text
 /// encoders of different widths (32 and 48, projection 40) and a 4-level VAE; 128x128 images.
 public enum DefaultModel {
-    /// Bumped whenever the generator changes, so cached folders are rebuilt.
+    /// The random model's label. Bumped whenever the generator changes, so cached folders are rebuilt.
     public static let version = "tiny-sdxl-v1"
     public static let seed: UInt64 = 20_240_517
 
@@ -123,14 +125,23 @@ public enum DefaultModel {
         }
     }
 
-    /// Writes the whole pipeline folder: built in a uniquely named temporary folder beside it,
-    /// then renamed into place, so readers never see half a model and concurrent writers never
-    /// share files. `dtype` F16 halves the files (like the `fp16` variant of real checkpoints).
+    /// Writes the seeded random tiny pipeline (or, with `configs`, another architecture with
+    /// random weights). `dtype` F16 halves the files (like the `fp16` variant of real checkpoints).
+    /// The folder is built and installed as `build(to:label:fill:)` describes.
+    public static func write(to folder: URL, configs: ComponentConfigs = .tiny, dtype: SafetensorsDType = .f32) throws {
+        try build(to: folder, label: configs.label) { tmp, sub in
+            try writeRandomModel(into: tmp, sub: sub, configs: configs, dtype: dtype)
+        }
+    }
+
+    /// Builds a model folder in a uniquely named temporary folder beside `folder` (`fill` writes
+    /// its contents; `sub` makes a subfolder), stamps it with `label` and renames it into place,
+    /// so readers never see half a model and concurrent writers never share files.
     ///
-    /// An existing `folder` is replaced only if it is empty or a model this function wrote (its
+    /// An existing `folder` is replaced only if it is empty or a model this type wrote (its
     /// `MIXDQ_DEFAULT_MODEL` stamp and nothing but model files at its top level); anything else
     /// is refused before any work, so no user file is ever deleted.
-    public static func write(to folder: URL, configs: ComponentConfigs = .tiny, dtype: SafetensorsDType = .f32) throws {
+    static func build(to folder: URL, label: String, fill: (URL, (String) throws -> URL) throws -> Void) throws {
         let fm = FileManager.default
         try checkReplaceable(folder)
         let parent = folder.deletingLastPathComponent()
@@ -153,10 +164,23 @@ public enum DefaultModel {
             }
             return u
         }
-        try writeJSON(modelIndex, to: tmp.appendingPathComponent("model_index.json"))
-        try writeJSON(schedulerConfig, to: try sub("scheduler").appendingPathComponent("scheduler_config.json"))
+        try fill(tmp, sub)
+        // The stamp goes last: a folder holding it is complete.
+        try AtomicFile.write(Data("\(label)\n".utf8), to: tmp.appendingPathComponent(stampName))
+        try install(tmp, at: folder, label: label)
+    }
+
+    /// Both tokenizer folders, in SDXL-Turbo's layout, from the shipped CLIP BPE files.
+    static func writeTokenizers(sub: (String) throws -> URL) throws {
         try CLIPTokenizer.writeFolder(to: try sub("tokenizer"), padToken: "<|endoftext|>")
         try CLIPTokenizer.writeFolder(to: try sub("tokenizer_2"), padToken: "!")
+    }
+
+    static func writeRandomModel(into tmp: URL, sub: (String) throws -> URL, configs: ComponentConfigs,
+                                 dtype: SafetensorsDType) throws {
+        try writeJSON(modelIndex, to: tmp.appendingPathComponent("model_index.json"))
+        try writeJSON(schedulerConfig, to: try sub("scheduler").appendingPathComponent("scheduler_config.json"))
+        try writeTokenizers(sub: sub)
 
         let components: [(String, ConfigSource, String, (URL, WeightSource) throws -> Void)] = [
             ("unet", configs.unet, "diffusion_pytorch_model.safetensors", { url, w in
@@ -185,9 +209,6 @@ public enum DefaultModel {
                                         dtype: dtype, to: dir.appendingPathComponent(file))
             tensors = []
         }
-        // The stamp goes last: a folder holding it is complete.
-        try AtomicFile.write(Data("\(configs.label)\n".utf8), to: tmp.appendingPathComponent(stampName))
-        try install(tmp, at: folder, label: configs.label)
     }
 
     /// The file that marks a complete folder written by `write(to:)`; it holds the model's label.
@@ -255,18 +276,21 @@ public enum DefaultModel {
         try? FileManager.default.removeItem(at: old)
     }
 
-    /// The folder of the default model under `cache`, written on first use. Processes starting
-    /// together take turns on a lock file in the cache (flock), so one builds and the others
-    /// then find the finished folder.
-    public static func ensure(in cache: URL) throws -> URL {
-        let folder = cache.appendingPathComponent(version)
-        if isComplete(folder, label: version) { return folder }
+    /// The folder of the default model of `kind` under `cache`, written on first use. Processes
+    /// starting together take turns on a lock file in the cache (flock), so one builds and the
+    /// others then find the finished folder.
+    public static func ensure(in cache: URL, kind: Kind? = nil) throws -> URL {
+        let kind = try kind ?? Kind.fromEnvironment()
+        let trained = kind == .trained ? try TrainedModelAssets.locate() : nil
+        let label = try trained?.label() ?? version
+        let folder = cache.appendingPathComponent(label)
+        if isComplete(folder, label: label) { return folder }
         do {
             try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
         } catch {
             throw DefaultModelError(path: cache.path, message: "cannot create the model cache folder (\(FileErrorText.reason(error)))")
         }
-        let lockPath = cache.appendingPathComponent(".\(version).lock").path
+        let lockPath = cache.appendingPathComponent(".\(label).lock").path
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o666)
         guard fd >= 0 else {
             throw DefaultModelError(path: lockPath, message: "cannot open the cache lock file (\(String(cString: strerror(errno))))")
@@ -277,9 +301,44 @@ public enum DefaultModel {
                 throw DefaultModelError(path: lockPath, message: "cannot lock the cache (\(String(cString: strerror(errno))))")
             }
         }
-        if isComplete(folder, label: version) { return folder }
-        try write(to: folder)
+        if isComplete(folder, label: label) { return folder }
+        if let trained { try writeTrained(to: folder, from: trained) } else { try write(to: folder) }
         return folder
+    }
+
+    /// Writes the trained model (`assets/trained-tiny-sdxl`, see `TrainedModelAssets`) as a
+    /// complete pipeline folder: its files copied, the tokenizer folders written from the shared
+    /// CLIP BPE files. The stamp holds the model's content label.
+    public static func writeTrained(to folder: URL, from assets: TrainedModelAssets? = nil) throws {
+        let assets = try assets ?? TrainedModelAssets.locate()
+        try build(to: folder, label: try assets.label()) { tmp, sub in
+            for relative in TrainedModelAssets.files {
+                let parts = relative.split(separator: "/").map(String.init)
+                let dir = parts.count > 1 ? try sub(parts[0]) : tmp
+                try AtomicFile.write(try assets.contents(of: relative), to: dir.appendingPathComponent(parts[parts.count - 1]))
+            }
+            try writeTokenizers(sub: sub)
+        }
+    }
+
+    /// Which embedded model `ensure(in:)` provides when the caller does not say.
+    public enum Kind: String, CaseIterable, Sendable {
+        /// The model trained on the synthetic shapes domain (scripts/train/), shipped in assets/.
+        case trained
+        /// The seeded random tiny model (`DefaultModel.write(to:)`): parity tests pin its bytes.
+        case random
+
+        /// The environment variable that chooses the kind (`trained` when unset).
+        public static let environmentVariable = "MIXDQ_DEFAULT_MODEL"
+
+        public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Kind {
+            guard let value = environment[environmentVariable], !value.isEmpty else { return .trained }
+            guard let kind = Kind(rawValue: value) else {
+                throw DefaultModelError(path: environmentVariable, message: "unknown default model \"\(value)\" "
+                    + "(expected \(allCases.map(\.rawValue).joined(separator: " or ")))")
+            }
+            return kind
+        }
     }
 
     /// `$MIXDQ_CACHE`, else `$XDG_CACHE_HOME/mixdq`, else `~/.cache/mixdq`.

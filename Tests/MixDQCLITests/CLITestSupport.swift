@@ -116,6 +116,9 @@ enum MixDQCLI {
         process.arguments = args
         var env = ProcessInfo.processInfo.environment
         env["MIXDQ_CACHE"] = cache.path
+        // The seeded random model, whose outputs the tests' expected values were derived from;
+        // a test of the trained model passes MIXDQ_DEFAULT_MODEL=trained in `environment`.
+        env["MIXDQ_DEFAULT_MODEL"] = "random"
         for (k, v) in extra { env[k] = v }
         process.environment = env
         process.currentDirectoryURL = cwd ?? packageRoot
@@ -250,11 +253,11 @@ enum MixDQCLI {
         try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys]).write(to: url)
     }
 
-    /// The embedded default model, written once into the shared cache by `mixdq default-model`.
+    /// The embedded random default model, written once into the shared cache by `mixdq default-model --random`.
     static let defaultModelResult: Result<URL, Failure> = {
         let folder = scratch.appendingPathComponent("default-model")
         do {
-            let r = try run(["default-model", "--output", folder.path])
+            let r = try run(["default-model", "--random", "--output", folder.path])
             guard r.status == 0 else { return .failure(Failure(description: "mixdq default-model failed:\n\(r)")) }
             return .success(folder)
         } catch {

@@ -29,9 +29,9 @@ enum MixDQPipelineTestEnv {
         return url
     }
 
-    /// The embedded default model (tiny SDXL: latent 4x16x16, context 80, pooled 40), written once.
+    /// The embedded random default model (tiny SDXL: latent 4x16x16, context 80, pooled 40), written once.
     static let modelResult: Result<URL, Failure> = {
-        do { return .success(try DefaultModel.ensure(in: scratch.appendingPathComponent("cache"))) } catch {
+        do { return .success(try DefaultModel.ensure(in: scratch.appendingPathComponent("cache"), kind: .random)) } catch {
             return .failure(Failure(description: "DefaultModel.ensure: \(error)"))
         }
     }()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate the end-to-end pipeline parity fixtures (Tests/Fixtures/pipeline_tiny/).
 
-The model is the embedded default model of the Swift tool (`mixdq default-model --output DIR`, a deterministic tiny
+The model is the embedded random default model of the Swift tool (`mixdq default-model --random --output DIR`, a deterministic tiny
 SDXL-architecture pipeline in diffusers format, sdxl-architecture.md §8.2). Its weights are NOT stored here: the Swift
 test writes the folder again with `DefaultModel.write(to:)` and first checks that the sha256 of every weights file
 equals the one recorded in `model.json`.
@@ -32,7 +32,7 @@ Usage (the reference venv; CI never needs it):
 
     swift build -c release --product mixdq
     .venv-reference/bin/python scripts/reference/make_pipeline_fixtures.py --mixdq .build/release/mixdq
-    # or, with a folder written beforehand by `mixdq default-model --output DIR`:
+    # or, with a folder written beforehand by `mixdq default-model --random --output DIR`:
     .venv-reference/bin/python scripts/reference/make_pipeline_fixtures.py --model DIR
 
 Deterministic (one CPU thread); ends with self-checks: "latent" and "np" runs agree, the images equal a manual
@@ -253,7 +253,7 @@ def build(model: Path, out_dir: Path) -> dict[str, dict[str, torch.Tensor]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model", type=Path, help="folder written by `mixdq default-model --output DIR`")
+    src.add_argument("--model", type=Path, help="folder written by `mixdq default-model --random --output DIR`")
     src.add_argument("--mixdq", type=Path, help="the built mixdq binary: writes the default model to a temp folder")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="fixture folder (default: Tests/Fixtures/pipeline_tiny)")
     args = ap.parse_args()
@@ -268,7 +268,7 @@ def main() -> int:
     if args.mixdq is not None:
         tmp = tempfile.TemporaryDirectory(prefix="mixdq-default-model-")
         model = Path(tmp.name) / "model"
-        subprocess.run([str(args.mixdq), "default-model", "--output", str(model)], check=True)
+        subprocess.run([str(args.mixdq), "default-model", "--random", "--output", str(model)], check=True)
     model = model.resolve()
     version = (model / "MIXDQ_DEFAULT_MODEL").read_text().strip() if (model / "MIXDQ_DEFAULT_MODEL").exists() else None
 
