@@ -7,7 +7,12 @@ MIXDQ="${MIXDQ:-$ROOT/.build/release/mixdq}"
 if [ ! -x "$MIXDQ" ]; then
     swift build -c release --product mixdq >&2
 fi
-CONFIG="${CONFIG:-$ROOT/configs/sdxl_turbo.yaml}"
+# The embedded trained model (the synthetic shapes domain) calibrates on its own domain's captions.
+if [ -z "${MODEL:-}" ] && [ "${MIXDQ_DEFAULT_MODEL:-trained}" = trained ]; then
+    CONFIG="${CONFIG:-$ROOT/configs/trained_tiny_sdxl.yaml}"
+else
+    CONFIG="${CONFIG:-$ROOT/configs/sdxl_turbo.yaml}"
+fi
 MODEL_ARGS=()
 if [ -n "${MODEL:-}" ]; then MODEL_ARGS=(--model "$MODEL"); fi
 LOGS="${LOGS:-$ROOT/logs}"

@@ -105,6 +105,16 @@ final class MixDQConfigTests: XCTestCase {
         XCTAssertEqual(turbo.calibData.scaleValue, 0)
         XCTAssertEqual(turbo.mixedPrecision, [2, 4, 8])
 
+        // The trained tiny model's config: sdxl_turbo.yaml with its own calibration file and captions.
+        let trained = try MixDQConfig.load(repoRoot.appendingPathComponent("configs/trained_tiny_sdxl.yaml"))
+        XCTAssertEqual(trained.calibData.path,
+                       repoRoot.appendingPathComponent("outputs/calib/trained_tiny_calib.h5").standardizedFileURL.path)
+        XCTAssertEqual(try trained.captionsURL().standardizedFileURL.path,
+                       repoRoot.appendingPathComponent("assets/shapes/calibration_captions.txt").standardizedFileURL.path)
+        XCTAssertEqual(try PromptFile.load(try trained.captionsURL()).count, 64)
+        XCTAssertEqual(trained.quant.weight.quantizer.sym, turbo.quant.weight.quantizer.sym)
+        XCTAssertEqual(trained.calibData.nSamples, turbo.calibData.nSamples)
+
         let sdxl = try MixDQConfig.load(repoRoot.appendingPathComponent("configs/sdxl.yaml"))
         XCTAssertEqual(sdxl.model.modelID, "stabilityai/stable-diffusion-xl-base-1.0")
         XCTAssertEqual(sdxl.calibData.nSteps, 30)

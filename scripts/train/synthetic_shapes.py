@@ -185,9 +185,24 @@ def training_scene(rng: np.random.Generator):
             return objects, background
 
 
+CALIBRATION_SEED = 2024
+CALIBRATION_COUNT = 64
+
+
+def calibration_captions():
+    """Training-domain captions (never held out) for calib-data / ptq on the trained model."""
+    rng = np.random.default_rng(CALIBRATION_SEED)
+    return [caption(*training_scene(rng)) for _ in range(CALIBRATION_COUNT)]
+
+
 if __name__ == "__main__":
-    # Regenerates scripts/train/heldout_captions.txt.
+    # Regenerates scripts/train/heldout_captions.txt and assets/shapes/calibration_captions.txt.
     import pathlib
-    path = pathlib.Path(__file__).with_name("heldout_captions.txt")
+    here = pathlib.Path(__file__).resolve()
+    path = here.with_name("heldout_captions.txt")
     path.write_text("".join(caption(o, b) + "\n" for o, b in heldout_scenes()))
     print(f"wrote {path}")
+    calib = here.parents[2] / "assets" / "shapes" / "calibration_captions.txt"
+    calib.parent.mkdir(parents=True, exist_ok=True)
+    calib.write_text("".join(c + "\n" for c in calibration_captions()))
+    print(f"wrote {calib}")
