@@ -20,6 +20,7 @@ struct SearchAllocateCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Also keep the group's packed weight bytes (2/4/8-bit: 1/4, 1/2, 1 byte per parameter) at most this; needs --params.")
     var maxBytes: Double?
     @Option(help: "Parameter-count YAML 'model.<layer>: count' (from `mixdq search ratios --type params`), for --max-bytes.") var params: String?
+    @Option(parsing: .unconditional, help: "Seconds GLPK may take to prove the optimum; past it the command fails, writing nothing (default: no limit).") var timeLimit: Double?
     @Option(help: "Output bit config YAML.") var out: String
 
     func validate() throws {
@@ -28,6 +29,7 @@ struct SearchAllocateCommand: ParsableCommand {
         _ = try SearchInputs.group(group)
         try SearchInputs.finite(target, flag: "--target")
         try SearchInputs.finite(tolerance, flag: "--tolerance", positive: false)
+        if let timeLimit { try SearchInputs.finite(timeLimit, flag: "--time-limit") }
         if let maxBytes { try SearchInputs.finite(maxBytes, flag: "--max-bytes") }
         if maxBytes != nil && params == nil { throw ValidationError("--max-bytes needs --params (the layers' parameter counts)") }
         if params != nil && maxBytes == nil { throw ValidationError("--params applies only with --max-bytes") }
@@ -40,7 +42,7 @@ struct SearchAllocateCommand: ParsableCommand {
             bits: try SearchInputs.bits(bits, flag: "--bits"), target: target, tolerance: tolerance,
             group: try SearchInputs.group(group), excluded: try SearchInputs.excluded(exclude),
             excludedSource: exclude ?? "the exclude list",
-            maxBytes: maxBytes, parameters: try params.map { try LayerRatios.load(SearchInputs.url($0)) })
+            maxBytes: maxBytes, parameters: try params.map { try LayerRatios.load(SearchInputs.url($0)) }, timeLimit: timeLimit)
         let allocation = try BitAllocation.solve(request)
         try AtomicFile.write(Data(allocation.yamlString().utf8), to: SearchInputs.url(out))
         print(Self.summary(allocation, request: request, out: out))

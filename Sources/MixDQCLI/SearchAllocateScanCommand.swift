@@ -23,6 +23,7 @@ struct SearchAllocateScanCommand: ParsableCommand {
     @Option(help: "The bit width of each column of the score files.") var scoreBits = "2,4,8"
     @Option(parsing: .unconditional, help: "Allowed distance of each group's mean from its target.") var tolerance = 0.02
     @Option(help: "YAML list of layers left out of both groups (the act-protect list).") var exclude: String?
+    @Option(parsing: .unconditional, help: "Seconds GLPK may take to prove each programme's optimum; past it the command fails (default: no limit).") var timeLimit: Double?
     @Option(help: "Output folder for the candidate YAMLs and scan.csv.") var out: String
 
     static let defaultKScan = ["weight": "0.46,1.36,10", "act": "0.94,1.09,20"]
@@ -33,6 +34,7 @@ struct SearchAllocateScanCommand: ParsableCommand {
         try SearchInputs.finite(target, flag: "--target")
         try SearchInputs.finite(aSpan, flag: "--a-span", positive: false)
         try SearchInputs.finite(tolerance, flag: "--tolerance", positive: false)
+        if let timeLimit { try SearchInputs.finite(timeLimit, flag: "--time-limit") }
         guard (1...1000).contains(aScan) else { throw ValidationError("--a-scan \(aScan): expected 1...1000 values") }
         let k = try kGrid()
         guard k.count * aScan <= Self.maxGridPoints else {
@@ -62,11 +64,11 @@ struct SearchAllocateScanCommand: ParsableCommand {
         let content = BitAllocationRequest(
             scores: try SensitivityScores.load(SearchInputs.url(contentScores), columns: columns), ratios: ratios,
             bits: try SearchInputs.bits(resolvedContentBits, flag: "--content-bits"), target: target, tolerance: tolerance,
-            group: .content, excluded: excluded, excludedSource: exclude ?? "the exclude list")
+            group: .content, excluded: excluded, excludedSource: exclude ?? "the exclude list", timeLimit: timeLimit)
         let quality = BitAllocationRequest(
             scores: try SensitivityScores.load(SearchInputs.url(qualityScores), columns: columns), ratios: ratios,
             bits: try SearchInputs.bits(qualityBits, flag: "--quality-bits"), target: target, tolerance: tolerance,
-            group: .quality, excluded: excluded, excludedSource: exclude ?? "the exclude list")
+            group: .quality, excluded: excluded, excludedSource: exclude ?? "the exclude list", timeLimit: timeLimit)
         let r = try AllocationScan.contentToQualityRatio(ratios)
         print(String(format: "r = sum ratio(content) / sum ratio(quality) = %.4f", r))
 

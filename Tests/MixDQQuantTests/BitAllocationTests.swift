@@ -160,6 +160,24 @@ final class BitAllocationTests: XCTestCase {
         }
     }
 
+    func testTimeLimitIsAnErrorNeverAnUnprovenAnswer() throws {
+        var rng = SplitMix64(seed: 5)
+        let inst = makeInstance(layers: 800, rng: &rng)
+        var req = request(inst, bits: [2, 4, 8], target: 4.9, tolerance: 0.02)
+        let unlimited = try BitAllocation.solve(req)
+        // A generous limit changes nothing: the same proven optimum.
+        req.timeLimit = 600
+        XCTAssertEqual(try BitAllocation.solve(req), unlimited)
+        // GLPK checks its clock (ms) in the branch-and-bound loop; 1 ms has passed by then, so it
+        // stops before proving anything, and that is an error, not the incumbent.
+        req.timeLimit = 0.001
+        assertFails(req, mentioning: ["did not prove the optimum", "--time-limit 0.001 s", "all group", "no allocation written"])
+        for bad in [0, -1, Double.nan, .infinity] {
+            req.timeLimit = bad
+            assertFails(req, mentioning: ["--time-limit", "positive number of seconds"])
+        }
+    }
+
     func testByteBudgetBinds() throws {
         // Same two layers; with every width allowed (tolerance 6) the best is 8+8 = 55 at 2 bytes
         // (one parameter each). A budget of 1.5 bytes rules that out: 8 + 4 bits for a is best (50).

@@ -18,13 +18,16 @@ public struct BitAllocationRequest {
     /// parameter); needs `parameters`.
     public var maxBytes: Double?
     public var parameters: LayerRatios?
+    /// Seconds GLPK may spend proving the optimum; when they run out the request fails (never a
+    /// non-proven answer). nil: no limit.
+    public var timeLimit: Double?
 
     public init(scores: SensitivityScores, ratios: LayerRatios, bits: [Int], target: Double, tolerance: Double = 0.02,
                 group: LayerGroup, excluded: [String] = [], excludedSource: String = "the exclude list",
-                maxBytes: Double? = nil, parameters: LayerRatios? = nil) {
+                maxBytes: Double? = nil, parameters: LayerRatios? = nil, timeLimit: Double? = nil) {
         self.scores = scores; self.ratios = ratios; self.bits = bits; self.target = target; self.tolerance = tolerance
         self.group = group; self.excluded = excluded; self.excludedSource = excludedSource
-        self.maxBytes = maxBytes; self.parameters = parameters
+        self.maxBytes = maxBytes; self.parameters = parameters; self.timeLimit = timeLimit
     }
 }
 
@@ -66,6 +69,7 @@ public struct BitAllocation: Equatable {
         }
         guard r.target.isFinite, r.target > 0 else { throw SearchInputError("--target \(r.target): must be a positive number") }
         guard r.tolerance.isFinite, r.tolerance >= 0 else { throw SearchInputError("--tolerance \(r.tolerance): must be a non-negative number") }
+        if let limit = r.timeLimit, !(limit.isFinite && limit > 0) { throw SearchInputError("--time-limit \(limit): must be a positive number of seconds") }
         let columns = try r.bits.map { try r.scores.column(of: $0) }
 
         // The group: its layers in the ratio file (the model's layer list), less the excluded ones.
@@ -127,10 +131,12 @@ public struct BitAllocation: Equatable {
 
         let solution: MultipleChoiceProgram.Solution
         do {
-            solution = try MultipleChoiceProgram(values: values, constraints: constraints).solve()
+            solution = try MultipleChoiceProgram(values: values, constraints: constraints, timeLimit: r.timeLimit).solve()
         } catch MultipleChoiceProgram.Failure.infeasible {
             throw InfeasibleAllocation("no assignment of bits \(bitList) to the \(layers.count) layer(s) of the \(r.group.rawValue) group has a ratio-weighted mean within \(fmt(r.target)) ±\(fmt(r.tolerance))"
                 + (r.maxBytes.map { " and at most \(fmt($0)) packed bytes" } ?? "") + " (infeasible target; widen --tolerance or move --target)")
+        } catch MultipleChoiceProgram.Failure.timeLimitReached(let seconds) {
+            throw SearchInputError("GLPK did not prove the optimum of the \(r.group.rawValue) group's programme (target \(fmt(r.target)) ±\(fmt(r.tolerance))) within --time-limit \(fmt(seconds)) s; no allocation written (raise or drop --time-limit)")
         } catch MultipleChoiceProgram.Failure.solverFailed(let why) {
             throw SearchInputError("GLPK could not solve the \(r.group.rawValue) group's programme: \(why)")
         }

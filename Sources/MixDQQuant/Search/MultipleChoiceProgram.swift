@@ -30,14 +30,19 @@ public struct MultipleChoiceProgram {
         case infeasible
         /// GLPK stopped without proving optimality (its return code / status).
         case solverFailed(String)
+        /// `timeLimit` seconds passed before GLPK proved an optimum (no answer is returned: a
+        /// non-proven incumbent would be a silently suboptimal allocation).
+        case timeLimitReached(seconds: Double)
     }
 
     /// `values[i][j]`: the value of option j of item i; every row non-empty.
     public var values: [[Double]]
     public var constraints: [Constraint]
+    /// Seconds GLPK may search before giving up with `timeLimitReached`; nil: no limit.
+    public var timeLimit: Double?
 
-    public init(values: [[Double]], constraints: [Constraint]) {
-        self.values = values; self.constraints = constraints
+    public init(values: [[Double]], constraints: [Constraint], timeLimit: Double? = nil) {
+        self.values = values; self.constraints = constraints; self.timeLimit = timeLimit
     }
 
     public func solve() throws -> Solution {
@@ -106,10 +111,27 @@ public struct MultipleChoiceProgram {
         // move the mean past its bound. Tighter values keep the optimum and the constraint exact.
         parameters.tol_obj = 1e-10
         parameters.tol_int = 1e-9
+        // The ratio row makes this a knapsack with a two-sided capacity; with many layers of equal
+        // ratio (SDXL: 391 of 794 weight layers share one) the default depth-first search proves
+        // optimality only after millions of nodes. Gomory, MIR, cover and clique cuts tighten the
+        // LP bound at the root, and pseudocost branching with best-bound backtracking closes the
+        // remaining gap: a quality-group point measured at > 40 s now takes ~2.5 s (README).
+        // These change only the search order and the bound, not the optimum: mip_gap stays 0.
+        parameters.gmi_cuts = GLP_ON
+        parameters.mir_cuts = GLP_ON
+        parameters.cov_cuts = GLP_ON
+        parameters.clq_cuts = GLP_ON
+        parameters.br_tech = GLP_BR_PCH
+        parameters.bt_tech = GLP_BT_BLB
+        if let limit = timeLimit {
+            guard limit.isFinite, limit > 0 else { throw Failure.solverFailed("time limit \(limit) s is not a positive number") }
+            parameters.tm_lim = Int32(min(limit * 1000, Double(Int32.max)).rounded(.up))
+        }
         let code = glp_intopt(problem, &parameters)
         switch code {
         case 0: break
         case GLP_ENOPFS: throw Failure.infeasible   // the LP relaxation already has no feasible point
+        case GLP_ETMLIM: throw Failure.timeLimitReached(seconds: timeLimit ?? 0)
         default: throw Failure.solverFailed("glp_intopt returned \(Self.describe(code))")
         }
         switch glp_mip_status(problem) {
