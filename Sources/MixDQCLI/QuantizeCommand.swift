@@ -32,11 +32,8 @@ struct QuantizeCommand: ParsableCommand {
         guard !FileManager.default.fileExists(atPath: outURL.path) else {
             throw CommandError("\(outURL.path) already exists; remove it or choose another --out")
         }
-        var isDir: ObjCBool = false
-        let ckptURL = URL(fileURLWithPath: ckpt)
-        let base = FileManager.default.fileExists(atPath: ckptURL.path, isDirectory: &isDir) && isDir.boolValue
-            ? ckptURL : ckptURL.deletingLastPathComponent()
-        let checkpoint = isDir.boolValue ? base.appendingPathComponent("ckpt.safetensors") : ckptURL
+        let checkpoint = CheckpointArgument.file(ckpt)
+        let base = checkpoint.deletingLastPathComponent()   // the ptq folder: its config.yaml
         let staging = outURL.deletingLastPathComponent().appendingPathComponent(".\(outURL.lastPathComponent).partial-\(getpid())")
         try? FileManager.default.removeItem(at: staging)
         try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)

@@ -59,7 +59,7 @@ struct SearchSelectCommand: ParsableCommand {
     }
 
     func run() throws {
-        let checkpoint = SearchSensitivityCommand.checkpointFile(ckpt)
+        let checkpoint = CheckpointArgument.file(ckpt)
         let mixdqConfig = try modelOptions.loadConfig(basePath: checkpoint.deletingLastPathComponent())
         let folder = try modelOptions.resolveModel(mixdqConfig, log: nil)
         let pipeline = try TextToImagePipeline(folder: folder)

@@ -51,7 +51,7 @@ struct SearchSensitivityCommand: ParsableCommand {
 
     func run() throws {
         let output = URL(fileURLWithPath: out)
-        let ckptURL = Self.checkpointFile(ckpt)
+        let ckptURL = CheckpointArgument.file(ckpt)
         let log = try RunLog(output.deletingPathExtension().appendingPathExtension("log"))
         let config = try modelOptions.loadConfig(basePath: ckptURL.deletingLastPathComponent())
         let settings = try QuantSettings(config)
@@ -116,15 +116,6 @@ struct SearchSensitivityCommand: ParsableCommand {
         try log.check()
     }
 
-    /// `--ckpt DIR` means DIR/ckpt.safetensors (a ptq output folder); a file is taken as is.
-    static func checkpointFile(_ path: String) -> URL {
-        var isDir: ObjCBool = false
-        let url = URL(fileURLWithPath: path)
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
-            return url.appendingPathComponent("ckpt.safetensors")
-        }
-        return url
-    }
 
     /// Prompts, seed, steps, guidance and size of the SSIM images (the config's, like the original).
     func contentInputs(_ config: MixDQConfig, pipeline: TextToImagePipeline) throws -> SensitivityRunIdentity.ContentInputs {
