@@ -47,12 +47,14 @@ struct SearchAllocateScanCommand: ParsableCommand {
 
     var resolvedContentBits: String { contentBits ?? (type == "act" ? "4,8" : "2,4,8") }
 
-    func kGrid() throws -> [Double] {
-        let text = kScan ?? Self.defaultKScan[type] ?? ""
+    func kGrid() throws -> [Double] { try Self.kGrid(kScan ?? Self.defaultKScan[type] ?? "", flag: "--k-scan") }
+
+    /// "lo,hi,n" → n values from lo to hi.
+    static func kGrid(_ text: String, flag: String) throws -> [Double] {
         let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard parts.count == 3, let lo = Double(parts[0]), let hi = Double(parts[1]), let n = Int(parts[2]),
               lo.isFinite, hi.isFinite, lo > 0, hi >= lo, (1...1000).contains(n) else {
-            throw ValidationError("--k-scan \(text): expected lo,hi,n with 0 < lo <= hi and n in 1...1000")
+            throw ValidationError("\(flag) \(text): expected lo,hi,n with 0 < lo <= hi and n in 1...1000")
         }
         return AllocationScan.linspace(lo, hi, n)
     }

@@ -4,15 +4,6 @@ import XCTest
 /// Bad input through the CLI: each case exits non-zero with an `Error:` line naming the path (and
 /// the key or tensor) at fault. Issues "Foundation" 1 and 8, "Text-to-image" 11.
 final class BadInputCLITests: XCTestCase {
-    // MARK: Subcommands not built yet
-
-    func testSearchStagesNotBuiltSaySo() throws {
-        for args in [["search", "run"], ["search", "run", "--some-option", "x"]] {
-            let r = try MixDQCLI.fail(args, mentioning: ["search", "not built yet"])
-            XCTAssertEqual(r.stdout, "", "\(r)")
-        }
-    }
-
     // MARK: forward unet
 
     var unetFixture: URL { MixDQCLI.fixtures.appendingPathComponent("unet_sdxl_tiny") }

@@ -143,9 +143,9 @@ enum MixDQCLI {
 
     /// Runs and asserts exit status 0.
     @discardableResult
-    static func succeed(_ args: [String], environment: [String: String] = [:],
+    static func succeed(_ args: [String], environment: [String: String] = [:], timeout: TimeInterval = 300,
                         file: StaticString = #filePath, line: UInt = #line) throws -> Run {
-        let r = try run(args, environment: environment, file: file, line: line)
+        let r = try run(args, environment: environment, timeout: timeout, file: file, line: line)
         XCTAssertEqual(r.status, 0, "expected success:\n\(r)", file: file, line: line)
         if r.status != 0 { throw Failure(description: "mixdq \(args.first ?? "") failed") }
         return r
@@ -153,9 +153,9 @@ enum MixDQCLI {
 
     /// Runs and asserts a non-zero exit and an error message holding every one of `mentions`.
     @discardableResult
-    static func fail(_ args: [String], mentioning mentions: [String], environment: [String: String] = [:],
+    static func fail(_ args: [String], mentioning mentions: [String], environment: [String: String] = [:], timeout: TimeInterval = 300,
                      file: StaticString = #filePath, line: UInt = #line) throws -> Run {
-        let r = try run(args, environment: environment, file: file, line: line)
+        let r = try run(args, environment: environment, timeout: timeout, file: file, line: line)
         XCTAssertNotEqual(r.status, 0, "expected a non-zero exit:\n\(r)", file: file, line: line)
         XCTAssertFalse(r.signaled, "ended by signal \(r.status) (a trap?), not an error exit:\n\(r)", file: file, line: line)
         XCTAssertTrue(r.stderr.contains("Error:"), "expected an 'Error:' line on stderr:\n\(r)", file: file, line: line)

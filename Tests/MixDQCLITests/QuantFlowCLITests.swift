@@ -27,7 +27,12 @@ final class QuantFlowCLITests: XCTestCase {
     }()
 
     func workspace(file: StaticString = #filePath, line: UInt = #line) throws -> Workspace {
-        switch Self.workspaceResult {
+        try Self.sharedWorkspace(file: file, line: line)
+    }
+
+    /// The workspace for any test class (calib-data and ptq run once per test process).
+    static func sharedWorkspace(file: StaticString = #filePath, line: UInt = #line) throws -> Workspace {
+        switch workspaceResult {
         case let .success(w): return w
         case let .failure(e):
             XCTFail(e.description, file: file, line: line)

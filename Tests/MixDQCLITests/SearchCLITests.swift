@@ -197,11 +197,4 @@ final class SearchCLITests: XCTestCase {
         try MixDQCLI.fail(["search", "ratios", "--model", dir.appendingPathComponent("absent").path, "--type", "weight", "--out", act.path],
                           mentioning: ["absent"])
     }
-
-    func testOtherSearchStagesSayNotBuiltYet() throws {
-        for stage in ["run"] {
-            let r = try MixDQCLI.fail(["search", stage, "--some-option", "x"], mentioning: ["search \(stage)", "not built yet"])
-            XCTAssertEqual(r.stdout, "", "\(r)")
-        }
-    }
 }

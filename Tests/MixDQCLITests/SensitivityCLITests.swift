@@ -6,14 +6,7 @@ import XCTest
 final class SensitivityCLITests: XCTestCase {
     static let layers = "^conv_(in|out)$|^mid_block\\.resnets\\.0\\.conv1$"
 
-    func workspace() throws -> QuantFlowCLITests.Workspace {
-        switch QuantFlowCLITests.workspaceResult {
-        case let .success(w): return w
-        case let .failure(e):
-            XCTFail(e.description)
-            throw e
-        }
-    }
+    func workspace() throws -> QuantFlowCLITests.Workspace { try QuantFlowCLITests.sharedWorkspace() }
 
     func sensitivity(_ w: QuantFlowCLITests.Workspace, out: URL, _ extra: [String] = []) -> [String] {
         ["search", "sensitivity", "--ckpt", w.ptq.path, "--type", "weight", "--group", "quality", "--layers", Self.layers,

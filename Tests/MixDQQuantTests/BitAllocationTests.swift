@@ -90,6 +90,27 @@ final class BitAllocationTests: XCTestCase {
 
     // MARK: Exactness
 
+    enum TrialOutcome { case solved, infeasible, borderline }
+
+    /// One random trial against brute force: GLPK's optimum equals the best feasible score, or both
+    /// find no feasible assignment. Trials with an assignment on a bound's edge are skipped.
+    func compareWithBruteForce(_ inst: Instance, indices: [Int], bits: [Int], target: Double, tolerance: Double, group: LayerGroup,
+                               maxBytes: Double?, trial: Int) throws -> TrialOutcome {
+        let expected = bruteForce(inst, indices: indices, bits: bits, target: target, tolerance: tolerance, maxBytes: maxBytes)
+        if expected.borderline { return .borderline }
+        let req = request(inst, bits: bits, target: target, tolerance: tolerance, group: group, maxBytes: maxBytes)
+        guard let best = expected.best else {
+            XCTAssertThrowsError(try BitAllocation.solve(req), "trial \(trial): brute force finds no feasible assignment") {
+                XCTAssertTrue($0 is InfeasibleAllocation, "trial \(trial): \($0)")
+            }
+            return .infeasible
+        }
+        let a = try BitAllocation.solve(req)
+        verify(a, inst, indices: indices, bits: bits, target: target, tolerance: tolerance, maxBytes: maxBytes)
+        XCTAssertEqual(a.objective, best, accuracy: 1e-9 * max(1, abs(best)), "trial \(trial): GLPK \(a.objective) vs brute force \(best)")
+        return .solved
+    }
+
     func testHandComputedOptimum() throws {
         // Two equal-ratio layers, target 6 ± 0: the only means of 6 are (4, 8) and (8, 4).
         // Layer a gains more from 8 bits (10 -> 30) than b (20 -> 25), so a gets 8 bits.
@@ -120,24 +141,92 @@ final class BitAllocationTests: XCTestCase {
                 let least = indices.reduce(0.0) { $0 + inst.params[$1] * lo / 8 }, most = indices.reduce(0.0) { $0 + inst.params[$1] * hi / 8 }
                 maxBytes = (least + (most - least) * random(&rng)).rounded(.up)
             }
-            let expected = bruteForce(inst, indices: indices, bits: bits, target: target, tolerance: tolerance, maxBytes: maxBytes)
-            if expected.borderline { continue }
-            let req = request(inst, bits: bits, target: target, tolerance: tolerance, group: group, maxBytes: maxBytes)
-            if let best = expected.best {
-                let a = try BitAllocation.solve(req)
-                verify(a, inst, indices: indices, bits: bits, target: target, tolerance: tolerance, maxBytes: maxBytes)
-                XCTAssertEqual(a.objective, best, accuracy: 1e-9 * max(1, abs(best)), "trial \(trial): GLPK \(a.objective) vs brute force \(best)")
-                solved += 1
-            } else {
-                XCTAssertThrowsError(try BitAllocation.solve(req), "trial \(trial): brute force finds no feasible assignment") {
-                    XCTAssertTrue($0 is InfeasibleAllocation, "trial \(trial): \($0)")
-                }
-                infeasible += 1
+            switch try compareWithBruteForce(inst, indices: indices, bits: bits, target: target, tolerance: tolerance, group: group,
+                                             maxBytes: maxBytes, trial: trial) {
+            case .solved: solved += 1
+            case .infeasible: infeasible += 1
+            case .borderline: continue
             }
         }
         // Both outcomes must have been exercised, or the test proves little.
         XCTAssertGreaterThan(solved, 150, "solved \(solved), infeasible \(infeasible)")
         XCTAssertGreaterThan(infeasible, 20, "solved \(solved), infeasible \(infeasible)")
+    }
+
+    /// Layers of one shape share their ratio (and parameter count): the solver's symmetry-breaking
+    /// rows (MultipleChoiceProgram.dominanceOrder) must keep the optimum. Few distinct ratios,
+    /// gains often tied exactly, against brute force.
+    func testTiedRatiosEqualBruteForce() throws {
+        var rng = SplitMix64(seed: 4_242)
+        var solved = 0, infeasible = 0
+        for trial in 0..<500 {
+            let n = 2 + Int(random(&rng) * 7)
+            var inst = makeInstance(layers: n, rng: &rng)
+            let shapes = [1.0, 2.0, 4.5]
+            for i in 0..<n {
+                let shape = Int(random(&rng) * Double(1 + trial % 3))
+                inst.ratio[i] = shapes[shape]
+                inst.params[i] = 1000 * shapes[shape]
+                // Every third layer copies an earlier one's scores: equal gains, the tie-break path.
+                if i > 0, Int(random(&rng) * 3) == 0 { inst.scores[i] = inst.scores[Int(random(&rng) * Double(i))] }
+                // Scores that fall with bits at some option too: dominance is then only partial.
+                if trial % 5 == 4 { inst.scores[i][1] -= 25 * random(&rng) }
+            }
+            let bits = [[2, 4, 8], [4, 8], [2, 8]][trial % 3]
+            let lo = Double(bits.min()!), hi = Double(bits.max()!)
+            let target = lo + (hi - lo) * random(&rng)
+            let tolerance = [0.05, 0.3, 1.0][Int(random(&rng) * 3)]
+            let indices = Array(inst.layers.indices)
+            var maxBytes: Double? = nil
+            if trial % 4 == 3 {
+                let least = indices.reduce(0.0) { $0 + inst.params[$1] * lo / 8 }, most = indices.reduce(0.0) { $0 + inst.params[$1] * hi / 8 }
+                maxBytes = (least + (most - least) * random(&rng)).rounded(.up)
+            }
+            switch try compareWithBruteForce(inst, indices: indices, bits: bits, target: target, tolerance: tolerance, group: .all,
+                                             maxBytes: maxBytes, trial: trial) {
+            case .solved: solved += 1
+            case .infeasible: infeasible += 1
+            case .borderline: continue
+            }
+        }
+        XCTAssertGreaterThan(solved, 150, "solved \(solved), infeasible \(infeasible)")
+        XCTAssertGreaterThan(infeasible, 10, "solved \(solved), infeasible \(infeasible)")
+    }
+
+    /// The embedded random model's weight-quality scores (Fixtures/search/tied_ratios: 206 quality layers,
+    /// 21 distinct ratios): the programme at target 4.552 (the (5, 1.2) grid point) ran for minutes
+    /// without the symmetry-breaking rows (stopped at 120 s); with them GLPK proves it in under a
+    /// second. The limit only turns a regression into a failure instead of a hang.
+    func testTiedRatioProgrammeOfTheEmbeddedModelIsProven() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/search/tied_ratios")
+        let scores = try SensitivityScores.load(dir.appendingPathComponent("sensitivity_weight_quality.yaml"), columns: Self.columns)
+        let ratios = try LayerRatios.load(dir.appendingPathComponent("ratio_weight.yaml"))
+        let target = 4.55197, tolerance = 0.02
+        let req = BitAllocationRequest(scores: scores, ratios: ratios, bits: [4, 8], target: target, tolerance: tolerance,
+                                       group: .quality, timeLimit: 120)
+        let a = try BitAllocation.solve(req)
+        let layers = ratios.layers.filter { LayerGroup.quality.contains($0) }
+        XCTAssertEqual(a.layers, layers)
+        let total = layers.reduce(0.0) { $0 + ratios.ratio[$1]! }
+        let mean = layers.reduce(0.0) { $0 + ratios.ratio[$1]! * Double(a.bits[$1]!) / total }
+        XCTAssertLessThanOrEqual(abs(mean - target), tolerance + 1e-12, "mean \(mean)")
+        let score = layers.reduce(0.0) { $0 + scores.scores[$1]![a.bits[$1]! == 4 ? 1 : 2] }
+        XCTAssertEqual(score, a.objective, accuracy: 1e-9 * abs(score))
+        // No feasible swap of one 4-bit and one 8-bit layer, nor single change, improves the score.
+        let at8 = layers.filter { a.bits[$0] == 8 }, at4 = layers.filter { a.bits[$0] == 4 }
+        func gain(_ l: String) -> Double { scores.scores[l]![2] - scores.scores[l]![1] }
+        for up in at4 {
+            let m = mean + ratios.ratio[up]! * 4 / total
+            if abs(m - target) <= tolerance { XCTAssertLessThanOrEqual(gain(up), 1e-9, "raising \(up) is feasible and gains") }
+            for down in at8 {
+                let m2 = m - ratios.ratio[down]! * 4 / total
+                if abs(m2 - target) <= tolerance - 1e-12 {
+                    XCTAssertLessThanOrEqual(gain(up) - gain(down), 1e-9, "swapping \(up) up and \(down) down is feasible and gains")
+                }
+            }
+        }
+        print(String(format: "tied-ratio programme: %d layers, %d at 8 bits, mean %.5f, objective %.6f", layers.count, at8.count, mean, a.objective))
     }
 
     func testLargeInstancesMeetTheConstraintAtGLPKsOptimum() throws {

@@ -5,7 +5,7 @@ import Foundation
 /// `Σ_j c[i][j] = 1` for every item, linear side constraints on the chosen options, and
 /// `Σ value[i][j]·c[i][j]` maximised. Bit allocation is one: items are layers, options bit widths.
 ///
-/// Solved exactly by GLPK's branch-and-cut (`glp_intopt` with its presolver, relative gap 0);
+/// Solved exactly by GLPK's simplex and branch-and-cut (`glp_simplex`, `glp_intopt`, relative gap 0);
 /// GLPK stands in for the original's OR-Tools/SCIP.
 public struct MultipleChoiceProgram {
     /// A side constraint `lower ≤ Σ coefficient[i][j]·c[i][j] ≤ upper` (a nil bound is absent).
@@ -99,12 +99,45 @@ public struct MultipleChoiceProgram {
             }
             rowIndex += 1
         }
+        // Symmetry breaking: item a before item b when both have the same coefficients in every
+        // side constraint and a gains at least as much as b from every move to a higher option.
+        let order = Self.dominanceOrder(values: values, constraints: constraints)
+        if !order.isEmpty {
+            _ = glp_add_rows(problem, Int32(order.count))
+            for (a, b) in order {
+                // Σ_j j·c[a][j] - Σ_j j·c[b][j] ≥ 0: a's option index is at least b's.
+                glp_set_row_bnds(problem, rowIndex, GLP_LO, 0, 0)
+                for j in values[a].indices where j > 0 {
+                    ia.append(rowIndex); ja.append(column[a][j]); ar.append(Double(j))
+                    ia.append(rowIndex); ja.append(column[b][j]); ar.append(-Double(j))
+                }
+                rowIndex += 1
+            }
+        }
         glp_load_matrix(problem, Int32(ia.count - 1), ia, ja, ar)
+
+        // The LP relaxation first, without GLPK's presolver: with every column fixed by the rows
+        // (a target only all-highest bits meet, say), GLPK 5.0's MIP presolver can reduce the
+        // problem to no columns and then abort the process in glp_add_cols (ncs = 0).
+        var lp = glp_smcp()
+        glp_init_smcp(&lp)
+        lp.msg_lev = GLP_MSG_OFF
+        lp.presolve = GLP_OFF
+        switch glp_simplex(problem, &lp) {
+        case 0: break
+        case GLP_ENOPFS: throw Failure.infeasible
+        case let code: throw Failure.solverFailed("glp_simplex returned \(Self.describe(code))")
+        }
+        switch glp_get_status(problem) {
+        case GLP_OPT: break
+        case GLP_NOFEAS, GLP_INFEAS: throw Failure.infeasible
+        case let status: throw Failure.solverFailed("the LP relaxation's status is \(status), not optimal")
+        }
 
         var parameters = glp_iocp()
         glp_init_iocp(&parameters)
         parameters.msg_lev = GLP_MSG_OFF
-        parameters.presolve = GLP_ON   // solves the LP relaxation itself; no glp_simplex call needed
+        parameters.presolve = GLP_OFF
         parameters.mip_gap = 0         // exact: stop only at a proven optimum
         // GLPK prunes a node whose bound beats the incumbent by less than tol_obj (default 1e-7
         // relative) and takes |x - round(x)| < tol_int (1e-5) as integral, then rounds, which can
@@ -148,6 +181,46 @@ public struct MultipleChoiceProgram {
             choices.append(picked[0])
         }
         return Solution(choices: choices, objective: glp_mip_obj_val(problem))
+    }
+
+    /// Pairs (a, b) for which "a's option index ≥ b's" can be required without losing the optimum.
+    ///
+    /// Items a and b with identical coefficients in every side constraint can swap options and stay
+    /// feasible; if a gains at least as much as b from every move to a higher option
+    /// (v_a[k] - v_a[j] ≥ v_b[k] - v_b[j] for all j < k), the swap that gives a the higher option never
+    /// lowers the objective. Ordering each class by a fixed linear extension and requiring a ≥ b for
+    /// dominating pairs is jointly valid: from any optimum, swapping a violated pair strictly raises
+    /// Σ_i option(i)·(n - position(i)) and keeps the value, so the swaps end at an optimum meeting
+    /// every constraint. Without these rows, layers of one shape (SDXL: hundreds of transformer
+    /// linears share a ratio) give GLPK countless equal-valued subtrees to prove.
+    static func dominanceOrder(values: [[Double]], constraints: [Constraint]) -> [(Int, Int)] {
+        // Classes: items whose option count and constraint coefficients are all equal.
+        var classes: [[Double]: [Int]] = [:]
+        for i in values.indices {
+            var key = [Double(values[i].count)]
+            for c in constraints { key += c.coefficients[i] }
+            classes[key, default: []].append(i)
+        }
+        func dominates(_ a: Int, _ b: Int) -> Bool {
+            let n = values[a].count
+            for j in 0..<n {
+                for k in (j + 1)..<n where values[a][k] - values[a][j] < values[b][k] - values[b][j] { return false }
+            }
+            return true
+        }
+        var pairs: [(Int, Int)] = []
+        for members in classes.values where members.count > 1 {
+            // The linear extension: total gain from the lowest to the highest option, descending.
+            let sorted = members.sorted {
+                let ga = values[$0][values[$0].count - 1] - values[$0][0], gb = values[$1][values[$1].count - 1] - values[$1][0]
+                return ga != gb ? ga > gb : $0 < $1
+            }
+            // Each item is tied to the first later item it dominates (a subset of the valid pairs).
+            for (t, a) in sorted.enumerated() {
+                if let b = sorted[(t + 1)...].first(where: { dominates(a, $0) }) { pairs.append((a, b)) }
+            }
+        }
+        return pairs.sorted { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
     }
 
     private static func describe(_ code: Int32) -> String {
