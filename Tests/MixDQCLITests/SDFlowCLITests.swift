@@ -1,0 +1,82 @@
+import Foundation
+import XCTest
+import MixDQIO
+import MixDQPipeline
+
+/// The original's `lcm_lora.yaml` (model_type 'sd', an LCM-LoRA adapter, LCMScheduler, 4 steps, guidance
+/// 1.5) through fp-infer, calib-data, ptq and infer on the tiny SD1.5 pipeline of
+/// Tests/Fixtures/sd_pipeline_tiny, its adapter_id pointing at the fixture's kohya LCM-LoRA.
+final class SDFlowCLITests: XCTestCase {
+    static let fixtures = MixDQCLI.packageRoot.appendingPathComponent("Tests/Fixtures/sd_pipeline_tiny")
+    static var model: URL { fixtures.appendingPathComponent("model") }
+
+    struct Workspace { let dir: URL, config: URL, calib: URL, ptq: URL }
+
+    static let workspaceResult: Result<Workspace, MixDQCLI.Failure> = {
+        do {
+            let dir = try MixDQCLI.tempDir("sd-flow")
+            let written = try MixDQCLI.writeConfig(in: dir, name: "lcm.yaml", source: "configs/lcm_lora.yaml")
+            let lora = fixtures.appendingPathComponent("lcm_lora").path
+            let text = try String(contentsOf: written, encoding: .utf8)
+                .replacingOccurrences(of: "adapter_id: \"latent-consistency/lcm-lora-sdv1-5\"", with: "adapter_id: \"\(lora)\"")
+            guard text.contains(lora) else { return .failure(MixDQCLI.Failure(description: "lcm_lora.yaml has no adapter_id line")) }
+            try Data(text.utf8).write(to: written)
+            let calib = dir.appendingPathComponent("calib.h5")
+            let ptq = dir.appendingPathComponent("ptq")
+            if let failure = try MixDQCLI.calibrateAndQuantize(config: written, outdir: ptq, extra: ["--model", model.path]) {
+                return .failure(failure)
+            }
+            return .success(Workspace(dir: dir, config: written, calib: calib, ptq: ptq))
+        } catch {
+            return .failure(MixDQCLI.Failure(description: "\(error)"))
+        }
+    }()
+
+    func workspace(file: StaticString = #filePath, line: UInt = #line) throws -> Workspace {
+        try Self.workspaceResult.value(file: file, line: line)
+    }
+
+    /// Guidance 1.5 > 1: every prompt gives an unconditional and a conditional row per step (4 prompts, 4 steps).
+    func testCalibDataRecordsBothGuidanceRowsOfEveryStep() throws {
+        let w = try workspace()
+        let log = try String(contentsOf: w.calib.deletingPathExtension().appendingPathExtension("log"), encoding: .utf8)
+        XCTAssertTrue(log.contains("4 step(s) x 8 row(s)"), log)
+        XCTAssertTrue(log.contains("LCMScheduler") && log.contains("lcm_lora"), log)
+        let file = try HDF5File.open(w.calib)
+        defer { try? file.close() }
+        XCTAssertEqual(try file.readTensor("text_embs").shape, [4, 8, 77, 32])
+        XCTAssertFalse(file.exists("added_cond_kwargs/text_embeds"), "SD1.5 has no added embeddings")
+        XCTAssertTrue(try file.attribute("rows")?.contains("the empty prompt encoded") == true)
+    }
+
+    /// fp-infer with the config reproduces diffusers' StableDiffusionPipeline + fused LCM-LoRA image; infer
+    /// with the W8A8 checkpoint makes images of the same size, close to FP but not equal.
+    func testFPInferMatchesDiffusersAndInferQuantizes() throws {
+        let w = try workspace()
+        let fp = w.dir.appendingPathComponent("fp")
+        try MixDQCLI.succeed(["fp-infer", "--config", w.config.path, "--model", Self.model.path, "--base-path", fp.path,
+                              "--prompt", "a photo of a cat", "--num-imgs", "1"])
+        let image = try RGBImage.readPNG(fp.appendingPathComponent("generated_images/0.png"))
+        let golden = try RGBImage.readPNG(Self.fixtures.appendingPathComponent("lcm_lora_steps4_0.png"))
+        let p = try ImageMetrics.psnr(image, golden)
+        print(String(format: "fp-infer lcm_lora.yaml vs diffusers: PSNR %.2f dB", p))
+        XCTAssertGreaterThanOrEqual(p, 40)
+
+        let q = w.dir.appendingPathComponent("w8a8")
+        try MixDQCLI.succeed(["infer", "--base-path", w.ptq.path, "--model", Self.model.path, "--image-folder", q.path,
+                              "--prompt", "a photo of a cat", "--num-imgs", "1"])
+        let quantized = try RGBImage.readPNG(q.appendingPathComponent("0.png"))
+        let pq = try ImageMetrics.psnr(quantized, image)
+        print(String(format: "infer W8A8 vs FP (tiny random SD1.5, LCM-LoRA): PSNR %.2f dB", pq))
+        XCTAssertTrue(pq.isFinite, "W8A8 image equals the FP image: quantization did nothing")
+        XCTAssertGreaterThan(pq, 15, "W8A8 image unrelated to the FP image")
+    }
+
+    /// An SD1.5 folder with an 'sdxl' config is still refused, naming the key.
+    func testSDXLConfigOnTheSDFolderIsRefused() throws {
+        let dir = try MixDQCLI.tempDir("sd-mismatch")
+        let config = try MixDQCLI.writeConfig(in: dir)
+        try MixDQCLI.fail(["calib-data", "--config", config.path, "--model", Self.model.path],
+                          mentioning: [config.path, "model.model_type", "model_type: 'sd'"])
+    }
+}
