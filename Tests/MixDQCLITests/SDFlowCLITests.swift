@@ -80,3 +80,42 @@ final class SDFlowCLITests: XCTestCase {
                           mentioning: [config.path, "model.model_type", "model_type: 'sd'"])
     }
 }
+
+/// The original's `sdxl.yaml` (SDXL base: 30 steps, guidance 7.5, 4-bit weights, mixed_precision [2,4,8]) on the
+/// random default model given SDXL base's scheduler and model_index.json (Tests/Fixtures/sd_pipeline_tiny/sdxl_base):
+/// fp-infer reproduces diffusers' 30-step CFG image; calib-data, ptq and infer run with the config (3 calibration
+/// steps, to keep the test short).
+final class SDXLBaseFlowCLITests: XCTestCase {
+    func testSDXLBaseConfigThroughEveryCommand() throws {
+        let dir = try MixDQCLI.tempDir("sdxl-base-flow")
+        let model = dir.appendingPathComponent("sdxl-base")
+        try FileManager.default.copyItem(at: try MixDQCLI.defaultModel(), to: model)
+        let base = SDFlowCLITests.fixtures.appendingPathComponent("sdxl_base")
+        for (source, target) in [("scheduler_config.json", "scheduler/scheduler_config.json"), ("model_index.json", "model_index.json")] {
+            let url = model.appendingPathComponent(target)
+            try FileManager.default.removeItem(at: url)
+            try FileManager.default.copyItem(at: base.appendingPathComponent(source), to: url)
+        }
+        let config = try MixDQCLI.writeConfig(in: dir, nSamples: 2, batchSize: 2, nSteps: 3, name: "sdxl.yaml",
+                                              source: "configs/sdxl.yaml")
+        let fp = dir.appendingPathComponent("fp")
+        try MixDQCLI.succeed(["fp-infer", "--config", config.path, "--model", model.path, "--base-path", fp.path,
+                              "--prompt", "a photo of a cat", "--num-imgs", "1", "--steps", "30"])
+        let image = try RGBImage.readPNG(fp.appendingPathComponent("generated_images/0.png"))
+        let golden = try RGBImage.readPNG(base.deletingLastPathComponent().appendingPathComponent("sdxl_base_cfg_steps30_0.png"))
+        let p = try ImageMetrics.psnr(image, golden)
+        print(String(format: "fp-infer sdxl.yaml (30 steps, CFG 7.5) vs diffusers: PSNR %.2f dB", p))
+        XCTAssertGreaterThanOrEqual(p, 40)
+
+        let ptq = dir.appendingPathComponent("ptq")
+        if let failure = try MixDQCLI.calibrateAndQuantize(config: config, outdir: ptq, extra: ["--model", model.path]) {
+            throw failure
+        }
+        let calibLog = try String(contentsOf: dir.appendingPathComponent("calib.log"), encoding: .utf8)
+        XCTAssertTrue(calibLog.contains("3 step(s) x 4 row(s)"), calibLog)
+        let q = dir.appendingPathComponent("w4a8")
+        try MixDQCLI.succeed(["infer", "--base-path", ptq.path, "--model", model.path, "--image-folder", q.path,
+                              "--prompt", "a photo of a cat", "--num-imgs", "1", "--steps", "3"])
+        XCTAssertNotNil(MixDQCLI.bytes(q.appendingPathComponent("0.png")))
+    }
+}
