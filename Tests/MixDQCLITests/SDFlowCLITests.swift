@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import MixDQCompute
 import MixDQIO
 import MixDQPipeline
 
@@ -70,6 +71,30 @@ final class SDFlowCLITests: XCTestCase {
         print(String(format: "infer W8A8 vs FP (tiny random SD1.5, LCM-LoRA): PSNR %.2f dB", pq))
         XCTAssertTrue(pq.isFinite, "W8A8 image equals the FP image: quantization did nothing")
         XCTAssertGreaterThan(pq, 15, "W8A8 image unrelated to the FP image")
+    }
+
+    /// `forward unet` takes the guidance embedding of an LCM-distilled UNet as 'timestep_cond' and reproduces
+    /// diffusers' first UNet call of the lcm_distilled_steps4 case; a wrongly sized one is named.
+    func testForwardUNetTakesTimestepCond() throws {
+        let dir = try MixDQCLI.tempDir("forward-lcm")
+        let golden = try SafetensorsFile(Self.fixtures.appendingPathComponent("lcm_distilled_steps4.safetensors"))
+        let timestep = Tensor(shape: [1], values: [try golden.floatTensor("timesteps").scalars[0]])
+        let base: [(String, Tensor)] = [("sample", try golden.floatTensor("unet_sample.0")), ("timestep", timestep),
+                                        ("encoder_hidden_states", try golden.floatTensor("context"))]
+        let input = dir.appendingPathComponent("in.safetensors"), out = dir.appendingPathComponent("out.safetensors")
+        try SafetensorsWriter.write(base + [("timestep_cond", try golden.floatTensor("timestep_cond"))], to: input)
+        let unet = Self.fixtures.appendingPathComponent("unet_lcm").path
+        try MixDQCLI.succeed(["forward", "unet", "--model", unet, "--input", input.path, "--output", out.path])
+        let got = try SafetensorsFile(out).floatTensor("out"), want = try golden.floatTensor("eps.0")
+        XCTAssertEqual(got.shape, want.shape)
+        let maxAbs = zip(got.scalars, want.scalars).map { abs($0 - $1) }.max() ?? .infinity
+        let rel = maxAbs / (want.scalars.map(abs).max() ?? 1)
+        print(String(format: "forward unet (time_cond_proj_dim) vs diffusers: max-abs %.3e rel %.3e", maxAbs, rel))
+        XCTAssertLessThanOrEqual(rel, 1e-5)
+
+        try SafetensorsWriter.write(base + [("timestep_cond", Tensor(zeros: [2, 16]))], to: input)
+        try MixDQCLI.fail(["forward", "unet", "--model", unet, "--input", input.path, "--output", out.path],
+                          mentioning: [input.path, "timestep_cond", "[2, 32]"])
     }
 
     /// An SD1.5 folder with an 'sdxl' config is still refused, naming the key.
