@@ -98,8 +98,9 @@ public final class TextToImagePipeline {
         case .zeros:
             return embeddings.zeros()
         case .emptyPrompt:
-            if negativeEmbedding == nil { negativeEmbedding = try encodeLoaded([""]) }
-            return negativeEmbedding!.repeated(embeddings.count)
+            let negative = try negativeEmbedding ?? encodeLoaded([""])
+            negativeEmbedding = negative
+            return negative.repeated(embeddings.count)
         }
     }
 
