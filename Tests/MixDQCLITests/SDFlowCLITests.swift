@@ -97,12 +97,17 @@ final class SDFlowCLITests: XCTestCase {
                           mentioning: [input.path, "timestep_cond", "[2, 32]"])
     }
 
-    /// An SD1.5 folder with an 'sdxl' config is still refused, naming the key.
+    /// An SD1.5 folder with an 'sdxl' config is still refused, naming the key; without --config the
+    /// error also says the SDXL-Turbo default was taken and what to pass.
     func testSDXLConfigOnTheSDFolderIsRefused() throws {
         let dir = try MixDQCLI.tempDir("sd-mismatch")
         let config = try MixDQCLI.writeConfig(in: dir)
-        try MixDQCLI.fail(["calib-data", "--config", config.path, "--model", Self.model.path],
-                          mentioning: [config.path, "model.model_type", "model_type: 'sd'"])
+        let explicit = try MixDQCLI.fail(["calib-data", "--config", config.path, "--model", Self.model.path],
+                                         mentioning: [config.path, "model.model_type", "model_type: 'sd'"])
+        XCTAssertFalse(explicit.errorLine.contains("no --config"), explicit.errorLine)
+        try MixDQCLI.fail(["fp-infer", "--model", Self.model.path, "--base-path", dir.appendingPathComponent("fp").path,
+                           "--prompt", "a cat", "--num-imgs", "1"],
+                          mentioning: ["sdxl_turbo.yaml", "model.model_type", "no --config was given", "configs/lcm_lora.yaml"])
     }
 }
 
