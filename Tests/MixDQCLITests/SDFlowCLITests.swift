@@ -97,6 +97,17 @@ final class SDFlowCLITests: XCTestCase {
                           mentioning: [input.path, "timestep_cond", "[2, 32]"])
     }
 
+    /// `search ratios --type act` feeds an LCM-distilled UNet its guidance embedding: `cond_proj` reads
+    /// time_cond_proj_dim (32) elements, 0.1 in units of 320.
+    func testActRatiosReachTheGuidanceProjection() throws {
+        let dir = try MixDQCLI.tempDir("lcm-ratios")
+        let out = dir.appendingPathComponent("ratio_act.yaml")
+        try MixDQCLI.succeed(["search", "ratios", "--model", Self.fixtures.appendingPathComponent("unet_lcm").path,
+                              "--type", "act", "--height", "64", "--width", "64", "--out", out.path])
+        let text = try String(contentsOf: out, encoding: .utf8)
+        XCTAssertTrue(text.contains("model.time_embedding.cond_proj: 0.1\n"), text)
+    }
+
     /// An SD1.5 folder with an 'sdxl' config is still refused, naming the key; without --config the
     /// error also says the SDXL-Turbo default was taken and what to pass.
     func testSDXLConfigOnTheSDFolderIsRefused() throws {
