@@ -49,7 +49,7 @@ Usage (the reference venv; CI never needs it):
 
 Deterministic (one thread); ends with self-checks: the "latent" and "np" runs agree, init latents are
 randn(manual_seed(42 + i)) * init_noise_sigma, diffusers fused every LoRA module, and a second run of every case
-reproduces every tensor bit for bit.
+reproduces every tensor bit for bit; LatentConsistencyModelPipeline gives the lcm_distilled_steps4 latents exactly.
 """
 from __future__ import annotations
 
@@ -66,8 +66,8 @@ from torch import nn
 
 import diffusers
 import transformers
-from diffusers import (AutoencoderKL, LCMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline,
-                       UNet2DConditionModel)
+from diffusers import (AutoencoderKL, LatentConsistencyModelPipeline, LCMScheduler, StableDiffusionPipeline,
+                       StableDiffusionXLPipeline, UNet2DConditionModel)
 from safetensors.torch import save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
@@ -239,6 +239,16 @@ def sd_cases(out: Path, case_dir: Path, lora_paths: list[str]) -> dict[str, dict
     cases["lcm_lora_steps4"] = build_case(pipe, "lcm_lora_steps4", PROMPTS, 4, 1.5, case_dir)
     lcm = sd_pipeline(out, out / "unet_lcm")
     cases["lcm_distilled_steps4"] = build_case(lcm, "lcm_distilled_steps4", PROMPTS, 4, 8.0, case_dir)
+    # LatentConsistencyModelPipeline (the LCM model card's pipeline) computes the same run.
+    lcm_pipe = LatentConsistencyModelPipeline(**{k: v for k, v in lcm.components.items() if k != "requires_safety_checker"},
+                                              requires_safety_checker=False)
+    lcm_pipe.set_progress_bar_config(disable=True)
+    same = lcm_pipe(prompt=PROMPTS, guidance_scale=8.0, num_inference_steps=4, output_type="latent",
+                    generator=[torch.Generator().manual_seed(SEED + i) for i in range(len(PROMPTS))]).images
+    diff = (same - cases["lcm_distilled_steps4"]["latents"]).abs().max().item()
+    print(f"[lcm_distilled_steps4] LatentConsistencyModelPipeline vs StableDiffusionPipeline: max |diff| {diff}")
+    if diff != 0.0:
+        raise RuntimeError("LatentConsistencyModelPipeline and StableDiffusionPipeline differ on the LCM UNet")
     return cases
 
 
