@@ -123,6 +123,8 @@ enum BenchInputs {
             text = randn([1, config.projectionClassEmbeddingsInputDim! - 6 * config.additionTimeEmbedDim!])
             ids = Tensor(shape: [1, 6], values: [Float(height), Float(width), 0, 0, Float(height), Float(width)])
         }
-        return UNetInputs(sample: sample, timesteps: [999], encoderHiddenStates: ctx, textEmbeds: text, timeIds: ids)
+        // LCM-distilled UNets: a guidance embedding (diffusers' of guidance 8 - 1), so cond_proj runs too.
+        let cond = config.timeCondProjDim.map { GuidanceScaleEmbedding.embedding([7], dim: $0) }
+        return UNetInputs(sample: sample, timesteps: [999], encoderHiddenStates: ctx, textEmbeds: text, timeIds: ids, timestepCond: cond)
     }
 }

@@ -52,7 +52,8 @@ struct BenchQuant: ParsableCommand {
                     let many = (0..<b).map { _ in BenchInputs.unet(config, height: height ?? size, width: width ?? size, seed: g.next()) }
                     x = UNetInputs(sample: stack(many.map(\.sample)), timesteps: [999], encoderHiddenStates: stack(many.map(\.encoderHiddenStates)),
                                    textEmbeds: many[0].textEmbeds.map { _ in stack(many.map { $0.textEmbeds! }) },
-                                   timeIds: many[0].timeIds.map { _ in stack(many.map { $0.timeIds! }) })
+                                   timeIds: many[0].timeIds.map { _ in stack(many.map { $0.timeIds! }) },
+                                   timestepCond: many[0].timestepCond.map { _ in stack(many.map { $0.timestepCond! }) })
                 }
                 let ctx = x.encoderHiddenStates
                 let (n, c) = (ctx.shape[1], ctx.shape[2])
@@ -78,7 +79,7 @@ struct BenchQuant: ParsableCommand {
                 var captured: UNetInputs?
                 _ = try pipeline.denoise(emb, noise: &noise, steps: 1, guidance: 0, height: h, width: w) { r in
                     captured = UNetInputs(sample: r.sample, timesteps: [r.timestep], encoderHiddenStates: r.context,
-                                          textEmbeds: r.textEmbeds, timeIds: r.timeIds)
+                                          textEmbeds: r.textEmbeds, timeIds: r.timeIds, timestepCond: r.timestepCond)
                 }
                 return captured!
             }

@@ -25,7 +25,7 @@ struct ForwardIO: ParsableArguments {
 struct ForwardUNet: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unet",
-        abstract: "Run the UNet on 'sample', 'timestep', 'encoder_hidden_states' (+ SDXL 'text_embeds', 'time_ids').")
+        abstract: "Run the UNet on 'sample', 'timestep', 'encoder_hidden_states' (+ SDXL 'text_embeds', 'time_ids'; + 'timestep_cond', optional, for UNets with time_cond_proj_dim).")
     @OptionGroup var io: ForwardIO
 
     func run() throws {
@@ -39,7 +39,8 @@ struct ForwardUNet: ParsableCommand {
         let inputs = UNetInputs(sample: try need("sample"), timesteps: try need("timestep").scalars,
                                 encoderHiddenStates: try need("encoder_hidden_states"),
                                 textEmbeds: sdxl ? try need("text_embeds") : nil,
-                                timeIds: sdxl ? try need("time_ids") : nil)
+                                timeIds: sdxl ? try need("time_ids") : nil,
+                                timestepCond: file.contains("timestep_cond") ? try need("timestep_cond") : nil)
         // Shape errors name the tensor; the file is named here.
         do { try unet.validate(inputs) } catch let error as UNetInputError { throw CommandError("\(io.input): \(error.message)") }
         let out = try unet(inputs)

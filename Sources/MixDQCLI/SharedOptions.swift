@@ -43,7 +43,16 @@ struct ModelOptions: ParsableArguments {
             folder.unetOverride = URL(fileURLWithPath: unet)
             log?.info("UNet: \(unet)")
         }
-        if let config { try folder.check(against: config) }
+        if let config {
+            do {
+                try folder.check(against: config)
+            } catch let error as ConfigError where error.key == "model.model_type" && isFallback(config) {
+                // The user gave no config: say which one was taken and what to give instead.
+                throw ConfigError(file: error.file, key: error.key, line: error.line, message: error.message
+                    + " (no --config was given, so the SDXL-Turbo default was used: pass --config, e.g. a copy of "
+                    + "configs/lcm_lora.yaml with model.path for an SD1.x model)")
+            }
+        }
         if let adapter = try config?.adapterURL() {
             // The original: fuse the adapter (at 1.0) and switch to LCMScheduler.
             if lora != nil {
@@ -61,6 +70,14 @@ struct ModelOptions: ParsableArguments {
             throw CommandError("--lora-scale needs --lora (or a config with adapter_id)")
         }
         return folder
+    }
+
+    /// True when `config` is the repository's sdxl_turbo.yaml taken because no config was given.
+    private func isFallback(_ config: MixDQConfig) -> Bool {
+        guard self.config == nil, let source = config.sourceURL, let fallback = RepositoryPaths.file("configs/sdxl_turbo.yaml") else {
+            return false
+        }
+        return source.standardizedFileURL.path == fallback.standardizedFileURL.path
     }
 
     private func resolveBaseModel(_ config: MixDQConfig?, log: RunLog?) throws -> ModelFolder {

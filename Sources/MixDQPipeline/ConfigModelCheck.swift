@@ -2,9 +2,8 @@ import Foundation
 import MixDQIO
 
 /// What a MixDQ config asks of the model folder, checked before any work: `model.model_type`
-/// must match the folder's UNet, `adapter_id` must be a local LoRA, and what this port does not do
-/// (SD1.5-family pipelines) is an error naming the config and key rather than a run that
-/// silently ignores it.
+/// must match the folder's UNet and `adapter_id` must be a local LoRA; otherwise an error names
+/// the config and key rather than a run that silently ignores it.
 extension ModelFolder {
     /// The family a folder's UNet belongs to: SDXL UNets take the `text_time` added embedding
     /// (pooled text + size conditioning), SD1.x/2.x UNets take none.
@@ -28,7 +27,7 @@ extension ModelFolder {
     }
 
     /// Throws a `ConfigError` naming the config file and key when the config asks for something
-    /// this folder is not, or that this port does not implement.
+    /// this folder is not.
     public func check(against config: MixDQConfig) throws {
         let file = config.sourceURL?.path ?? "<config>"
         let found = try modelType()
@@ -38,11 +37,6 @@ extension ModelFolder {
                               message: "'\(config.model.modelType.rawValue)' does not match the model: \(unetFolder) is "
                                   + "\(found == .sdxl ? "an SDXL UNet (addition_embed_type text_time)" : "an SD1.x/2.x UNet (no added embeddings)")"
                                   + "; set model_type: '\(found.rawValue)' or give the matching model")
-        }
-        if found == .sd {
-            throw ConfigError(file: file, key: "model.model_type", line: nil,
-                              message: "'sd' (SD1.5-family pipelines: one CLIP text encoder, no added embeddings) is not "
-                                  + "implemented; only 'sdxl' models run")
         }
         // A Hub id is refused here, before any work.
         _ = try config.adapterURL()

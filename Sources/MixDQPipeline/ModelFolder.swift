@@ -24,8 +24,11 @@ public struct ModelFolder {
         case missingFolder(component: String, path: String)
         case missingFile(path: String)
         case wrongComponent(component: String, path: String, found: String)
+        case unreadableIndex(path: String, reason: String)
         public var description: String {
             switch self {
+            case let .unreadableIndex(path, reason):
+                return "\(path): cannot read the pipeline index (\(reason))"
             case let .missingFolder(component, path):
                 return "\(path): no '\(component)' folder (expected \(path)/\(component)/)"
             case let .missingFile(path):

@@ -60,8 +60,7 @@ public struct PostTrainingQuantization {
         var meter = ProgressMeter(total: batches, label: "activation calibration batches")
         for k in 0..<batches {
             let b = data.batch(Array(order[(k * batchSize)..<((k + 1) * batchSize)]))
-            _ = try unet(UNetInputs(sample: b.sample, timesteps: b.timesteps, encoderHiddenStates: b.context,
-                                    textEmbeds: b.textEmbeds, timeIds: b.timeIds))
+            _ = try unet(b)
             log.info(meter.advance(by: 1))
         }
         sim.setCalibratingActivations(false)

@@ -24,6 +24,12 @@ public struct PromptEmbeddings {
         PromptEmbeddings(context: Tensor(zeros: context.shape), pooled: pooled.map { Tensor(zeros: $0.shape) })
     }
 
+    /// A one-prompt embedding repeated `count` times along the batch axis.
+    public func repeated(_ count: Int) -> PromptEmbeddings {
+        let parts = Array(repeating: self, count: count)
+        return parts.dropFirst().reduce(self) { PromptEmbeddings.concat($0, $1) }
+    }
+
     static func rows(_ t: Tensor, _ r: Range<Int>) -> Tensor {
         let per = t.count / t.shape[0]
         let out = Tensor(uninitializedShape: [r.count] + t.shape.dropFirst())

@@ -12,12 +12,14 @@ public struct UNetStepRecord {
     public let context: Tensor
     public let textEmbeds: Tensor?
     public let timeIds: Tensor?
+    /// The guidance-scale embedding of UNets with `time_cond_proj_dim` (`[B', D]`), else nil.
+    public let timestepCond: Tensor?
     /// UNet output before guidance and the scheduler step.
     public let output: Tensor
 }
 
-/// diffusers' `StableDiffusionXLPipeline` (and the SD1.5 layout with one text encoder): tokenize,
-/// encode, denoise with the scheduler, decode with the VAE.
+/// diffusers' `StableDiffusionXLPipeline` and `StableDiffusionPipeline` (SD1.x/2.x: one text encoder,
+/// no added embeddings): tokenize, encode, denoise with the scheduler, decode with the VAE.
 ///
 /// Components load lazily from the model folder; the text encoders are freed right after encoding
 /// (`releaseTextEncoders`) so that the UNet and VAE run without them in memory.
@@ -25,6 +27,9 @@ public final class TextToImagePipeline {
     public let folder: ModelFolder
     public let precision: Precision
     public let isSDXL: Bool
+    /// The unconditional rows of classifier-free guidance (zeros, or the encoded empty prompt).
+    public let negativeConditioning: NegativeConditioning
+    private var negativeEmbedding: PromptEmbeddings?
     private var tokenizers: [CLIPTokenizer]?
     private var textEncoders: [CLIPTextModel]?
     private var unetStorage: UNet2DConditionModel?
@@ -42,6 +47,7 @@ public final class TextToImagePipeline {
         let textTime = try UNetConfig.load(unetDir.appendingPathComponent("config.json")).hasTextTimeEmbedding
         isSDXL = textTime || (try? folder.component("text_encoder_2")) != nil
         for name in isSDXL ? ["text_encoder", "text_encoder_2"] : ["text_encoder"] { _ = try folder.component(name) }
+        negativeConditioning = try NegativeConditioning.of(folder, isSDXL: isSDXL)
     }
 
     public var unet: UNet2DConditionModel {
@@ -78,7 +84,27 @@ public final class TextToImagePipeline {
 
     /// Tokenizes and encodes prompts: SDXL concatenates both encoders' penultimate hidden states
     /// and takes the pooled projection of the second; SD1.5 uses the last hidden state of one.
+    /// The empty prompt's embedding is encoded too while the encoders are loaded, when it is the
+    /// negative conditioning, so guidance works after `releaseTextEncoders()`.
     public func encode(_ prompts: [String]) throws -> PromptEmbeddings {
+        let embeddings = try encodeLoaded(prompts)
+        if negativeConditioning == .emptyPrompt, negativeEmbedding == nil { negativeEmbedding = try encodeLoaded([""]) }
+        return embeddings
+    }
+
+    /// The unconditional rows for `embeddings` (one per row), as `negativeConditioning` says.
+    public func negative(for embeddings: PromptEmbeddings) throws -> PromptEmbeddings {
+        switch negativeConditioning {
+        case .zeros:
+            return embeddings.zeros()
+        case .emptyPrompt:
+            let negative = try negativeEmbedding ?? encodeLoaded([""])
+            negativeEmbedding = negative
+            return negative.repeated(embeddings.count)
+        }
+    }
+
+    private func encodeLoaded(_ prompts: [String]) throws -> PromptEmbeddings {
         if tokenizers == nil {
             tokenizers = try (isSDXL ? ["tokenizer", "tokenizer_2"] : ["tokenizer"]).map {
                 try CLIPTokenizer(folder: try folder.componentFolder($0))
@@ -121,16 +147,22 @@ public final class TextToImagePipeline {
     }
 
     /// Denoises one batch and returns the final latents `[B, 4, h, w]`.
-    /// `guidance > 1` enables classifier-free guidance with an all-zero negative conditioning.
+    /// `guidance > 1` enables classifier-free guidance (`negativeConditioning` for the unconditional
+    /// rows), except for UNets with `time_cond_proj_dim`, which take the guidance scale as an
+    /// embedding of `guidance - 1` instead (diffusers' StableDiffusion(XL)Pipeline).
     public func denoise(_ embeddings: PromptEmbeddings, noise: inout BatchNoise, steps: Int, guidance: Float,
                         height: Int, width: Int, record: ((UNetStepRecord) throws -> Void)? = nil) throws -> Tensor {
         let unet = try self.unet
         let scheduler = try self.scheduler(steps: steps)
         let b = embeddings.count
         var latents = Ops.scale(noise.randn([b, unet.config.inChannels, height / 8, width / 8]), by: scheduler.initNoiseSigma)
-        let cfg = guidance > 1
-        let cond = cfg ? PromptEmbeddings.concat(embeddings.zeros(), embeddings) : embeddings
+        let cfg = TextToImagePipeline.usesClassifierFreeGuidance(guidance, unet.config)
+        let cond = cfg ? PromptEmbeddings.concat(try negative(for: embeddings), embeddings) : embeddings
         let rows = cond.count
+        // torch.tensor(guidance_scale - 1): the subtraction in Python floats, then float32.
+        let timestepCond = unet.config.timeCondProjDim.map {
+            GuidanceScaleEmbedding.embedding(Array(repeating: Float(Double(guidance) - 1), count: rows), dim: $0)
+        }
         var timeIds: Tensor? = nil
         if isSDXL {
             // add_time_ids = original size, crop top-left, target size.
@@ -141,10 +173,10 @@ public final class TextToImagePipeline {
             let scaled = scheduler.scaleModelInput(latents, stepIndex: i)
             let input = cfg ? PromptEmbeddings.cat(scaled, scaled) : scaled
             let eps = try unet(UNetInputs(sample: input, timesteps: [t], encoderHiddenStates: cond.context,
-                                          textEmbeds: cond.pooled, timeIds: timeIds))
+                                          textEmbeds: cond.pooled, timeIds: timeIds, timestepCond: timestepCond))
             try NonFiniteValuesError.check(eps, "UNet output", step: i, timestep: t)
             try record?(UNetStepRecord(step: i, timestep: t, sample: input, context: cond.context, textEmbeds: cond.pooled,
-                                       timeIds: timeIds, output: eps))
+                                       timeIds: timeIds, timestepCond: timestepCond, output: eps))
             var guided = eps
             if cfg {
                 // eps = eps_u + g (eps_c - eps_u)
@@ -159,6 +191,12 @@ public final class TextToImagePipeline {
             try NonFiniteValuesError.check(latents, "latent", step: i, timestep: t)
         }
         return latents
+    }
+
+    /// Whether a run with this guidance scale has unconditional rows: guidance > 1 on a UNet
+    /// without a guidance embedding (diffusers' `do_classifier_free_guidance`).
+    public static func usesClassifierFreeGuidance(_ guidance: Float, _ config: UNetConfig) -> Bool {
+        guidance > 1 && config.timeCondProjDim == nil
     }
 
     /// Decodes latents to images.

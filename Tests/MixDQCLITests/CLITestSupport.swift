@@ -165,14 +165,25 @@ enum MixDQCLI {
         return r
     }
 
+    /// `calib-data` then `ptq --seed 42` into `outdir` with `config` (and `extra` arguments, e.g. `--model`):
+    /// nil when both succeed, else which one failed and its output.
+    static func calibrateAndQuantize(config: URL, outdir: URL, extra: [String] = []) throws -> Failure? {
+        let a = try run(["calib-data", "--config", config.path] + extra)
+        guard a.status == 0 else { return Failure(description: "calib-data failed:\n\(a)") }
+        let b = try run(["ptq", "--config", config.path, "--outdir", outdir.path, "--seed", "42"] + extra)
+        guard b.status == 0 else { return Failure(description: "ptq failed:\n\(b)") }
+        return nil
+    }
+
     // MARK: Inputs
 
-    /// `configs/sdxl_turbo.yaml` with a small calibration set: its `calib_data` keys replaced
+    /// `configs/sdxl_turbo.yaml` (or `sourceConfig`) with a small calibration set: its `calib_data` keys replaced
     /// (`path` into `dir`, `n_samples`, `batch_size`, `captions` absolute, optionally
     /// `scale_value` / `n_steps`); every other line as in the repository's file.
     static func writeConfig(in dir: URL, nSamples: Int = 4, batchSize: Int = 2, scaleValue: Double? = nil, nSteps: Int? = nil,
-                            captions: URL? = nil, calibPath: URL? = nil, name: String = "config.yaml") throws -> URL {
-        let source = packageRoot.appendingPathComponent("configs/sdxl_turbo.yaml")
+                            captions: URL? = nil, calibPath: URL? = nil, name: String = "config.yaml",
+                            source sourceConfig: String = "configs/sdxl_turbo.yaml") throws -> URL {
+        let source = packageRoot.appendingPathComponent(sourceConfig)
         let text = try String(contentsOf: source, encoding: .utf8)
         var replace: [String: String] = [
             "path": "\"\((calibPath ?? dir.appendingPathComponent("calib.h5")).path)\"",
@@ -275,4 +286,16 @@ enum MixDQCLI {
     }
 
     static func bytes(_ url: URL) -> Data? { try? Data(contentsOf: url) }
+}
+
+extension Result where Failure == MixDQCLI.Failure {
+    /// The value of a shared set-up (e.g. a class's calib-data + ptq run); its failure fails the calling test.
+    func value(file: StaticString = #filePath, line: UInt = #line) throws -> Success {
+        switch self {
+        case let .success(v): return v
+        case let .failure(e):
+            XCTFail(e.description, file: file, line: line)
+            throw e
+        }
+    }
 }

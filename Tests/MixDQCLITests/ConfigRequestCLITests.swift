@@ -1,9 +1,9 @@
 import Foundation
 import XCTest
 
-/// A config that asks for what mixdq does not do (the original's lcm_lora.yaml: an SD1.5 model,
-/// a Hub LoRA id, the LCM scheduler) stops every command that reads a config, naming the file
-/// and key, before any output is written.
+/// A config that asks for what the model folder is not (the original's lcm_lora.yaml, model_type
+/// 'sd', on the SDXL default model) or for a Hub LoRA id stops every command that reads a config,
+/// naming the file and key, before any output is written.
 final class ConfigRequestCLITests: XCTestCase {
     func testLCMLoRAConfigFailsLoudlyInEveryCommand() throws {
         let model = try MixDQCLI.defaultModel()

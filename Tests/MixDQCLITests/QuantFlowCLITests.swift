@@ -15,11 +15,8 @@ final class QuantFlowCLITests: XCTestCase {
             let dir = try MixDQCLI.tempDir("flow")
             let config = try MixDQCLI.writeConfig(in: dir)
             let calib = dir.appendingPathComponent("calib.h5")
-            let a = try MixDQCLI.run(["calib-data", "--config", config.path])
-            guard a.status == 0 else { return .failure(MixDQCLI.Failure(description: "calib-data failed:\n\(a)")) }
             let ptq = dir.appendingPathComponent("ptq")
-            let b = try MixDQCLI.run(["ptq", "--config", config.path, "--outdir", ptq.path, "--seed", "42"])
-            guard b.status == 0 else { return .failure(MixDQCLI.Failure(description: "ptq failed:\n\(b)")) }
+            if let failure = try MixDQCLI.calibrateAndQuantize(config: config, outdir: ptq) { return .failure(failure) }
             return .success(Workspace(dir: dir, config: config, calib: calib, ptq: ptq))
         } catch {
             return .failure(MixDQCLI.Failure(description: "\(error)"))
@@ -32,12 +29,7 @@ final class QuantFlowCLITests: XCTestCase {
 
     /// The workspace for any test class (calib-data and ptq run once per test process).
     static func sharedWorkspace(file: StaticString = #filePath, line: UInt = #line) throws -> Workspace {
-        switch workspaceResult {
-        case let .success(w): return w
-        case let .failure(e):
-            XCTFail(e.description, file: file, line: line)
-            throw e
-        }
+        try workspaceResult.value(file: file, line: line)
     }
 
     static let hdf5Magic = Data([0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A])

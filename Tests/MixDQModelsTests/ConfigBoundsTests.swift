@@ -58,6 +58,8 @@ final class ConfigBoundsTests: XCTestCase {
             ("layers-huge", { $0["layers_per_block"] = Int.max }, ["layers_per_block", "\(Int.max)"]),
             ("depth-negative", { $0["transformer_layers_per_block"] = [1, -1, 2] }, ["transformer_layers_per_block[1]", "got -1"]),
             ("depth-zero", { $0["transformer_layers_per_block"] = 0 }, ["transformer_layers_per_block", "got 0"]),
+            // get_guidance_scale_embedding divides by time_cond_proj_dim / 2 - 1.
+            ("time-cond-proj-2", { $0["time_cond_proj_dim"] = 2 }, ["time_cond_proj_dim", "got 2"]),
             ("depth-huge", { $0["transformer_layers_per_block"] = [1, 1, 1_000_000] }, ["transformer_layers_per_block[2]"]),
             ("reverse-depth-zero", { $0["reverse_transformer_layers_per_block"] = [2, 0, 1] },
              ["reverse_transformer_layers_per_block[1]", "got 0"]),
@@ -136,6 +138,7 @@ final class ConfigBoundsTests: XCTestCase {
             // Level 0 (32 channels) has no attention (DownBlock2D / UpBlock2D, no mid block there):
             // its head count is never used, as in diffusers.
             ("heads-unused-level", { $0["attention_head_dim"] = [3, 4, 6] }),
+            ("time-cond-proj", { $0["time_cond_proj_dim"] = 256 }),
         ]
         for (label, edit) in ok {
             XCTAssertNoThrow(try UNetConfig.load(try edited(Self.sdxlUNet, dir, label, edit)), label)

@@ -34,4 +34,29 @@ final class FullSizeCensusTests: XCTestCase {
         XCTAssertTrue(kv.allSatisfy { $0.path.hasSuffix("attn2.to_k") || $0.path.hasSuffix("attn2.to_v") })
         XCTAssertEqual(unet.layers.filter { $0.path.contains("attn2") || $0.path.contains("ff") }.count, 420)
     }
+
+    /// SD1.5's UNet (runwayml/stable-diffusion-v1-5 and DreamShaper-7 share it; configs/models/sd15-unet.json),
+    /// and the LCM-distilled variant (time_cond_proj_dim 256, as LCM_Dreamshaper_v7): counts from diffusers 0.42.1
+    /// on the meta device (parameters, Conv2d / Linear modules, attn2.to_k/to_v, up-block conv_shortcut inputs).
+    func testSD15UNetCensus() throws {
+        let source = fixturesURL.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("configs/models/sd15-unet.json")
+        var object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: source)) as? [String: Any])
+        object["time_cond_proj_dim"] = 256
+        let lcm = FileManager.default.temporaryDirectory.appendingPathComponent("mixdq-lcm-unet-\(UUID().uuidString).json")
+        try JSONSerialization.data(withJSONObject: object).write(to: lcm)
+        defer { try? FileManager.default.removeItem(at: lcm) }
+        for (url, parameters, linears) in [(source, 859_520_964, 184), (lcm, 859_602_884, 185)] {
+            let weights = ShapeOnlyWeightSource()
+            let unet = try UNet2DConditionModel(config: try UNetConfig.load(url), weights: weights)
+            XCTAssertEqual(weights.parameters, parameters)
+            XCTAssertEqual(unet.layers.filter { $0 is Conv2d }.count, 98)
+            XCTAssertEqual(unet.layers.filter { $0 is Linear }.count, linears)
+            let splits = unet.layers.compactMap { l -> Int? in if case .concatShortcut(let s) = l.role { return s } else { return nil } }
+            XCTAssertEqual(splits, Array(repeating: 1280, count: 7) + [640, 640, 640, 320, 320])
+            XCTAssertEqual(unet.layers.filter { $0.role == .crossAttentionKeyValue }.count, 32)
+            XCTAssertEqual(unet.layers.filter { $0.path.contains("attn2") || $0.path.contains("ff") }.count, 96)
+            XCTAssertEqual(unet.layers.contains { $0.path == "time_embedding.cond_proj" }, linears == 185)
+        }
+    }
 }

@@ -184,8 +184,7 @@ final class CalibrationDataTests: XCTestCase {
         XCTAssertEqual(data.count, T * N)
         for flat in [0, 3, N + 1] {
             let b = data.batch([flat])
-            let eps = try pipeline.unet(UNetInputs(sample: b.sample, timesteps: b.timesteps, encoderHiddenStates: b.context,
-                                                   textEmbeds: b.textEmbeds, timeIds: b.timeIds))
+            let eps = try pipeline.unet(b)
             Env.assertClose(eps, Env.at(d["outputs"]!, step: flat / N, row: flat % N), tol: 1e-4, "outputs row \(flat)")
             XCTAssertEqual(b.timesteps, [timesteps[flat / N]])
         }
@@ -246,8 +245,7 @@ final class CalibrationDataTests: XCTestCase {
         XCTAssertEqual(data.count, T * N)
         for flat in [0, 2, 5, N + 1, N + 4] {
             let b = data.batch([flat])
-            let eps = try pipeline.unet(UNetInputs(sample: b.sample, timesteps: b.timesteps, encoderHiddenStates: b.context,
-                                                   textEmbeds: b.textEmbeds, timeIds: b.timeIds))
+            let eps = try pipeline.unet(b)
             Env.assertClose(eps, Env.at(d["outputs"]!, step: flat / N, row: flat % N), tol: 1e-4, "outputs row \(flat)")
         }
     }

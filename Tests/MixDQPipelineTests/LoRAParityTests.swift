@@ -18,14 +18,7 @@ final class LoRAParityTests: XCTestCase {
     /// Max |got - want| relative to max |want|.
     func relativeError(_ got: Tensor, _ want: Tensor) -> Float {
         XCTAssertEqual(got.shape, want.shape)
-        guard got.shape == want.shape else { return .infinity }
-        var maxAbs: Float = 0, refMax: Float = 0
-        for i in 0..<got.count {
-            let d = abs(got.data[i] - want.data[i])
-            maxAbs = d.isNaN ? .infinity : max(maxAbs, d)
-            refMax = max(refMax, abs(want.data[i]))
-        }
-        return maxAbs / max(refMax, 1e-30)
+        return PipelineFixtures.relativeError(got, want)
     }
 
     func lora(_ name: String) throws -> LoRAWeights {

@@ -92,23 +92,10 @@ final class PipelineParityTests: XCTestCase {
         let b = c.prompts.count
         let seeds = (0..<b).map { seed + UInt64($0) }
 
-        let emb = try pipeline.encode(c.prompts)
-        pipeline.releaseTextEncoders()
-
         // Initial latents: the same draw the pipeline makes first, bit for bit.
-        let scheduler = try pipeline.scheduler(steps: c.steps)
-        XCTAssertEqual(scheduler.timesteps, try io.floatTensor("timesteps").scalars, "\(name): timesteps", file: file, line: line)
-        var probe = BatchNoise(seeds: seeds)
-        let initial = Ops.scale(probe.randn([b, 4, size / 8, size / 8]), by: scheduler.initNoiseSigma)
-        let (initAbs, _) = PipelineFixtures.assertClose("\(name) init_latents", initial, try io.floatTensor("init_latents"), relTol: 0)
-        XCTAssertEqual(initAbs, 0, "\(name): initial latents must equal torch's randn bit for bit", file: file, line: line)
-
-        var records: [UNetStepRecord] = []
-        var noise = BatchNoise(seeds: seeds)
-        let latents = try pipeline.denoise(emb, noise: &noise, steps: c.steps, guidance: c.guidance, height: size, width: size) {
-            records.append($0)
-        }
-        XCTAssertEqual(records.count, c.steps, file: file, line: line)
+        let (latents, records) = try PipelineFixtures.denoiseRecorded(name, pipeline, io, prompts: c.prompts, steps: c.steps,
+                                                                      guidance: c.guidance, seeds: seeds, size: size,
+                                                                      file: file, line: line)
         for r in records {
             if r.step == 0 {
                 if let ids = r.timeIds {
@@ -129,18 +116,7 @@ final class PipelineParityTests: XCTestCase {
         }
         PipelineFixtures.assertClose("\(name) latents", latents, try io.floatTensor("latents"), relTol: 1e-4)
 
-        let images = try pipeline.decode(latents)
-        XCTAssertEqual(images.count, b, file: file, line: line)
-        for (k, image) in images.enumerated() {
-            let want = try RGBImage.readPNG(PipelineFixtures.dir.appendingPathComponent("\(name)_\(k).png"))
-            XCTAssertEqual(image.width, want.width, file: file, line: line)
-            XCTAssertEqual(image.height, want.height, file: file, line: line)
-            guard image.width == want.width, image.height == want.height else { continue }
-            let p = PipelineFixtures.psnr(image, want)
-            print(String(format: "parity %-34@ PSNR %.2f dB  max pixel diff %d", "\(name) image \(k)" as NSString, p,
-                         PipelineFixtures.maxPixelDiff(image, want)))
-            XCTAssertGreaterThanOrEqual(p, 40, "\(name) image \(k): PSNR \(p) dB < 40", file: file, line: line)
-        }
+        try PipelineFixtures.assertImages(try pipeline.decode(latents), name, in: PipelineFixtures.dir, count: b, file: file, line: line)
     }
 
     func testOneStepMatchesDiffusers() throws { try runCase("steps1") }

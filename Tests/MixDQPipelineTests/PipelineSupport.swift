@@ -31,12 +31,11 @@ enum PipelineFixtures {
         let prompts: [String]
         let cases: [Case]
 
-        static func load() throws -> Manifest {
-            let url = PipelineFixtures.dir.appendingPathComponent("model.json")
+        /// `url`: a model.json of the same layout (default: pipeline_tiny's); `prompts` may be absent.
+        static func load(_ url: URL = PipelineFixtures.dir.appendingPathComponent("model.json")) throws -> Manifest {
             guard let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any],
                   let weights = obj["weights"] as? [String: [String: Any]],
-                  let seed = obj["seed"] as? Int, let prompts = obj["prompts"] as? [String],
-                  let cases = obj["cases"] as? [[String: Any]] else {
+                  let seed = obj["seed"] as? Int, let cases = obj["cases"] as? [[String: Any]] else {
                 throw Failure(description: "\(url.path): unexpected layout")
             }
             var hashes: [String: String] = [:]
@@ -49,7 +48,7 @@ enum PipelineFixtures {
                 return Case(name: name, prompts: p, steps: s, guidance: g)
             }
             return Manifest(version: obj["default_model_version"] as? String, sha256: hashes, seed: UInt64(seed),
-                            prompts: prompts, cases: parsed)
+                            prompts: obj["prompts"] as? [String] ?? [], cases: parsed)
         }
     }
 
@@ -138,6 +137,63 @@ enum PipelineFixtures {
     /// Largest per-channel difference of two 8-bit images.
     static func maxPixelDiff(_ a: RGBImage, _ b: RGBImage) -> Int {
         zip(a.pixels, b.pixels).map { abs(Int($0) - Int($1)) }.max() ?? 0
+    }
+
+    /// The scheduler's timesteps (exactly) and the initial latents (bit for bit: the same torch draws) of a case.
+    static func assertScheduleAndInitialLatents(_ name: String, _ pipeline: TextToImagePipeline, _ io: SafetensorsFile,
+                                                steps: Int, seeds: [UInt64], size: Int,
+                                                file: StaticString = #filePath, line: UInt = #line) throws {
+        let scheduler = try pipeline.scheduler(steps: steps)
+        XCTAssertEqual(scheduler.timesteps, try io.floatTensor("timesteps").scalars, "\(name): timesteps", file: file, line: line)
+        var probe = BatchNoise(seeds: seeds)
+        let initial = Ops.scale(probe.randn([seeds.count, 4, size / 8, size / 8]), by: scheduler.initNoiseSigma)
+        let (initAbs, _) = assertClose("\(name) init_latents", initial, try io.floatTensor("init_latents"), relTol: 0, file: file, line: line)
+        XCTAssertEqual(initAbs, 0, "\(name): initial latents must equal torch's randn bit for bit", file: file, line: line)
+    }
+
+    /// Encodes a case's prompts (text encoders released after), checks the schedule and initial latents, and
+    /// denoises with image b on seed `seeds[b]`: the final latents and every step's UNet record.
+    static func denoiseRecorded(_ name: String, _ pipeline: TextToImagePipeline, _ io: SafetensorsFile, prompts: [String],
+                                steps: Int, guidance: Float, seeds: [UInt64], size: Int,
+                                file: StaticString = #filePath, line: UInt = #line) throws -> (Tensor, [UNetStepRecord]) {
+        let emb = try pipeline.encode(prompts)
+        pipeline.releaseTextEncoders()
+        try assertScheduleAndInitialLatents(name, pipeline, io, steps: steps, seeds: seeds, size: size, file: file, line: line)
+        var records: [UNetStepRecord] = []
+        var noise = BatchNoise(seeds: seeds)
+        let latents = try pipeline.denoise(emb, noise: &noise, steps: steps, guidance: guidance, height: size, width: size) {
+            records.append($0)
+        }
+        XCTAssertEqual(records.count, steps, file: file, line: line)
+        return (latents, records)
+    }
+
+    /// Each decoded image against `<name>_<k>.png` in `dir`: same size, PSNR ≥ 40 dB (printed with the largest pixel difference).
+    static func assertImages(_ images: [RGBImage], _ name: String, in dir: URL, count: Int,
+                             file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertEqual(images.count, count, file: file, line: line)
+        for (k, image) in images.enumerated() {
+            let want = try RGBImage.readPNG(dir.appendingPathComponent("\(name)_\(k).png"))
+            XCTAssertEqual(image.width, want.width, file: file, line: line)
+            XCTAssertEqual(image.height, want.height, file: file, line: line)
+            guard image.width == want.width, image.height == want.height else { continue }
+            let p = psnr(image, want)
+            print(String(format: "parity %-34@ PSNR %.2f dB  max pixel diff %d", "\(name) image \(k)" as NSString, p,
+                         maxPixelDiff(image, want)))
+            XCTAssertGreaterThanOrEqual(p, 40, "\(name) image \(k): PSNR \(p) dB < 40", file: file, line: line)
+        }
+    }
+
+    /// Max |got - want| relative to max |want| (infinity for a shape mismatch or a NaN).
+    static func relativeError(_ got: Tensor, _ want: Tensor) -> Float {
+        guard got.shape == want.shape else { return .infinity }
+        var maxAbs: Float = 0, refMax: Float = 0
+        for i in 0..<got.count {
+            let d = abs(got.data[i] - want.data[i])
+            maxAbs = d.isNaN ? .infinity : max(maxAbs, d)
+            refMax = max(refMax, abs(want.data[i]))
+        }
+        return maxAbs / max(refMax, 1e-30)
     }
 
     static func makeTempDir(_ label: String) throws -> URL {

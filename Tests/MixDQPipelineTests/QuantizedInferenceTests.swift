@@ -60,8 +60,7 @@ final class QuantizedInferenceTests: XCTestCase {
     /// Two calibration rows as one UNet batch.
     func inputs(_ s: Setup) throws -> UNetInputs {
         let b = try CalibrationData.load(s.calib).batch([0, 3])
-        return UNetInputs(sample: b.sample, timesteps: b.timesteps, encoderHiddenStates: b.context,
-                          textEmbeds: b.textEmbeds, timeIds: b.timeIds)
+        return b
     }
 
     func testPTQIsDeterministicForASeed() throws {

@@ -79,8 +79,7 @@ final class SensitivityTests: XCTestCase {
             let (unet, sim) = try Fixture.unetAndSimulator(s)
             let data = try CalibrationData.load(s.calib)
             let b = data.batch(Array(0..<data.count))
-            let inputs = UNetInputs(sample: b.sample, timesteps: b.timesteps, encoderHiddenStates: b.context,
-                                    textEmbeds: b.textEmbeds, timeIds: b.timeIds)
+            let inputs = b
             for layer in Self.probeLayers {
                 var direct: [Double] = []
                 for bits in [2, 4, 8] {

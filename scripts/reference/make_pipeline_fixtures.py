@@ -114,35 +114,46 @@ def check_loaded_weights(pipe: StableDiffusionXLPipeline, model: Path) -> None:
 
 
 class Recorder:
-    """Forward hooks + a prepare_latents wrapper around one pipeline call."""
+    """Forward hooks on the text encoders and the UNet, a prepare_latents wrapper, and the step callback, around one
+    pipeline call of StableDiffusionXLPipeline or StableDiffusionPipeline. Records ids{k} (and negative_ids{k} when
+    the negative prompt is encoded: the second call of encoder k), the UNet's first-step conditioning under
+    `context_key` / `pooled_key` / add_time_ids / timestep_cond, and per step unet_sample, timestep, eps, latents."""
 
-    def __init__(self, pipe: StableDiffusionXLPipeline):
+    def __init__(self, pipe, context_key: str = "prompt_embeds", pooled_key: str = "pooled_prompt_embeds"):
         self.pipe = pipe
+        self.context_key, self.pooled_key = context_key, pooled_key
         self.t: dict[str, torch.Tensor] = {}
         self.step = 0
         self.handles = []
 
     def __enter__(self):
         pipe, t = self.pipe, self.t
+        calls: dict[int, int] = {}
 
         def te_hook(idx):
             def hook(_m, args, kwargs, _out):
                 ids = args[0] if args else kwargs["input_ids"]
-                t[f"ids{idx}"] = ids.detach().to(torch.int64).contiguous().clone()
+                n = calls.get(idx, 0)
+                calls[idx] = n + 1
+                t[f"ids{idx}" if n == 0 else f"negative_ids{idx}"] = ids.detach().to(torch.int64).contiguous().clone()
             return hook
 
-        self.handles.append(pipe.text_encoder.register_forward_hook(te_hook(1), with_kwargs=True))
-        self.handles.append(pipe.text_encoder_2.register_forward_hook(te_hook(2), with_kwargs=True))
+        encoders = [pipe.text_encoder] + ([pipe.text_encoder_2] if getattr(pipe, "text_encoder_2", None) else [])
+        for k, encoder in enumerate(encoders):
+            self.handles.append(encoder.register_forward_hook(te_hook(k + 1), with_kwargs=True))
 
         def unet_hook(_m, args, kwargs, out):
             i = self.step
             sample = args[0] if args else kwargs["sample"]
             timestep = args[1] if len(args) > 1 else kwargs["timestep"]
-            added = kwargs["added_cond_kwargs"]
+            added = kwargs.get("added_cond_kwargs") or {}
             if i == 0:
-                t["prompt_embeds"] = f32(kwargs["encoder_hidden_states"])
-                t["pooled_prompt_embeds"] = f32(added["text_embeds"])
-                t["add_time_ids"] = f32(added["time_ids"])
+                t[self.context_key] = f32(kwargs["encoder_hidden_states"])
+                if "text_embeds" in added:
+                    t[self.pooled_key] = f32(added["text_embeds"])
+                    t["add_time_ids"] = f32(added["time_ids"])
+                if kwargs.get("timestep_cond") is not None:
+                    t["timestep_cond"] = f32(kwargs["timestep_cond"])
             t[f"unet_sample.{i}"] = f32(sample)
             t[f"timestep.{i}"] = f32(torch.as_tensor(timestep).reshape(1))
             t[f"eps.{i}"] = f32(out[0] if isinstance(out, tuple) else out.sample)
@@ -171,17 +182,20 @@ class Recorder:
         return False
 
 
-def run_case(pipe, prompts, steps, guidance, output_type):
+def run_case(pipe, prompts, steps, guidance, output_type, recorder_keys=None):
     gens = [torch.Generator().manual_seed(SEED + i) for i in range(len(prompts))]
-    with Recorder(pipe) as rec:
+    with Recorder(pipe, **(recorder_keys or {})) as rec:
         out = pipe(prompt=prompts, guidance_scale=guidance, num_inference_steps=steps, output_type=output_type,
                    generator=gens, callback_on_step_end=rec.callback, callback_on_step_end_tensor_inputs=["latents"])
     return out.images, rec.t
 
 
-def build_case(pipe, name, prompts, steps, guidance, out_dir: Path) -> dict[str, torch.Tensor]:
-    latents, rec_latent = run_case(pipe, prompts, steps, guidance, "latent")
-    images, rec_np = run_case(pipe, prompts, steps, guidance, "np")
+def build_case(pipe, name, prompts, steps, guidance, out_dir: Path, recorder_keys=None, keep=None,
+               generator: str = "scripts/reference/make_pipeline_fixtures.py") -> dict[str, torch.Tensor]:
+    """Runs one case twice ("latent" and "np"), checks them, writes <name>.safetensors (the keys `keep` accepts,
+    default all) and <name>_<b>.png, and returns every recorded tensor."""
+    latents, rec_latent = run_case(pipe, prompts, steps, guidance, "latent", recorder_keys)
+    images, rec_np = run_case(pipe, prompts, steps, guidance, "np", recorder_keys)
     # Both runs must be the same computation up to the decode.
     for k in rec_latent:
         if not torch.equal(rec_latent[k], rec_np[k]):
@@ -192,9 +206,11 @@ def build_case(pipe, name, prompts, steps, guidance, out_dir: Path) -> dict[str,
         raise RuntimeError(f"{name}: final latents differ from the last callback latents")
     t["timesteps"] = torch.cat([t.pop(f"timestep.{i}") for i in range(steps)])
 
-    # Initial latents: one generator per image, randn([1,4,16,16]) each, times init_noise_sigma.
+    # Initial latents: one generator per image, randn([1, 4, s, s]) each (s: the UNet's sample_size), times
+    # init_noise_sigma.
     sigma = pipe.scheduler.init_noise_sigma
-    want = torch.cat([torch.randn((1, 4, 16, 16), generator=torch.Generator().manual_seed(SEED + i))
+    size = pipe.unet.config.sample_size
+    want = torch.cat([torch.randn((1, 4, size, size), generator=torch.Generator().manual_seed(SEED + i))
                       for i in range(len(prompts))]) * sigma
     if not torch.equal(want, t["init_latents"]):
         raise RuntimeError(f"{name}: init_latents are not randn(manual_seed(42+i)) * {sigma}")
@@ -215,9 +231,11 @@ def build_case(pipe, name, prompts, steps, guidance, out_dir: Path) -> dict[str,
             raise RuntimeError(f"{name}_{b}.png does not round-trip")
 
     t = {k: t[k] for k in sorted(t)}
-    save_file(t, str(out_dir / f"{name}.safetensors"),
-              metadata={"generator": f"scripts/reference/make_pipeline_fixtures.py ({name})"})
-    print(f"[{name}] prompts {len(prompts)} steps {steps} guidance {guidance}: timesteps {t['timesteps'].tolist()}  "
+    stored = {k: v for k, v in t.items() if keep is None or keep(k)}
+    save_file(stored, str(out_dir / f"{name}.safetensors"), metadata={"generator": f"{generator} ({name})"})
+    timesteps = t["timesteps"].tolist()
+    print(f"[{name}] prompts {len(prompts)} steps {steps} guidance {guidance}: timesteps "
+          f"{timesteps if steps <= 6 else str(timesteps[:6])[:-1] + ', ...]'}  "
           f"max|latents| {t['latents'].abs().max().item():.4f}  image mean {u8.mean():.2f} std {u8.std():.2f}")
     return t
 

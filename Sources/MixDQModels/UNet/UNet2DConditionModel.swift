@@ -12,10 +12,14 @@ public struct UNetInputs {
     /// SDXL only: pooled text `[B, D]` and `time_ids` `[B, 6]`.
     public var textEmbeds: Tensor?
     public var timeIds: Tensor?
+    /// UNets with `time_cond_proj_dim` only (LCM-distilled): diffusers' `timestep_cond` `[B, time_cond_proj_dim]`,
+    /// the guidance-scale embedding; optional, as in diffusers.
+    public var timestepCond: Tensor?
 
-    public init(sample: Tensor, timesteps: [Float], encoderHiddenStates: Tensor, textEmbeds: Tensor? = nil, timeIds: Tensor? = nil) {
+    public init(sample: Tensor, timesteps: [Float], encoderHiddenStates: Tensor, textEmbeds: Tensor? = nil, timeIds: Tensor? = nil,
+                timestepCond: Tensor? = nil) {
         self.sample = sample; self.timesteps = timesteps; self.encoderHiddenStates = encoderHiddenStates
-        self.textEmbeds = textEmbeds; self.timeIds = timeIds
+        self.textEmbeds = textEmbeds; self.timeIds = timeIds; self.timestepCond = timestepCond
     }
 }
 
@@ -60,7 +64,7 @@ public final class UNet2DConditionModel {
         convIn = try root.conv("conv_in", in: config.inChannels, out: ch[0], kernel: config.convInKernel,
                                padding: (config.convInKernel - 1) / 2)
         timeProj = SinusoidalEmbedding(dim: ch[0], flipSinToCos: config.flipSinToCos, freqShift: config.freqShift)
-        timeEmbedding = try TimestepEmbedding(root.child("time_embedding"), in: ch[0], out: temb)
+        timeEmbedding = try TimestepEmbedding(root.child("time_embedding"), in: ch[0], out: temb, condProjDim: config.timeCondProjDim)
         if config.hasTextTimeEmbedding {
             addTimeProj = SinusoidalEmbedding(dim: config.additionTimeEmbedDim!, flipSinToCos: config.flipSinToCos,
                                               freqShift: config.freqShift)
@@ -119,6 +123,14 @@ public final class UNet2DConditionModel {
         }
         guard inputs.timesteps.count == 1 || inputs.timesteps.count == b else {
             throw UNetInputError(message: "input 'timestep' has \(inputs.timesteps.count) values, expected 1 or \(b)")
+        }
+        if let cond = inputs.timestepCond {
+            guard let dim = config.timeCondProjDim else {
+                throw UNetInputError(message: "input 'timestep_cond' given, but the UNet has no time_cond_proj_dim")
+            }
+            guard cond.shape == [b, dim] else {
+                throw UNetInputError(message: "input 'timestep_cond' has shape \(cond.shape), expected [\(b), \(dim)]")
+            }
         }
         if config.hasTextTimeEmbedding {
             let timeDim = config.additionTimeEmbedDim!

@@ -211,7 +211,8 @@ public struct UNetConfig: Decodable, Sendable {
         }
         if classEmbedType != nil { try fail("class_embed_type: unsupported '\(classEmbedType!)'") }
         if timeEmbeddingType != "positional" { try fail("time_embedding_type: unsupported '\(timeEmbeddingType)'") }
-        if timeCondProjDim != nil { try fail("time_cond_proj_dim: unsupported (LCM distilled guidance embedding)") }
+        // get_guidance_scale_embedding divides by (dim / 2 - 1).
+        if let d = timeCondProjDim { try check("time_cond_proj_dim", d, in: 4...Self.maxChannels) }
         if resnetTimeScaleShift != "default" { try fail("resnet_time_scale_shift: unsupported '\(resnetTimeScaleShift)'") }
         if actFn != "silu" { try fail("act_fn: unsupported '\(actFn)'") }
         if onlyCrossAttention || dualCrossAttention { try fail("only_cross_attention / dual_cross_attention are not supported") }

@@ -99,7 +99,7 @@ extension UNet2DConditionModel {
         let ts = inputs.timesteps.count == 1 ? Array(repeating: inputs.timesteps[0], count: b) : inputs.timesteps
         let tProj = timeProj(ts)                                        // [B, C0]
         try trace?("time_proj", tProj)
-        let tEmb = try timeEmbedding(tProj)                             // [B, 4*C0]
+        let tEmb = try timeEmbedding(tProj, condition: inputs.timestepCond)   // [B, 4*C0]
         try trace?("time_emb", tEmb)
         var emb = tEmb
         if let addTimeProj, let addEmbedding, let text = inputs.textEmbeds, let ids = inputs.timeIds {

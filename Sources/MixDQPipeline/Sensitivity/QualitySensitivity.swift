@@ -52,8 +52,7 @@ public struct CalibrationRows {
             throw SensitivityError("\(url.path): 'outputs' has shape \(raw.shape), which does not match 'xs' \(data.xs.shape) row for row")
         }
         let b = data.batch(Array(0..<data.count))
-        return CalibrationRows(inputs: UNetInputs(sample: b.sample, timesteps: b.timesteps, encoderHiddenStates: b.context,
-                                                  textEmbeds: b.textEmbeds, timeIds: b.timeIds),
+        return CalibrationRows(inputs: b,
                                outputs: raw.reshaped(data.xs.shape))
     }
 }

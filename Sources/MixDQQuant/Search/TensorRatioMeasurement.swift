@@ -34,6 +34,8 @@ public enum TensorRatioMeasurement {
             inputs.textEmbeds = Tensor(zeros: [1, projected - 6 * timeDim])
             inputs.timeIds = Tensor(shape: [1, 6], values: [Float(height), Float(width), 0, 0, Float(height), Float(width)])
         }
+        // An LCM-distilled UNet's guidance embedding reaches time_embedding.cond_proj.
+        if let dim = config.timeCondProjDim { inputs.timestepCond = Tensor(zeros: [1, dim]) }
         try unet.validate(inputs)
         var elements: [String: Int] = [:]
         let layers = unet.layers
