@@ -2,7 +2,7 @@
 # Installs the Debian packages mixdq links against (idempotent) and builds the release binary.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-PACKAGES=(libdnnl-dev libopenblas-dev libhdf5-dev libpng-dev libglpk-dev libcairo2-dev fonts-dejavu-core pkg-config)
+PACKAGES=(libdnnl-dev libopenblas-dev libhdf5-dev libpng-dev libglpk-dev libcairo2-dev zlib1g-dev fonts-dejavu-core pkg-config)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
