@@ -173,6 +173,8 @@ def torch_list_seeds():
     # torch.save'd files from scripts/reference/make_original_artefact_fixtures.py: lists and hostile files.
     originals = FIXTURES / "original"
     for path in sorted(originals.glob("*.pt")) + sorted((originals / "hostile").glob("*.pt")):
+        if path.name == "calib.pt":  # 134 KB of tensors: the tensor seed covers that case
+            continue
         write("torch-list", path.stem.replace("%", "pct"), path.read_bytes())
 
 

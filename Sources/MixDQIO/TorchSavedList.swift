@@ -78,9 +78,13 @@ public enum TorchSavedList {
         }
         var bytes = Data()
         do {
-            _ = try archive.extract(pickle) { chunk in
+            // extract(_:consumer:) returns the CRC32 of what it read but does not compare it.
+            let crc = try archive.extract(pickle) { chunk in
                 guard bytes.count + chunk.count <= maxPickleBytes else { throw Invalid(description: "too large") }
                 bytes.append(chunk)
+            }
+            guard crc == pickle.checksum else {
+                throw Invalid(description: "CRC32 mismatch (the archive is damaged)")
             }
         } catch let e as Invalid {
             throw Invalid(description: "\(source): '\(pickleName)': \(e.description)")

@@ -37,7 +37,7 @@ final class OriginalArtefactsCLITests: XCTestCase {
         }
         print("converted vs source checkpoint: \(a.keys.count) tensors, max abs diff \(worst)")
         XCTAssertEqual(worst, 0)
-        XCTAssertEqual(b.metadata["bit_widths"], "2,4,8")
+        XCTAssertEqual(b.metadata["bit_widths"], "8")
         XCTAssertEqual(b.metadata["ema_compat_repeat"], "true")
 
         var results: [[Data?]] = []
@@ -91,7 +91,7 @@ final class OriginalArtefactsCLITests: XCTestCase {
         let protected = try BitConfigNames.read(Self.fixtures.appendingPathComponent("act_protect_tiny.yaml"))
         XCTAssertEqual(protected.count, 5)
         let weights = base.appendingPathComponent("weight.yaml"), acts = base.appendingPathComponent("act.yaml")
-        try QuantFlowCLITests.bitFile(layers, [:], fallback: 4).write(to: weights, atomically: true, encoding: .utf8)
+        try QuantFlowCLITests.bitFile(layers, [:]).write(to: weights, atomically: true, encoding: .utf8)
         try QuantFlowCLITests.bitFile(layers.filter { !protected.contains($0) }, [:]).write(to: acts, atomically: true, encoding: .utf8)
         var results: [[Data?]] = []
         for list in ["act_protect_tiny.pt", "act_protect_tiny.yaml"] {

@@ -72,12 +72,21 @@ class CheckpointTests(ConverterTestCase):
     BITS = ("--bit-widths", "2,4,8", "--weight-sym", "true")
 
     def test_fixture_round_trip(self):
+        """The committed source checkpoint, written in the original's layout by the fixture script's
+        reverse mapping (conv weights rank 4 by layer name here), converts back unchanged."""
+        sys.path.insert(0, str(FIXTURES.parents[2] / "scripts" / "reference"))
+        from make_original_artefact_fixtures import original_checkpoint
+
+        source = FIXTURES / "ptq_source" / "ckpt.safetensors"
+        convs = {"conv", "conv1", "conv2", "conv_in", "conv_out", "conv_shortcut"}
+        ndim = {k.rsplit(".", 2)[0]: 4 if k.rsplit(".", 2)[0].rsplit(".", 1)[-1] in convs else 2 for k in load_file(str(source))}
+        torch.save(original_checkpoint(source, ndim, [8]), self.dir / "ckpt.pth")
         out = self.dir / "ckpt.safetensors"
         with contextlib.redirect_stdout(io.StringIO()):
-            rc = from_original.main(["ckpt", "--ckpt", str(FIXTURES / "ckpt.pth"), "--config", str(FIXTURES / "config.yaml"),
+            rc = from_original.main(["ckpt", "--ckpt", str(self.dir / "ckpt.pth"), "--config", str(FIXTURES / "config.yaml"),
                                      "--out", str(out)])
         self.assertEqual(rc, 0)
-        a, b = load_file(str(FIXTURES / "ptq_source" / "ckpt.safetensors")), load_file(str(out))
+        a, b = load_file(str(source)), load_file(str(out))
         self.assertEqual(sorted(a), sorted(b))
         worst = max(float(np.max(np.abs(a[k] - b[k]))) for k in a)
         print(f"\ncheckpoint round trip: {len(a)} tensors, max abs diff {worst}")
