@@ -16,7 +16,8 @@ ckpt: the original's `ptq.py` output (`torch.save(qnn.get_quant_params_dict())`)
   .delta_list` [B, C_out] / [B] float32, rows in ascending bit order, metadata `format`, `bit_widths`,
   `weight_symmetric`, `ema_compat_repeat` (true: the original's repeated EMA update), `bos_aware`.
   Bit widths and symmetry come from the original's config.yaml (the copy ptq.py leaves beside ckpt.pth,
-  or --config); --bit-widths / --weight-sym override. The config is copied beside the output when the
+  or --config); --bit-widths / --weight-sym override. A config without mixed_precision (lcm_lora.yaml)
+  made quantizers with only `delta` / `zero_point` for n_bits: those become one row. The config is copied beside the output when the
   output folder has none, so `mixdq infer --base-path OUT` finds both.
 
 calib: the original's `gen_calib_data.py` output: a dict `prompts` (list of str), `ts` [T, N], `xs`
@@ -76,8 +77,10 @@ def write_atomically(out: Path, write) -> None:
 
 
 def read_settings(config: Path | None, bit_widths: str | None, weight_sym: str | None):
-    """(bits in the checkpoint's row order, sorted bits, weight symmetric, bos_aware, config used)."""
+    """(bits in the checkpoint's row order, sorted bits, weight symmetric, bos_aware, single): `single` when
+    the config has no mixed_precision, so the quantizers hold only `delta` / `zero_point` for n_bits."""
     mp = sym = None
+    single = False
     bos = False
     n_bits = []
     if config is not None:
@@ -94,6 +97,11 @@ def read_settings(config: Path | None, bit_widths: str | None, weight_sym: str |
         except (KeyError, TypeError) as e:
             raise ConversionError(f"{config}: missing key {e} (expected the original's quant.weight/activation.quantizer.n_bits)") from e
         mp = cfg.get("mixed_precision")
+        if mp is None and bit_widths is None:
+            if n_bits[0] != n_bits[1]:
+                raise ConversionError(f"{config}: no mixed_precision and weights at {n_bits[0]} bits, activations at {n_bits[1]}: "
+                                      "the original then stores one width per quantizer, mixdq every width for every quantizer")
+            mp, single = [n_bits[0]], True
         sym = bool(wq.get("sym", False))  # the original's default: asymmetric
         bos = bool(aq.get("bos_aware", False))
     if bit_widths is not None:
@@ -108,7 +116,7 @@ def read_settings(config: Path | None, bit_widths: str | None, weight_sym: str |
     for b in n_bits:
         if b not in mp:
             raise ConversionError(f"{config}: n_bits {b} is not in mixed_precision {mp} (the original cannot have made this checkpoint)")
-    return mp, sorted(mp), sym, bos
+    return mp, sorted(mp), sym, bos, single
 
 
 def split_name(name: str):
@@ -129,7 +137,7 @@ def as_array(value, what: str):
     return value.detach().to(torch.float64).numpy()
 
 
-def convert_quantizer(ckpt: Path, name: str, entry, row_bits, sym: bool, weight: bool):
+def convert_quantizer(ckpt: Path, name: str, entry, row_bits, sym: bool, weight: bool, single: bool = False):
     """delta and zero-point lists [B, C] (weights) or [B] (activations), rows in row_bits order."""
     where = f"{ckpt}: quantizer '{name}'"
     if not isinstance(entry, (list, tuple)) or len(entry) != 2 or not all(isinstance(d, dict) for d in entry):
@@ -140,11 +148,15 @@ def convert_quantizer(ckpt: Path, name: str, entry, row_bits, sym: bool, weight:
         raise ConversionError(f"{where}: has learned parameters {sorted(params)}; only the original's PTQ (no reconstruction) is supported")
     if buffers.get("alpha") is not None:
         raise ConversionError(f"{where}: has an AdaRound 'alpha' buffer; learned rounding is not supported")
-    missing = [k for k in ("delta_list", "zero_point_list") if k not in buffers]
+    keys = ("delta", "zero_point") if single else ("delta_list", "zero_point_list")
+    missing = [k for k in keys if buffers.get(k) is None]
     if missing:
-        raise ConversionError(f"{where}: no {' or '.join(missing)} (a checkpoint made with mixed_precision holds both; found {sorted(buffers)})")
-    delta = as_array(buffers["delta_list"], f"{where}: delta_list")
-    zero = as_array(buffers["zero_point_list"], f"{where}: zero_point_list")
+        kind = "without mixed_precision" if single else "with mixed_precision"
+        raise ConversionError(f"{where}: no {' or '.join(missing)} (a checkpoint made {kind} holds {' and '.join(keys)}; found {sorted(buffers)})")
+    delta = as_array(buffers[keys[0]], f"{where}: {keys[0]}")
+    zero = as_array(buffers[keys[1]], f"{where}: {keys[1]}")
+    if single:  # [C_out, 1, ...] or [1, ...] -> one row
+        delta, zero = delta[None], zero[None]
     nb = len(row_bits)
     if delta.ndim < (2 if weight else 1) or delta.shape[0] != nb:
         raise ConversionError(f"{where}: delta_list has shape {list(delta.shape)}, expected [{nb}, ...] (one row per bit width {row_bits})")
@@ -177,7 +189,7 @@ def convert_checkpoint(ckpt: Path, out: Path, config: Path | None, bit_widths: s
 
     if config is None and (ckpt.parent / "config.yaml").is_file():
         config = ckpt.parent / "config.yaml"
-    row_bits, bits, sym, bos = read_settings(config, bit_widths, weight_sym)
+    row_bits, bits, sym, bos, single = read_settings(config, bit_widths, weight_sym)
     data = torch_load(ckpt)
     if not isinstance(data, dict):
         raise ConversionError(f"{ckpt}: holds a {type(data).__name__}, expected the original's dict {{quantizer name: [buffers, parameters]}}")
@@ -200,7 +212,7 @@ def convert_checkpoint(ckpt: Path, out: Path, config: Path | None, bit_widths: s
         if quantizer not in QUANTIZER_SUFFIXES or not layer:
             raise ConversionError(f"{ckpt}: key '{name}' is not a quantizer of the original's layout "
                                   f"(<layer path>.{{{','.join(QUANTIZER_SUFFIXES + UNUSED_ATTENTION_QUANTIZERS)}}})")
-        delta, zero = convert_quantizer(ckpt, name, entry, row_bits, sym, quantizer.startswith("weight"))
+        delta, zero = convert_quantizer(ckpt, name, entry, row_bits, sym, quantizer.startswith("weight"), single)
         key = f"{layer}.{quantizer}"
         if f"{key}.delta_list" in tensors:
             raise ConversionError(f"{ckpt}: quantizer '{key}' given twice (with and without the 'model.' prefix)")

@@ -106,6 +106,30 @@ class CheckpointTests(ConverterTestCase):
             self.assertEqual(f.metadata()["bit_widths"], "2,4,8")
             self.assertEqual(f.metadata()["weight_symmetric"], "false")
 
+    def test_config_without_mixed_precision_uses_delta(self):
+        """lcm_lora.yaml has no mixed_precision: the quantizers hold `delta` / `zero_point` only."""
+        ckpt = {
+            "conv_in.weight_quantizer": [collections.OrderedDict(delta=torch.tensor([0.5, 0.25]).reshape(2, 1, 1, 1),
+                                                                 zero_point=torch.tensor([3.0, 9.0]).reshape(2, 1, 1, 1), alpha=None),
+                                         collections.OrderedDict()],
+            "conv_in.act_quantizer": [collections.OrderedDict(delta=torch.tensor(0.1).reshape(1, 1, 1, 1),
+                                                              zero_point=torch.tensor(17.0).reshape(1, 1, 1, 1), alpha=None),
+                                      collections.OrderedDict()],
+        }
+        config = self.dir / "config.yaml"
+        config.write_text((FIXTURES.parents[2] / "configs" / "lcm_lora.yaml").read_text())
+        rc, err = self.convert("ckpt", ckpt, "--config", str(config))
+        self.assertEqual(rc, 0, err)
+        out = load_file(str(self.dir / "out" / "file"))
+        np.testing.assert_array_equal(out["conv_in.weight_quantizer.zero_point_list"], np.array([[3.0, 9.0]], dtype=np.float32))
+        np.testing.assert_array_equal(out["conv_in.act_quantizer.delta_list"], np.array([0.1], dtype=np.float32))
+        with safe_open(str(self.dir / "out" / "file"), "np") as f:
+            self.assertEqual(f.metadata()["bit_widths"], "8")
+            self.assertEqual(f.metadata()["weight_symmetric"], "false")
+        (self.dir / "out" / "file").unlink()
+        del ckpt["conv_in.act_quantizer"][0]["delta"]
+        self.assertFails("ckpt", ckpt, "conv_in.act_quantizer", "no delta", "without mixed_precision", extra=("--config", str(config)))
+
     def test_unused_attention_quantizers_are_skipped(self):
         ckpt = small_checkpoint()
         ckpt["mid_block.attentions.0.transformer_blocks.0.attn1.act_quantizer_q"] = [
