@@ -29,30 +29,36 @@ public enum TorchSavedList {
     static let maxPickleBytes = 16 << 20
     static let maxEntries = 4096
 
+    /// The strings of the list saved in the file at `url`.
     public static func read(_ url: URL) throws -> [String] {
+        let head: Data
+        do {
+            let handle = try FileHandle(forReadingFrom: url)
+            defer { try? handle.close() }
+            head = try handle.read(upToCount: 4) ?? Data()
+        } catch {
+            throw Invalid(description: "\(url.path): cannot read (\(FileErrorText.reason(error)))")
+        }
+        guard isZipArchive(head) else {
+            if isLegacyTorchSave(head) {
+                throw Invalid(description: "\(url.path): torch.save's legacy (non-zip) format; load it and save it again with a current PyTorch")
+            }
+            throw Invalid(description: "\(url.path): not a zip archive (torch.save writes one); found \(head.isEmpty ? "an empty file" : "other content")")
+        }
         let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue ?? 0
         guard size <= maxFileBytes else {
             throw Invalid(description: "\(url.path): \(size) bytes, too large for a torch.save'd list of layer names (limit \(maxFileBytes))")
         }
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw Invalid(description: "\(url.path): cannot read (\(FileErrorText.reason(error)))")
+        // File-backed on purpose: ZIPFoundation's in-memory archive traps on a seek past the end
+        // (found by fuzzing), its FILE* path reports a short read instead.
+        let archive: Archive
+        do { archive = try Archive(url: url, accessMode: .read) } catch {
+            throw Invalid(description: "\(url.path): damaged zip archive (\(error))")
         }
-        return try parse(data, source: url.path)
+        return try strings(in: archive, source: url.path)
     }
 
-    /// The strings of the list in `data` (the bytes of a .pt file); `source` names it in errors.
-    public static func parse(_ data: Data, source: String) throws -> [String] {
-        guard isZipArchive(data) else {
-            if isLegacyTorchSave(data) {
-                throw Invalid(description: "\(source): torch.save's legacy (non-zip) format; load it and save it again with a current PyTorch")
-            }
-            throw Invalid(description: "\(source): not a zip archive (torch.save writes one); found \(data.isEmpty ? "an empty file" : "other content")")
-        }
-        let archive: Archive
-        do { archive = try Archive(data: data, accessMode: .read) } catch {
-            throw Invalid(description: "\(source): damaged zip archive (\(error))")
-        }
+    private static func strings(in archive: Archive, source: String) throws -> [String] {
         var entries: [Entry] = []
         for entry in archive {
             entries.append(entry)

@@ -50,7 +50,7 @@ public struct BitConfig: Equatable {
         }
         let torchExtension = ["pt", "pth"].contains(url.pathExtension.lowercased())
         if TorchSavedList.isZipArchive(data) || torchExtension {
-            do { return try TorchSavedList.parse(data, source: url.path).map(strip) } catch let e as TorchSavedList.Invalid {
+            do { return try TorchSavedList.read(url).map(strip) } catch let e as TorchSavedList.Invalid {
                 throw Invalid(description: e.description)
             }
         }

@@ -59,9 +59,14 @@ final class TorchSavedListTests: XCTestCase {
             ("empty", Data(), "an empty file"),
             ("no-central-directory", good.prefix(200), "damaged zip archive"),
         ]
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("torch-lists-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
         for (label, data, message) in cases {
-            XCTAssertThrowsError(try TorchSavedList.parse(data, source: "x/\(label).pt"), label) { error in
-                XCTAssertTrue("\(error)".contains("x/\(label).pt"), "\(label): \(error)")
+            let url = dir.appendingPathComponent("\(label).pt")
+            try data.write(to: url)
+            XCTAssertThrowsError(try TorchSavedList.read(url), label) { error in
+                XCTAssertTrue("\(error)".contains(url.path), "\(label): \(error)")
                 XCTAssertTrue("\(error)".contains(message), "\(label): expected '\(message)' in: \(error)")
             }
         }

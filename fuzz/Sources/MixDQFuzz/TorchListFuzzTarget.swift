@@ -7,7 +7,7 @@ enum TorchListFuzzTarget: FuzzTarget {
     static let name = "torch-list"
 
     static func run(_ input: Data) {
-        _ = try? TorchSavedList.parse(input, source: "fuzz.pt")
+        _ = try? TorchSavedList.read(FuzzScratch.write(input, as: "fuzz.pt"))
         _ = try? PickledStringList.parse(input, source: "fuzz.pkl")
     }
 }
