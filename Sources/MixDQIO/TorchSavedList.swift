@@ -49,6 +49,14 @@ public enum TorchSavedList {
         guard size <= maxFileBytes else {
             throw Invalid(description: "\(url.path): \(size) bytes, too large for a torch.save'd list of layer names (limit \(maxFileBytes))")
         }
+        // ZIPFoundation traps on offsets past Int64.max: bound every one by the file first.
+        do {
+            try ZipBoundsCheck.check([UInt8](try Data(contentsOf: url)), maxEntries: maxEntries)
+        } catch let failure as ZipBoundsCheck.Failure {
+            throw Invalid(description: "\(url.path): damaged zip archive (\(failure.reason))")
+        } catch {
+            throw Invalid(description: "\(url.path): cannot read (\(FileErrorText.reason(error)))")
+        }
         // File-backed on purpose: ZIPFoundation's in-memory archive traps on a seek past the end
         // (found by fuzzing), its FILE* path reports a short read instead.
         let archive: Archive

@@ -52,7 +52,12 @@ final class TorchSavedListTests: XCTestCase {
         let at = try XCTUnwrap(good.range(of: name))
         var corrupt = good
         corrupt[at.lowerBound] = UInt8(ascii: "M")
+        // torch.save writes ZIP64 end records; an offset past Int64.max there trapped ZIPFoundation.
+        var zip64 = good
+        let record = try XCTUnwrap(good.range(of: Data([0x50, 0x4B, 0x06, 0x06]))).lowerBound
+        for i in 48..<56 { zip64[record + i] = 0xFF }
         let cases: [(String, Data, String)] = [
+            ("zip64-offset", zip64, "past the end of the file"),
             ("truncated", good.prefix(good.count / 2), "damaged zip archive"),
             ("crc", corrupt, "damaged"),
             ("text", Data("- model.conv_in\n".utf8), "not a zip archive"),
