@@ -4,7 +4,7 @@ import PackageDescription
 // Layout (a map of the architecture):
 //   C targets        CDNNL, COpenBLAS, CHDF5, CPNG, CGLPK, CCairo (system libraries), CKernels (SIMD elementwise + scalar _ref)
 //   MixDQCompute     Tensor, FeatureMap (NHWC), oneDNN/OpenBLAS engine, the ops every model uses
-//   MixDQIO          safetensors, diffusers config.json, HDF5, PNG, YAML, COCO captions
+//   MixDQIO          safetensors, diffusers config.json, HDF5, PNG, YAML, COCO captions, torch.save'd name lists
 //   MixDQModels      UNet2DConditionModel, CLIP text encoders, VAE decoder, tokenizer, schedulers, torch RNG
 //   MixDQQuant       quantizers, calibration, quant checkpoints, bit configs; the quantization seam (sites,
 //                    backends: fake quant, oneDNN INT8) and the deployable quantized UNet
@@ -21,6 +21,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        // Reads the zip container of torch.save files (the original MixDQ's act-protect list).
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
@@ -33,7 +35,7 @@ let package = Package(
         .systemLibrary(name: "CCairo", path: "Sources/CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(name: "MixDQCompute", dependencies: ["CKernels", "CDNNL", "COpenBLAS"]),
-        .target(name: "MixDQIO", dependencies: ["MixDQCompute", "CKernels", "CHDF5", "CPNG", "Yams"]),
+        .target(name: "MixDQIO", dependencies: ["MixDQCompute", "CKernels", "CHDF5", "CPNG", "Yams", "ZIPFoundation"]),
         .target(name: "MixDQModels", dependencies: ["MixDQCompute", "CKernels"]),
         .target(name: "MixDQQuant", dependencies: ["MixDQCompute", "MixDQIO", "MixDQModels", "CKernels", "CGLPK", "Yams"]),
         .target(name: "MixDQPipeline", dependencies: ["MixDQCompute", "MixDQIO", "MixDQModels", "MixDQQuant", "CCairo"]),

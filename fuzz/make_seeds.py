@@ -169,6 +169,15 @@ def hdf5_seeds():
         f.create_dataset("xs", data=np.ones((2, 3, 4), dtype=np.float32), chunks=(1, 3, 4), compression="gzip")
 
 
+def torch_list_seeds():
+    # torch.save'd files from scripts/reference/make_original_artefact_fixtures.py: lists and hostile files.
+    originals = FIXTURES / "original"
+    for path in sorted(originals.glob("*.pt")) + sorted((originals / "hostile").glob("*.pt")):
+        if path.name == "calib.pt":  # 134 KB of tensors: the tensor seed covers that case
+            continue
+        write("torch-list", path.stem.replace("%", "pct"), path.read_bytes())
+
+
 if __name__ == "__main__":
     safetensors_seeds()
     config_seeds()
@@ -176,3 +185,4 @@ if __name__ == "__main__":
     tokenizer_seeds()
     quantized_unet_seeds()
     hdf5_seeds()
+    torch_list_seeds()

@@ -4,7 +4,7 @@
 #   bash scripts/fuzz.sh TARGET SECONDS [libFuzzer options...]
 #   bash scripts/fuzz.sh all SECONDS
 #
-# TARGET: safetensors, config-json, mixdq-yaml, tokenizer, hdf5 (fuzz/README.md describes each).
+# TARGET: safetensors, config-json, mixdq-yaml, tokenizer, hdf5, quantized-unet, torch-list (fuzz/README.md describes each).
 # Seeds come from fuzz/corpus/TARGET; inputs libFuzzer finds go to .build-fuzz/corpus/TARGET, a
 # crashing input to .build-fuzz/artifacts/ and libFuzzer's output to .build-fuzz/logs/TARGET.log.
 # Prints the number of inputs run; exits non-zero on a crash, a sanitizer report, a hang
@@ -13,7 +13,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-TARGETS=(safetensors config-json mixdq-yaml tokenizer hdf5 quantized-unet)
+TARGETS=(safetensors config-json mixdq-yaml tokenizer hdf5 quantized-unet torch-list)
 if [ $# -lt 2 ] || ! [[ "$2" =~ ^[0-9]+$ ]]; then
     echo "usage: $0 TARGET|all SECONDS [libFuzzer options...]   (targets: ${TARGETS[*]})" >&2
     exit 2

@@ -15,7 +15,7 @@ struct InferCommand: ParsableCommand {
     @Option(help: "Quant checkpoint (default: <base-path>/ckpt.safetensors).") var ckpt: String?
     @Option(help: "Per-layer weight bits, YAML 'model.<layer>: bits' (original format).") var configWeightMp: String?
     @Option(help: "Per-layer activation bits (needs --config-weight-mp).") var configActMp: String?
-    @Option(help: "YAML list of layers kept fully FP when --config-act-mp is used.") var actProtect: String?
+    @Option(help: "Layers kept fully FP when --config-act-mp is used: a YAML list, or the original's torch.save'd list (act_sensitivie_a8_1%.pt).") var actProtect: String?
     @Flag(help: "Disable activation fake quantization.") var skipQuantAct = false
     @Flag(help: "Disable weight fake quantization.") var skipQuantWeight = false
     @Option(help: "Quantized execution: int8 (oneDNN integer kernels), fake (fp32 simulation, the original's), auto (int8 where every layer has an integer path, else fake).")

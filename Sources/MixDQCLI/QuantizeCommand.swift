@@ -15,7 +15,7 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: "The ptq output folder (ckpt.safetensors and config.yaml), or the checkpoint file itself.") var ckpt: String
     @Option(help: "Per-layer weight bits, YAML 'model.<layer>: bits' (original format).") var configWeightMp: String?
     @Option(help: "Per-layer activation bits (needs --config-weight-mp); only 8-bit activations have an integer path.") var configActMp: String?
-    @Option(help: "YAML list of layers kept fully FP when --config-act-mp is used.") var actProtect: String?
+    @Option(help: "Layers kept fully FP when --config-act-mp is used: a YAML list, or the original's torch.save'd list (act_sensitivie_a8_1%.pt).") var actProtect: String?
     @Flag(help: "Weight-only quantization (A16: weights stored packed, run dequantized in fp32).") var skipQuantAct = false
     @Option(help: "Output folder for the quantized UNet (must not exist yet).") var out: String
     @OptionGroup var modelOptions: ModelOptions

@@ -16,7 +16,7 @@ struct SearchAllocateCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Target ratio-weighted mean bit width of the group.") var target: Double
     @Option(parsing: .unconditional, help: "Allowed distance of the mean from --target.") var tolerance = 0.02
     @Option(help: "content (path contains attn2 or ff), quality (the rest) or all.") var group = "all"
-    @Option(help: "YAML list of layers left out (e.g. the act-protect list).") var exclude: String?
+    @Option(help: "List of layers left out (e.g. the act-protect list; YAML or the original's .pt).") var exclude: String?
     @Option(parsing: .unconditional, help: "Also keep the group's packed weight bytes (2/4/8-bit: 1/4, 1/2, 1 byte per parameter) at most this; needs --params.")
     var maxBytes: Double?
     @Option(help: "Parameter-count YAML 'model.<layer>: count' (from `mixdq search ratios --type params`), for --max-bytes.") var params: String?

@@ -22,7 +22,7 @@ struct SearchAllocateScanCommand: ParsableCommand {
     @Option(help: "Quality candidate bits.") var qualityBits = "4,8"
     @Option(help: "The bit width of each column of the score files.") var scoreBits = "2,4,8"
     @Option(parsing: .unconditional, help: "Allowed distance of each group's mean from its target.") var tolerance = 0.02
-    @Option(help: "YAML list of layers left out of both groups (the act-protect list).") var exclude: String?
+    @Option(help: "List of layers left out of both groups (the act-protect list; YAML or the original's .pt).") var exclude: String?
     @Option(parsing: .unconditional, help: "Seconds GLPK may take to prove each programme's optimum; past it the command fails (default: no limit).") var timeLimit: Double?
     @Option(help: "Output folder for the candidate YAMLs and scan.csv.") var out: String
 

@@ -30,7 +30,7 @@ enum SearchInputs {
 
     static func url(_ path: String) -> URL { URL(fileURLWithPath: path) }
 
-    /// The exclude list (the act-protect YAML list), or none.
+    /// The exclude list (the act-protect list, YAML or the original's .pt), or none.
     static func excluded(_ path: String?) throws -> [String] {
         try path.map { try BitConfig.loadLayerList(url($0)) } ?? []
     }

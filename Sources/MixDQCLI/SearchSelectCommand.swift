@@ -23,7 +23,7 @@ struct SearchSelectCommand: ParsableCommand {
     @Option(help: "weight or act: which candidates (weight_*.yaml / act_*.yaml) and phase.") var type: SelectionKind
     @Option(help: "Folder of candidate bit configs (what `mixdq search allocate-scan` writes).") var dir: String
     @Option(help: "The fixed weight config of the act phase (the weight phase's final_weight_mp.yaml).") var configWeightMp: String?
-    @Option(help: "YAML list of layers kept fully FP in the act phase (`mixdq search protect`).") var actProtect: String?
+    @Option(help: "Layers kept fully FP in the act phase (`mixdq search protect`'s YAML, or the original's .pt).") var actProtect: String?
     @Option(parsing: .unconditional, help: "Number of prompts (the first N COCO captions).") var prompts: Int
     @Option(help: "Output: the chosen candidate's bit config.") var out: String
     @Option(help: "The ptq output folder (ckpt.safetensors, config.yaml) or the checkpoint file itself.") var ckpt: String

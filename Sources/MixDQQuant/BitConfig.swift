@@ -40,14 +40,25 @@ public struct BitConfig: Equatable {
         return BitConfig(bits: bits, source: url.path)
     }
 
-    /// A YAML list of layer paths (the act-protect list; `model.` prefix optional).
+    /// A list of layer paths (the act-protect list; `model.` prefix optional): a YAML list, or the
+    /// original's `torch.save`d Python list (`act_sensitivie_a8_1%.pt`), told apart by content
+    /// (zip magic), so a renamed file still reads and a `.pt` that is not a zip says so.
     public static func loadLayerList(_ url: URL) throws -> [String] {
-        let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
             throw Invalid(description: "\(url.path): cannot read layer list (\(FileErrorText.reason(error)))")
         }
+        let torchExtension = ["pt", "pth"].contains(url.pathExtension.lowercased())
+        if TorchSavedList.isZipArchive(data) || torchExtension {
+            do { return try TorchSavedList.read(url).map(strip) } catch let e as TorchSavedList.Invalid {
+                throw Invalid(description: e.description)
+            }
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw Invalid(description: "\(url.path): cannot read layer list (not valid UTF-8 text, and not a torch.save zip archive)")
+        }
         guard let seq = (try? Yams.compose(yaml: text))??.sequence else {
-            throw Invalid(description: "\(url.path): expected a YAML list of layer paths")
+            throw Invalid(description: "\(url.path): expected a YAML list of layer paths (or the original's torch.save'd list, a zip archive)")
         }
         return try seq.map { n in
             guard let s = n.string else { throw Invalid(description: "\(url.path), line \(n.mark?.line ?? 0): entry is not a string") }

@@ -9,7 +9,7 @@ protocol FuzzTarget {
 
 let fuzzTargets: [FuzzTarget.Type] = [
     SafetensorsFuzzTarget.self, ConfigJSONFuzzTarget.self, MixDQYAMLFuzzTarget.self,
-    TokenizerFuzzTarget.self, HDF5FuzzTarget.self, QuantizedUNetFuzzTarget.self,
+    TokenizerFuzzTarget.self, HDF5FuzzTarget.self, QuantizedUNetFuzzTarget.self, TorchListFuzzTarget.self,
 ]
 
 /// `MixDQFuzz TARGET [libFuzzer options] [CORPUS...]`.
