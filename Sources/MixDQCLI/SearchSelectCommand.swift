@@ -30,7 +30,7 @@ struct SearchSelectCommand: ParsableCommand {
     @Option(help: "ssim or psnr: the metric that ranks.") var metric: ImageComparison.Metric = .ssim
     @Option(parsing: .unconditional, help: "SSIM window (odd, >= 3): 7 standard, 511 the original's (needs images of at least 511 pixels).") var ssimWindow = 7
     @Option(help: "Tensor-ratio YAML the mean bits are weighted by (the allocation's); default: measured on the model.") var ratio: String?
-    @Option(help: "COCO captions_val2014.json-format file. Default: calib_data.captions or the shipped captions.") var captions: String?
+    @Option(help: "Prompts: a COCO captions_val2014.json-format file, or a text file with one prompt per line. Default: calib_data.captions or the shipped captions.") var captions: String?
     @Option(parsing: .unconditional, help: "Image i uses seed + i.") var seed: UInt64 = 42
     @Option(parsing: .unconditional, help: "Image height (default: the UNet's sample_size * 8).") var height: Int?
     @Option(parsing: .unconditional, help: "Image width (default: the UNet's sample_size * 8).") var width: Int?
@@ -71,7 +71,7 @@ struct SearchSelectCommand: ParsableCommand {
         guard guidance.isFinite else { throw CommandError("\(mixdqConfig.sourceURL?.path ?? "config"): 'calib_data.scale_value' does not fit a finite Float") }
 
         let captionsURL = try captions.map { URL(fileURLWithPath: $0) } ?? mixdqConfig.captionsURL()
-        let all = try COCOCaptions.load(captionsURL)
+        let all = try PromptFile.load(captionsURL)
         guard all.count >= prompts else { throw CommandError("\(captionsURL.path): holds \(all.count) captions, --prompts asks for \(prompts)") }
 
         let outURL = URL(fileURLWithPath: out)

@@ -149,6 +149,28 @@ final class SearchSelectCLITests: XCTestCase {
         XCTAssertEqual(rows[2][4], "yes", "fewer activation bits: on the front")
     }
 
+    /// Prompts from a text file (one per line, as the trained model's config gives them): the FP
+    /// images select renders are fp-infer's for the same file.
+    func testPromptsFromATextFile() throws {
+        let s = try setup("select-text-prompts", weightBits: [8])
+        let prompts = s.dir.appendingPathComponent("prompts.txt")
+        try "a large red circle on the left, gray background\na small blue star at the top right, white background\n"
+            .write(to: prompts, atomically: true, encoding: .utf8)
+        try MixDQCLI.succeed(["search", "select", "--type", "weight", "--dir", s.candidates.path, "--prompts", "2", "--captions", prompts.path,
+                              "--ckpt", s.workspace.ptq.path, "--out", s.dir.appendingPathComponent("final_weight_mp.yaml").path])
+        let fp = s.dir.appendingPathComponent("fp")
+        try MixDQCLI.succeed(["fp-infer", "--config", s.workspace.config.path, "--captions", prompts.path, "--base-path", fp.path,
+                              "--num-imgs", "2", "--batch-size", "1"])
+        for i in 0..<2 {
+            let rendered = MixDQCLI.bytes(s.dir.appendingPathComponent("select_weight/images/fp/\(i).png"))
+            XCTAssertNotNil(rendered, "select's FP image \(i)")
+            XCTAssertEqual(rendered, MixDQCLI.bytes(fp.appendingPathComponent("generated_images/\(i).png")), "FP image \(i)")
+        }
+        try MixDQCLI.fail(["search", "select", "--type", "weight", "--dir", s.candidates.path, "--prompts", "3", "--captions", prompts.path,
+                           "--ckpt", s.workspace.ptq.path, "--out", s.dir.appendingPathComponent("again.yaml").path],
+                          mentioning: [prompts.path, "holds 2 captions"])
+    }
+
     func testBadInputsAreNamedAndWriteNothing() throws {
         let s = try setup("select-bad", weightBits: [8])
         let out = s.dir.appendingPathComponent("out/final.yaml")
