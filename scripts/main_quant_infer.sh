@@ -5,8 +5,8 @@ source "$(dirname "$0")/common.sh"
 BASE="$LOGS/${LOG_NAME:-debug_sdxl_turbo}"
 # MP_DIR holds weight_8.00.yaml, act_8.00.yaml, act_protect.yaml for the model in use.
 if [ -z "${MP_DIR:-}" ]; then
-    # The shipped configs name the layers of one model: SDXL-Turbo's or the random tiny model's
-    # (the trained tiny model has other transformer depths and has no searched configs yet: uniform).
+    # The shipped configs name the layers of one model: SDXL-Turbo's, the random tiny model's or the
+    # trained one's (other transformer depths; its folder holds searched configs but no W8A8 files: uniform).
     if [ -n "${MODEL:-}" ]; then MP_DIR="$ROOT/mixed_precision_configs/sdxl_turbo"
     elif [ "${MIXDQ_DEFAULT_MODEL:-trained}" = random ]; then MP_DIR="$ROOT/mixed_precision_configs/tiny-sdxl-v1"
     else MP_DIR="$ROOT/mixed_precision_configs/trained-tiny-sdxl"; fi
