@@ -30,4 +30,32 @@ final class ShippedConfigsCLITests: XCTestCase {
         XCTAssertEqual(bits.values.filter { $0 == 2 }.count, 42)
         XCTAssertEqual(bits.values.filter { $0 == 8 }.count, 93)
     }
+
+    /// The original's targets (W5, A7.7): the weight file names every layer, the act file every
+    /// layer but the 9 of the protect list, at the means the README states (act ratios at 128×128).
+    func testTrainedModelsSearchedW5A77Configs() throws {
+        let dir = try MixDQCLI.tempDir("shipped-configs-w5")
+        let folder = MixDQCLI.packageRoot.appendingPathComponent("mixed_precision_configs/trained-tiny-sdxl")
+        var ratios: [String: [String: Double]] = [:]
+        for type in ["weight", "act"] {
+            let url = dir.appendingPathComponent("ratio_\(type).yaml")
+            try MixDQCLI.succeed(["search", "ratios", "--type", type, "--height", "128", "--width", "128", "--out", url.path],
+                                 environment: ["MIXDQ_DEFAULT_MODEL": "trained"])
+            ratios[type] = try entries(url)
+        }
+        let protected = try String(contentsOf: folder.appendingPathComponent("act_protect.yaml"), encoding: .utf8)
+            .split(separator: "\n").filter { $0.hasPrefix("- ") }.map { String($0.dropFirst(2)) }
+        XCTAssertEqual(protected.count, 9)
+        for (type, file, mean, layers) in [("weight", "weight_4.98.yaml", 4.98, 264), ("act", "act_7.71.yaml", 7.71, 255)] {
+            let bits = try entries(folder.appendingPathComponent(file))
+            let ratio = ratios[type] ?? [:]
+            XCTAssertEqual(bits.count, layers, file)
+            let expected = Set(ratio.keys).subtracting(type == "act" ? Set(protected) : [])
+            XCTAssertEqual(Set(bits.keys), expected, "\(file): not the model's layers (less the protected ones for act)")
+            let total = bits.keys.reduce(0.0) { $0 + (ratio[$1] ?? .nan) }
+            let m = bits.reduce(0.0) { $0 + $1.value * (ratio[$1.key] ?? .nan) / total }
+            print(String(format: "%@: ratio-weighted mean %.4f bits", file, m))
+            XCTAssertEqual(m, mean, accuracy: 0.005, file)
+        }
+    }
 }
