@@ -90,6 +90,12 @@ final class BitAllocationTests: XCTestCase {
 
     // MARK: Exactness
 
+    /// A random byte budget between every layer at the lowest and every layer at the highest width.
+    func byteBudget(_ inst: Instance, indices: [Int], lo: Double, hi: Double, rng: inout SplitMix64) -> Double {
+        let least = indices.reduce(0.0) { $0 + inst.params[$1] * lo / 8 }, most = indices.reduce(0.0) { $0 + inst.params[$1] * hi / 8 }
+        return (least + (most - least) * random(&rng)).rounded(.up)
+    }
+
     enum TrialOutcome { case solved, infeasible, borderline }
 
     /// One random trial against brute force: GLPK's optimum equals the best feasible score, or both
@@ -135,12 +141,8 @@ final class BitAllocationTests: XCTestCase {
             let group: LayerGroup = [.all, .content, .quality][trial % 3]
             let indices = inst.layers.indices.filter { group.contains(inst.layers[$0]) }
             if indices.isEmpty { continue }
-            // Every fourth trial also has a byte budget between all-lowest and all-highest.
-            var maxBytes: Double? = nil
-            if trial % 4 == 3 {
-                let least = indices.reduce(0.0) { $0 + inst.params[$1] * lo / 8 }, most = indices.reduce(0.0) { $0 + inst.params[$1] * hi / 8 }
-                maxBytes = (least + (most - least) * random(&rng)).rounded(.up)
-            }
+            // Every fourth trial also has a byte budget.
+            let maxBytes = trial % 4 == 3 ? byteBudget(inst, indices: indices, lo: lo, hi: hi, rng: &rng) : nil
             switch try compareWithBruteForce(inst, indices: indices, bits: bits, target: target, tolerance: tolerance, group: group,
                                              maxBytes: maxBytes, trial: trial) {
             case .solved: solved += 1
@@ -177,11 +179,7 @@ final class BitAllocationTests: XCTestCase {
             let target = lo + (hi - lo) * random(&rng)
             let tolerance = [0.05, 0.3, 1.0][Int(random(&rng) * 3)]
             let indices = Array(inst.layers.indices)
-            var maxBytes: Double? = nil
-            if trial % 4 == 3 {
-                let least = indices.reduce(0.0) { $0 + inst.params[$1] * lo / 8 }, most = indices.reduce(0.0) { $0 + inst.params[$1] * hi / 8 }
-                maxBytes = (least + (most - least) * random(&rng)).rounded(.up)
-            }
+            let maxBytes = trial % 4 == 3 ? byteBudget(inst, indices: indices, lo: lo, hi: hi, rng: &rng) : nil
             switch try compareWithBruteForce(inst, indices: indices, bits: bits, target: target, tolerance: tolerance, group: .all,
                                              maxBytes: maxBytes, trial: trial) {
             case .solved: solved += 1
