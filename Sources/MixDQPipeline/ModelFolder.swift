@@ -66,7 +66,7 @@ public struct ModelFolder {
         let config = try UNetConfig.load(dir.appendingPathComponent("config.json"))
         let weights = try SafetensorsWeightSource.open(folder: dir)
         guard QuantizedUNetKernels.isQuantizedUNet(weights) else {
-            let fused = lora?.fused(.unet, into: weights, modelName: dir.path) ?? weights
+            let fused = lora?.fused(.unet, into: weights, modelName: dir.path, sgmNames: SGMModuleNames(config: config)) ?? weights
             return try UNet2DConditionModel(config: config, weights: fused, precision: precision, packForInference: packForInference)
         }
         if let lora, lora.targets(.unet) { throw LoRAError.quantizedUNet(file: lora.file, unet: dir.path) }

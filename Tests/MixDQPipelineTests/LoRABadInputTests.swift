@@ -82,11 +82,12 @@ final class LoRABadInputTests: XCTestCase {
 
     func testModulesTheModelDoesNotHaveAreListed() throws {
         let url = try write([("unet.\(Self.module).lora_A.weight", [4, 64]), ("unet.\(Self.module).lora_B.weight", [64, 4]),
-                             ("lora_unet_input_blocks_4_1_proj_in.lora_down.weight", [4, 64]),
-                             ("lora_unet_input_blocks_4_1_proj_in.lora_up.weight", [64, 4])])
+                             // SGM numbering ends at input_blocks.8 in this 3-level UNet.
+                             ("lora_unet_input_blocks_9_1_proj_in.lora_down.weight", [4, 64]),
+                             ("lora_unet_input_blocks_9_1_proj_in.lora_up.weight", [64, 4])])
         let lora = try LoRAWeights.load(url, scale: 1)
         assertLoRAError(try ModelFolder(Self.unetFolder, lora: lora).loadUNet(),
-                        mentions: [url.path, "unet", "1 LoRA module(s)", "input_blocks_4_1_proj_in"])
+                        mentions: [url.path, "unet", "1 LoRA module(s)", "input_blocks_9_1_proj_in"])
     }
 
     func testShapesThatDoNotFitNameTheModule() throws {

@@ -69,4 +69,61 @@ final class LoRAParityTests: XCTestCase {
             }
         }
     }
+
+    /// An SDXL kohya LoRA in kohya's own SGM module names (input_blocks / middle_block /
+    /// output_blocks, in_layers / emb_layers / skip_connection / op, time_embed, label_emb, out),
+    /// 17 modules over every block kind, against diffusers' own SGM mapping.
+    func testKohyaSGMNamesMatchDiffusers() throws {
+        let lora = try LoRAWeights.load(Self.loraDir.appendingPathComponent("kohya_sgm.safetensors"), scale: 1)
+        let golden = try SafetensorsFile(Self.loraDir.appendingPathComponent("fused_kohya_sgm.safetensors"))
+        let config = try UNetConfig.load(folder("unet").appendingPathComponent("config.json"))
+        let base = try SafetensorsWeightSource.open(folder: folder("unet"))
+        let fused = lora.fused(.unet, into: base, modelName: "fixture", sgmNames: SGMModuleNames(config: config))
+        var compared = 0
+        for key in golden.keys where key.hasSuffix(".weight") {
+            let weightKey = String(key.dropFirst("unet.".count))
+            let want = try golden.floatTensor(key)
+            XCTAssertGreaterThan(relativeError(try base.tensor(weightKey, shape: want.shape), want), 1e-3, "\(key): the LoRA changes this weight")
+            XCTAssertLessThanOrEqual(relativeError(try fused.tensor(weightKey, shape: want.shape), want), 1e-6, key)
+            compared += 1
+        }
+        XCTAssertEqual(compared, 17)
+        let io = try SafetensorsFile(Self.fixtures.appendingPathComponent("unet_sdxl_tiny/io_b1.safetensors"))
+        let inputs = UNetInputs(sample: try io.floatTensor("sample"), timesteps: try io.floatTensor("timestep").scalars,
+                                encoderHiddenStates: try io.floatTensor("encoder_hidden_states"),
+                                textEmbeds: try io.floatTensor("text_embeds"), timeIds: try io.floatTensor("time_ids"))
+        let unet = try ModelFolder(folder("unet"), lora: lora).loadUNet()
+        let error = relativeError(try unet(inputs), try golden.floatTensor("unet_out"))
+        print(String(format: "kohya SGM LoRA: UNet output max-rel error vs diffusers %.3g", error))
+        XCTAssertLessThanOrEqual(error, 1e-4)
+    }
+
+    /// The SGM names of the layout the fixture's LoRA uses, written out from the SGM UNet's numbering.
+    func testSGMNamesOfEveryBlockKind() throws {
+        let config = try UNetConfig.load(folder("unet").appendingPathComponent("config.json"))
+        let names = SGMModuleNames(config: config)
+        let expected = [
+            "conv_in": "input_blocks.0.0", "time_embedding.linear_2": "time_embed.2", "add_embedding.linear_1": "label_emb.0.0",
+            "conv_norm_out": "out.0", "conv_out": "out.2",
+            "down_blocks.0.resnets.0.norm1": "input_blocks.1.0.in_layers.0", "down_blocks.0.resnets.1.conv2": "input_blocks.2.0.out_layers.3",
+            "down_blocks.0.downsamplers.0.conv": "input_blocks.3.0.op",
+            "down_blocks.1.resnets.0.conv_shortcut": "input_blocks.4.0.skip_connection",
+            "down_blocks.1.attentions.1.transformer_blocks.0.attn2.to_out.0": "input_blocks.5.1.transformer_blocks.0.attn2.to_out.0",
+            "down_blocks.1.downsamplers.0.conv": "input_blocks.6.0.op",
+            "down_blocks.2.attentions.0.norm": "input_blocks.7.1.norm", "down_blocks.2.resnets.1.time_emb_proj": "input_blocks.8.0.emb_layers.1",
+            "mid_block.resnets.0.conv1": "middle_block.0.in_layers.2", "mid_block.attentions.0.proj_out": "middle_block.1.proj_out",
+            "mid_block.resnets.1.norm2": "middle_block.2.out_layers.0",
+            "up_blocks.0.resnets.0.conv1": "output_blocks.0.0.in_layers.2", "up_blocks.0.attentions.2.proj_in": "output_blocks.2.1.proj_in",
+            "up_blocks.0.upsamplers.0.conv": "output_blocks.2.2.conv", "up_blocks.1.resnets.1.conv_shortcut": "output_blocks.4.0.skip_connection",
+            "up_blocks.1.upsamplers.0.conv": "output_blocks.5.2.conv", "up_blocks.2.resnets.2.conv2": "output_blocks.8.0.out_layers.3",
+        ]
+        for (path, sgm) in expected { XCTAssertEqual(names.sgmPath(path), sgm, path) }
+        // Modules SGM does not have at these places: a third down resnet, an attention of a DownBlock2D,
+        // the last level's downsampler / upsampler, a fourth mid module.
+        for path in ["down_blocks.0.resnets.2.conv1", "down_blocks.0.attentions.0.proj_in", "down_blocks.2.downsamplers.0.conv",
+                     "up_blocks.2.upsamplers.0.conv", "up_blocks.2.attentions.0.proj_in", "mid_block.resnets.2.conv1", "up_blocks.0.resnets.3.conv1",
+                     "down_blocks.0.resnets.0.conv1.extra", "unknown.block.0.x"] {
+            XCTAssertNil(names.sgmPath(path), path)
+        }
+    }
 }

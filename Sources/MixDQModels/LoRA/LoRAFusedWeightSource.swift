@@ -11,16 +11,28 @@ final class LoRAFusedWeightSource: WeightSource, @unchecked Sendable {
     let file: String
     let component: LoRAComponent
     let modelName: String
+    let sgmNames: SGMModuleNames?
     private let lock = NSLock()
     private var matched: Set<String> = []
 
-    init(base: WeightSource, modules: [String: LoRAModule], scale: Float, file: String, component: LoRAComponent, modelName: String) {
+    init(base: WeightSource, modules: [String: LoRAModule], scale: Float, file: String, component: LoRAComponent, modelName: String,
+         sgmNames: SGMModuleNames? = nil) {
         self.base = base
         self.modules = modules
         self.scale = scale
         self.file = file
         self.component = component
         self.modelName = modelName
+        self.sgmNames = sgmNames
+    }
+
+    /// The name the file gives the module at `path`: dotted, kohya-flattened, or kohya's SGM name.
+    func moduleName(_ path: String) -> String? {
+        if modules[path] != nil { return path }
+        let flat = LoRAKey.flattened(path)
+        if modules[flat] != nil { return flat }
+        if let sgm = sgmNames?.sgmPath(path).map(LoRAKey.flattened), modules[sgm] != nil { return sgm }
+        return nil
     }
 
     func contains(_ key: String) -> Bool { base.contains(key) }
@@ -29,8 +41,7 @@ final class LoRAFusedWeightSource: WeightSource, @unchecked Sendable {
         let t = try base.tensor(key, shape: shape)
         guard key.hasSuffix(".weight") else { return t }
         let path = String(key.dropLast(".weight".count))
-        let name = modules[path] != nil ? path : LoRAKey.flattened(path)
-        guard let module = modules[name] else { return t }
+        guard let name = moduleName(path), let module = modules[name] else { return t }
         // A copy: a source may hand out a tensor it keeps.
         let fused = t.copy()
         try LoRAFuse.apply(module, scale: scale, to: fused, file: file)

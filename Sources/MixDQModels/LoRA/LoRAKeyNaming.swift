@@ -15,7 +15,8 @@ public enum LoRAComponent: String, CaseIterable, Sendable {
 ///   prefixes `lora_unet_`, `lora_te_` (single encoder), `lora_te1_`, `lora_te2_`.
 ///
 /// kohya flattens the module path, which cannot be undone (`down_blocks` holds an underscore), so
-/// such keys are matched against the model's own paths flattened the same way (`flattened(_:)`).
+/// such keys are matched against the model's own paths flattened the same way (`flattened(_:)`),
+/// and for the UNet also against their SGM names (`SGMModuleNames`: kohya's SDXL LoRAs).
 public struct LoRAKey: Hashable, Sendable {
     public enum Role: Sendable { case down, up, alpha }
 

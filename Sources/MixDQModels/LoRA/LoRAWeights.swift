@@ -59,9 +59,11 @@ public final class LoRAWeights: @unchecked Sendable {
     public func targets(_ component: LoRAComponent) -> Bool { !(modules[component]?.isEmpty ?? true) }
 
     /// `base` with this LoRA fused into the weights of `component` as the model asks for them;
-    /// `base` itself when the LoRA does not touch the component.
-    public func fused(_ component: LoRAComponent, into base: WeightSource, modelName: String) -> WeightSource {
+    /// `base` itself when the LoRA does not touch the component. `sgmNames` (the UNet's layout)
+    /// also matches kohya keys that name SGM modules (SDXL LoRAs trained by kohya).
+    public func fused(_ component: LoRAComponent, into base: WeightSource, modelName: String, sgmNames: SGMModuleNames? = nil) -> WeightSource {
         guard let m = modules[component], !m.isEmpty else { return base }
-        return LoRAFusedWeightSource(base: base, modules: m, scale: scale, file: file, component: component, modelName: modelName)
+        return LoRAFusedWeightSource(base: base, modules: m, scale: scale, file: file, component: component, modelName: modelName,
+                                     sgmNames: sgmNames)
     }
 }
