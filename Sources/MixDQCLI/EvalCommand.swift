@@ -23,11 +23,13 @@ struct EvalCommand: ParsableCommand {
         _ = try windows()
     }
 
-    func windows() throws -> [Int] {
-        let parts = ssimWindows.split(separator: ",", omittingEmptySubsequences: false)
+    func windows() throws -> [Int] { try Self.parseWindows(ssimWindows) }
+
+    static func parseWindows(_ text: String) throws -> [Int] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
         return try parts.map { part in
             guard let w = Int(part.trimmingCharacters(in: .whitespaces)), w >= 3, w % 2 == 1, w <= GenerationLimits.maxImageSide else {
-                throw ValidationError("--ssim-windows \(ssimWindows): each window must be an odd integer from 3 to \(GenerationLimits.maxImageSide), found '\(part)'")
+                throw ValidationError("--ssim-windows \(text): each window must be an odd integer from 3 to \(GenerationLimits.maxImageSide), found '\(part)'")
             }
             return w
         }

@@ -6,7 +6,7 @@ struct MixDQCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mixdq",
         abstract: "Quantize few-step text-to-image diffusion models (SDXL-Turbo) with MixDQ and run them fast.",
-        subcommands: [FPInferCommand.self, DefaultModelCommand.self, CalibDataCommand.self, PTQCommand.self, QuantizeCommand.self, SearchCommand.self, EvalCommand.self,
+        subcommands: [FPInferCommand.self, DefaultModelCommand.self, CalibDataCommand.self, PTQCommand.self, QuantizeCommand.self, SearchCommand.self, EvalCommand.self, EvalTableCommand.self,
                       InferCommand.self, ForwardCommand.self, BenchCommand.self, CPUInfoCommand.self])
 
     static func main() {
