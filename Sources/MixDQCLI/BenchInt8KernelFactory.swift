@@ -25,6 +25,8 @@ final class BenchInt8KernelFactory: LayerKernelFactory {
     private(set) var layersPerBits: [Int: Int] = [:]
     /// Layers whose integer products run through the 7-bit activation split (no VNNI on this CPU's path).
     private(set) var splitLayers = 0
+    /// Linears whose products run on the VPMADDWD kernel (no VNNI, 8-bit codes beyond ±64).
+    private(set) var pairProductLayers = 0
     private(set) var linears: [(path: String, kernel: Int8LinearKernel)] = []
     private(set) var convs: [(path: String, kernel: Int8Conv2dKernel)] = []
 
@@ -72,6 +74,7 @@ final class BenchInt8KernelFactory: LayerKernelFactory {
                 linears.append((path, int8))
                 residentWeightBytes += int8.matmul.weightBytesAtRest + Self.perChannelBytes(int8.outFeatures, hasBias: hasBias)
                 split = int8.matmul.splitsActivations
+                if int8.matmul is PairProductInt8Matmul { pairProductLayers += 1 }
             }
         case .conv2d(let k):
             // A split shortcut holds one kernel per input part; the bias lives in the last one only.

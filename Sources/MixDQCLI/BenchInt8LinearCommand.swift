@@ -74,13 +74,19 @@ struct BenchInt8Linear: ParsableCommand {
         line("fp32 OpenBLAS", tBLAS)
         line("fp32 oneDNN", try median { _ = try dnnlFP32.forward(x) })
         let tInt8 = try median { _ = try int8.forward(x) }
-        let path = int8.matmul.splitsActivations ? "7-bit split (no VNNI, codes beyond +-64)" : "direct"
+        let path = int8.matmul.splitsActivations ? "7-bit split (no VNNI, codes beyond +-64)"
+            : int8.matmul is PairProductInt8Matmul ? "pair products (no VNNI, codes beyond +-64)" : "direct"
         line("W8A8 layer (quantize+s32+epilogue)", tInt8, "\(path); \(String(format: "%.2fx", tInt8 / tBLAS)) of fp32 OpenBLAS")
         let tDirect = try median { try direct.accumulate(q, rows: m, into: &acc) }
         let exact = !Int8ActivationSplit.needed(weightCodes: codes)
         line("u8s8s32 matmul, direct", tDirect, "\(try direct.implementation(rows: m))\(exact ? "" : "; INEXACT here: int16 saturation")")
         let tSplit = try median { try split.accumulate(q, rows: m, into: &acc) }
         line("u8s8s32 matmul, 7-bit split", tSplit, "\(try split.implementation(rows: m)); \(String(format: "%.2fx", tSplit / tDirect)) of direct")
+        if PairProductInt8Matmul.isAvailable {
+            let pairs = try PairProductInt8Matmul(weightCodes: codes, outFeatures: n, inFeatures: k)
+            let tPairs = try median { try pairs.accumulate(q, rows: m, into: &acc) }
+            line("u8s8s32 matmul, VPMADDWD pairs", tPairs, "\(try pairs.implementation(rows: m)); \(String(format: "%.2fx", tPairs / tSplit)) of the split, \(String(format: "%.2fx", tPairs / tBLAS)) of fp32 OpenBLAS")
+        }
 
         // Packed at rest: b-bit codes (their own draw, so they fit), the same codes resting as s8 beside them.
         for bits in [4, 2] {
@@ -94,7 +100,7 @@ struct BenchInt8Linear: ParsableCommand {
             let tS8 = try median { _ = try s8.forward(x) }
             line("W\(bits)A8 layer, s8 at rest", tS8, "\(s8.weightBytesAtRest) weight bytes; \(String(format: "%.2fx", tS8 / tBLAS)) of fp32 OpenBLAS")
             let tPacked = try median { _ = try packed.forward(x) }
-            let layout = packed.matmul.unpacksIntoPrimitiveLayout ? "unpacks into oneDNN's layout" : "plain order, reordered per call"
+            let layout = (packed.matmul as? DNNLInt8Matmul)?.unpacksIntoPrimitiveLayout ?? false ? "unpacks into oneDNN's layout" : "plain order, reordered per call"
             line("W\(bits)A8 layer, \(bits)-bit at rest", tPacked,
                  "\(packed.weightBytesAtRest) weight bytes (\(layout)); \(String(format: "%.2fx", tPacked / tBLAS)) of fp32 OpenBLAS, \(String(format: "%.2fx", tPacked / tS8)) of s8 at rest")
             let codes = try PackedWeightCodes(codes: lowCodes, bits: bits, name: "bench")

@@ -36,7 +36,7 @@ extension BenchUNet {
                 ("component", "\"unet\""), ("precision", quoted(spec.label)), ("backend", "\"int8\""), ("height", "\(height)"),
                 ("width", "\(width)"), ("params", "\(unet.parameterCount)"), ("quantized_layers", "\(factory.layerCount)"),
                 ("weight_params", "\(factory.weightParameters)"), ("resident_weight_bytes", "\(factory.residentWeightBytes)"),
-                ("fp32_weight_bytes", "\(fp32Bytes)"), ("codes_held", "\"\(codesHeld)\""), ("split_layers", "\(factory.splitLayers)"),
+                ("fp32_weight_bytes", "\(fp32Bytes)"), ("codes_held", "\"\(codesHeld)\""), ("split_layers", "\(factory.splitLayers)"), ("pair_product_layers", "\(factory.pairProductLayers)"),
                 ("cpu", quoted(cpu)), ("impl_matmul", quoted(implementations.matmul)), ("impl_conv", quoted(implementations.conv)),
                 ("build_s", String(format: "%.1f", buildSeconds))])
         } else {
@@ -44,7 +44,7 @@ extension BenchUNet {
             print("  CPU: \(cpu)")
             print("  quantized layers: \(factory.layerCount) (\(bitsText)), activations u8; weight codes held as \(codesHeld)"
                   + " (peak adds one unpacked layer: \(Int8UnpackScratch.byteCount) bytes of shared scratch)")
-            print("  oneDNN: matmul \(implementations.matmul); conv \(implementations.conv); 7-bit activation split in \(factory.splitLayers) layer(s)")
+            print("  oneDNN: matmul \(implementations.matmul); conv \(implementations.conv); 7-bit activation split in \(factory.splitLayers) layer(s); VPMADDWD pair products in \(factory.pairProductLayers) linear(s)")
             print(String(format: "  resident weight bytes %.3f GiB (fp32 weights would be %.3f GiB: %.2fx)",
                          Double(factory.residentWeightBytes) / 1_073_741_824, Double(fp32Bytes) / 1_073_741_824,
                          Double(factory.residentWeightBytes) / Double(max(fp32Bytes, 1))))

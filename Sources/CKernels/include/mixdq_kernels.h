@@ -122,6 +122,17 @@ void mdq_split_u8_hi_lo_ref(const uint8_t *q, uint8_t *hi, uint8_t *lo, size_t n
 void mdq_combine_hi_lo_s32_ref(const int32_t *hi, const int32_t *lo, int32_t *acc, size_t n);
 // c[i, j] = sum_p a[i, p] * w[j, p]: a is [m, k] u8, w is [n, k] s8 (a Linear's [out, in]), c [m, n] s32.
 void mdq_gemm_u8s8s32_ref(size_t m, size_t n, size_t k, const uint8_t *a, const int8_t *w, int32_t *c);
+
+// Exact u8 x s8 -> s32 GEMM on int16 pair products (VPMADDWD): the way to exact W8A8 on CPUs without
+// VNNI (oneDNN's u8 x s8 there saturates). c[i * ldc + j] = sum_p a[i * lda + p] * w[j * k + p], equal
+// to mdq_gemm_u8s8s32_ref. Weights are packed once (mdq_gemm_s16_pack_weights, 8-bit codes in
+// 16-column panels, mdq_gemm_s16_packed_count bytes). mdq_gemm_u8s8s32_s16 returns 0 on success, -1
+// where the CPU (or the ISA limit) has no AVX2, -2 when its scratch cannot be allocated.
+size_t mdq_gemm_s16_packed_count(size_t n, size_t k);
+void mdq_gemm_s16_pack_weights(const int8_t *w, size_t n, size_t k, int8_t *packed);
+int mdq_gemm_s16_available(void);
+int mdq_gemm_u8s8s32_s16(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *packed,
+                         int32_t *c, size_t ldc);
 // Direct convolution, integer only: x is NHWC u8 [batch, h, w, c], weight OIHW s8 [o, c, kernel, kernel],
 // y NHWC s32 [batch, oh, ow, o] with oh = (h + 2 padding - kernel) / stride + 1 (same for ow). Taps
 // outside the image read pad_code (the activation zero point: real value 0). Nothing is written when

@@ -3,7 +3,8 @@ import CKernels
 /// A W8A8 Linear: u8 activation codes (per-tensor Δx, zero point z), s8 weight codes with
 /// per-output-channel Δw, exact s32 products on oneDNN, then
 /// `y[m, c] = (acc[m, c] - z·Σ_k w[c, k]) · (Δx·Δw[c]) + bias[c]` (mixdq-method.md §7.2, with u8
-/// codes and z in place of the original's shifted s8 codes and z - 128: the same integers).
+/// codes and z in place of the original's shifted s8 codes and z - 128: the same integers). The
+/// products run on oneDNN, or on CPUs without VNNI on our exact VPMADDWD kernel (`Int8ProductsChoice`).
 public final class Int8LinearKernel: LinearKernel, @unchecked Sendable {
     public let name: String
     public let inFeatures: Int, outFeatures: Int
@@ -14,7 +15,7 @@ public final class Int8LinearKernel: LinearKernel, @unchecked Sendable {
     /// Δx·Δw[c], computed once in float32.
     public let outputScales: [Float]
     private let bias: Tensor?
-    public let matmul: DNNLInt8Matmul
+    public let matmul: any Int8Products
 
     /// Bytes the weight codes occupy between calls (packed at `restBits`; scales and bias not counted).
     public var weightBytesAtRest: Int { matmul.weightBytesAtRest }
@@ -34,8 +35,8 @@ public final class Int8LinearKernel: LinearKernel, @unchecked Sendable {
         self.inputZeroPoint = Int32(inputZeroPoint)
         inputCodeMax = Float((1 << activationBits) - 1)
         self.bias = bias
-        matmul = try DNNLInt8Matmul(weightCodes: weightCodes, outFeatures: outFeatures, inFeatures: inFeatures,
-                                    restBits: restBits, splitActivations: splitActivations, name: name)
+        matmul = try Int8ProductsChoice.make(weightCodes: weightCodes, outFeatures: outFeatures, inFeatures: inFeatures,
+                                             restBits: restBits, splitActivations: splitActivations, name: name)
     }
 
     public func forward(_ x: Tensor) throws -> Tensor { try forward(x, residual: nil) }

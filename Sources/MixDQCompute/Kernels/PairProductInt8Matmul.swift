@@ -1,0 +1,69 @@
+import CKernels
+import Foundation
+
+/// Exact u8 × s8 → s32 products on AVX2 without VNNI: codes widened to int16 and multiplied by
+/// VPMADDWD, whose int32 pair sums cannot saturate (oneDNN's u8 × s8 there goes through VPMADDUBSW's
+/// int16 pair sums, which do, so it needs the 7-bit split and two passes). The 8-bit weight codes
+/// rest in 16-column panels (`mdq_gemm_s16_pack_weights`); rows are split across the cores.
+/// Equal to `mdq_gemm_u8s8s32_ref` bit for bit.
+public final class PairProductInt8Matmul: Int8Products, @unchecked Sendable {
+    public let inFeatures: Int, outFeatures: Int
+    public let weightSums: [Int32]
+    public var splitsActivations: Bool { false }
+    private let packed: AlignedBuffer
+    private let name: String
+
+    public var weightBytesAtRest: Int { packed.byteCount }
+
+    /// Whether this CPU (as the ISA limit leaves it) has the kernel: AVX2.
+    public static var isAvailable: Bool { mdq_gemm_s16_available() != 0 }
+
+    /// `weightCodes` `[outFeatures, inFeatures]` row-major.
+    public init(weightCodes: [Int8], outFeatures: Int, inFeatures: Int, name: String? = nil) throws {
+        self.name = name ?? "int8 matmul [\(outFeatures), \(inFeatures)]"
+        guard outFeatures > 0, inFeatures > 0, weightCodes.count == outFeatures * inFeatures else {
+            throw Int8KernelError(layer: self.name, "\(weightCodes.count) weight codes for [\(outFeatures), \(inFeatures)]")
+        }
+        guard Self.isAvailable else {
+            throw Int8KernelError(layer: self.name, "the pair-product kernel needs AVX2, which this CPU (or the ISA limit) lacks")
+        }
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        weightSums = (0..<outFeatures).map { n in
+            weightCodes[(n * inFeatures)..<((n + 1) * inFeatures)].reduce(Int32(0)) { $0 &+ Int32($1) }
+        }
+        packed = AlignedBuffer(byteCount: mdq_gemm_s16_packed_count(outFeatures, inFeatures))
+        weightCodes.withUnsafeBufferPointer {
+            mdq_gemm_s16_pack_weights($0.baseAddress, outFeatures, inFeatures, packed.pointer.assumingMemoryBound(to: Int8.self))
+        }
+    }
+
+    public func implementation(rows: Int) throws -> String { "mixdq:avx2_vpmaddwd_s16 (exact, 6x16 tile)" }
+
+    public func accumulate(_ a: UnsafePointer<UInt8>, rows m: Int, into c: UnsafeMutablePointer<Int32>) throws {
+        guard m > 0 else { return }
+        FLOPCounter.add(macs: m * inFeatures * outFeatures)
+        let (k, n) = (inFeatures, outFeatures)
+        let w = UnsafePointer(packed.pointer.assumingMemoryBound(to: Int8.self))
+        let failure = FirstStatus()
+        // rowLength: a row costs k·n multiply-adds, so even a few rows are worth both cores.
+        RowParallel.run(rows: m, rowLength: k * n) { rows in
+            failure.record(mdq_gemm_u8s8s32_s16(rows.count, n, k, a + rows.lowerBound * k, k, w, c + rows.lowerBound * n, n))
+        }
+        switch failure.value {
+        case 0: return
+        case -2: throw Int8KernelError(layer: name, "out of memory for the pair-product kernel's scratch")
+        default: throw Int8KernelError(layer: name, "the pair-product kernel is unavailable on this CPU (status \(failure.value))")
+        }
+    }
+}
+
+/// The first non-zero status of the row blocks.
+private final class FirstStatus: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var value: Int32 = 0
+    func record(_ status: Int32) {
+        guard status != 0 else { return }
+        lock.lock(); if value == 0 { value = status }; lock.unlock()
+    }
+}
