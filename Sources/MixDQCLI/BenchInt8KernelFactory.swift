@@ -25,7 +25,7 @@ final class BenchInt8KernelFactory: LayerKernelFactory {
     private(set) var layersPerBits: [Int: Int] = [:]
     /// Layers whose integer products run through the 7-bit activation split (no VNNI on this CPU's path).
     private(set) var splitLayers = 0
-    /// Linears whose products run on the VPMADDWD kernel (no VNNI, 8-bit codes beyond ±64).
+    /// Layers whose products run on the VPMADDWD kernel (no VNNI, 8-bit codes beyond ±64).
     private(set) var pairProductLayers = 0
     private(set) var linears: [(path: String, kernel: Int8LinearKernel)] = []
     private(set) var convs: [(path: String, kernel: Int8Conv2dKernel)] = []
@@ -84,6 +84,7 @@ final class BenchInt8KernelFactory: LayerKernelFactory {
                 residentWeightBytes += part.convolution.weightBytesAtRest
                     + Self.perChannelBytes(part.outChannels, hasBias: hasBias && i == parts.count - 1)
                 split = split || part.convolution.splitsActivations
+                if part.convolution is PairProductInt8Convolution && i == 0 { pairProductLayers += 1 }
             }
         }
         if split { splitLayers += 1 }

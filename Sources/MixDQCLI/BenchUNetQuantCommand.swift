@@ -44,7 +44,7 @@ extension BenchUNet {
             print("  CPU: \(cpu)")
             print("  quantized layers: \(factory.layerCount) (\(bitsText)), activations u8; weight codes held as \(codesHeld)"
                   + " (peak adds one unpacked layer: \(Int8UnpackScratch.byteCount) bytes of shared scratch)")
-            print("  oneDNN: matmul \(implementations.matmul); conv \(implementations.conv); 7-bit activation split in \(factory.splitLayers) layer(s); VPMADDWD pair products in \(factory.pairProductLayers) linear(s)")
+            print("  oneDNN: matmul \(implementations.matmul); conv \(implementations.conv); 7-bit activation split in \(factory.splitLayers) layer(s); VPMADDWD pair products in \(factory.pairProductLayers) layer(s)")
             print(String(format: "  resident weight bytes %.3f GiB (fp32 weights would be %.3f GiB: %.2fx)",
                          Double(factory.residentWeightBytes) / 1_073_741_824, Double(fp32Bytes) / 1_073_741_824,
                          Double(factory.residentWeightBytes) / Double(max(fp32Bytes, 1))))

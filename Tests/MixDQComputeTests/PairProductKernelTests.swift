@@ -100,4 +100,45 @@ final class PairProductKernelTests: XCTestCase {
         let implementation = try auto.matmul.implementation(rows: m)
         XCTAssertEqual(a.scalars, b.scalars, "auto path (\(implementation)) vs oneDNN's split")
     }
+
+    /// Convolutions through im2col onto the kernel: bit-exact against `mdq_conv_u8s8s32_ref` for
+    /// 1×1 and 3×3 kernels, strides 1 and 2, padding 0 and 1, border codes 0, 128 and 255.
+    func testConvolutionMatchesReference() throws {
+        guard PairProductInt8Matmul.isAvailable else { throw XCTSkip("no AVX2 here (or the ISA limit is below it)") }
+        var rng = RNG(seed: 99)
+        let shapes = [(1, 5, 7, 3, 4, 3, 1, 1), (2, 9, 6, 8, 5, 3, 2, 1), (1, 4, 4, 16, 8, 1, 1, 0), (1, 7, 7, 5, 3, 3, 2, 0),
+                      (1, 1, 1, 2, 3, 3, 1, 1), (1, 8, 8, 33, 17, 1, 2, 0), (1, 6, 5, 64, 7, 3, 1, 1), (1, 12, 11, 40, 20, 3, 1, 1)]
+        for (n, h, w, c, o, k, st, p) in shapes {
+            let x = codesU8(n * h * w * c, &rng), wt = codesS8(o * c * k * k, &rng)
+            let oh = (h + 2 * p - k) / st + 1, ow = (w + 2 * p - k) / st + 1
+            let conv = try PairProductInt8Convolution(weightCodes: wt, outChannels: o, inChannels: c, kernelSize: k, stride: st, padding: p)
+            for z in [0, 128, 255] {
+                var want = [Int32](repeating: 0, count: n * oh * ow * o)
+                mdq_conv_u8s8s32_ref(x, n, h, w, c, wt, o, k, st, p, UInt8(z), &want)
+                let input = try conv.makeInput(batch: n, height: h, width: w, padCode: UInt8(z))
+                x.withUnsafeBufferPointer { input.fill(from: $0.baseAddress!) }
+                var got = [Int32](repeating: -1, count: want.count)
+                try conv.accumulate(input, into: &got)
+                XCTAssertEqual(got, want, "conv \(n)x\(h)x\(w)x\(c)->\(o) k\(k) s\(st) p\(p) z\(z)")
+            }
+        }
+    }
+
+    /// The W8A8 Conv2d picks the im2col path where oneDNN would need the split; same output bit for bit.
+    func testConv2dPicksPairProductsWhereTheSplitWouldRun() throws {
+        var rng = RNG(seed: 5)
+        let (c, o, h, w) = (24, 19, 9, 10)
+        let wt = codesS8(o * c * 9, &rng)
+        let x = FeatureMap(batch: 1, height: h, width: w, channels: c)
+        for i in 0..<x.tensor.count { x.tensor.data[i] = Float(Int(rng.next() % 2001) - 1000) / 250 }
+        func layer(_ split: Bool?) throws -> Int8Conv2dKernel {
+            try Int8Conv2dKernel(name: "pair-conv-test", weightCodes: wt, outChannels: o, inChannels: c, kernelSize: 3, stride: 1, padding: 1,
+                                 weightScales: (0..<o).map { Float(1 + $0 % 3) * 2e-3 }, inputScale: 0.02, inputZeroPoint: 140,
+                                 bias: Tensor(shape: [o], values: (0..<o).map { Float($0) / 9 }), splitActivations: split)
+        }
+        let auto = try layer(nil)
+        XCTAssertEqual(auto.convolution is PairProductInt8Convolution,
+                       Int8ActivationSplit.needed(weightCodes: wt) && PairProductInt8Matmul.isAvailable)
+        XCTAssertEqual(try auto.forward(x).tensor.scalars, try layer(true).forward(x).tensor.scalars)
+    }
 }

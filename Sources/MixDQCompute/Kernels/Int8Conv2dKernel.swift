@@ -2,7 +2,7 @@ import CKernels
 
 /// A W8A8 Conv2d on NHWC feature maps: the activation is quantized to u8 codes straight into a
 /// buffer whose border holds the zero-point code (real 0, so padding is exact), the s8 weight codes
-/// run as an exact s32 oneDNN convolution, and the epilogue is
+/// run as an exact s32 convolution (oneDNN, or im2col onto our VPMADDWD GEMM on CPUs without VNNI), and the epilogue is
 /// `y[p, c] = (acc[p, c] - z·Σw[c]) · (Δx·Δw[c]) + bias[c]` (mixdq-method.md §7.3, §11.1 point 10).
 public final class Int8Conv2dKernel: Conv2dKernel, @unchecked Sendable {
     public let name: String
@@ -14,7 +14,7 @@ public final class Int8Conv2dKernel: Conv2dKernel, @unchecked Sendable {
     /// Δx·Δw[c], computed once in float32.
     public let outputScales: [Float]
     private let bias: Tensor?
-    public let convolution: DNNLInt8Convolution
+    public let convolution: any Int8ConvProducts
 
     /// Bytes the weight codes occupy between calls (packed at `restBits`; scales and bias not counted).
     public var weightBytesAtRest: Int { convolution.weightBytesAtRest }
@@ -43,9 +43,9 @@ public final class Int8Conv2dKernel: Conv2dKernel, @unchecked Sendable {
         self.inputZeroPoint = Int32(inputZeroPoint)
         inputCodeMax = Float((1 << activationBits) - 1)
         self.bias = bias
-        convolution = try DNNLInt8Convolution(weightCodes: weightCodes, outChannels: outChannels, inChannels: inChannels,
-                                              kernelSize: kernelSize, stride: stride, padding: padding,
-                                              restBits: restBits, splitActivations: splitActivations, name: name)
+        convolution = try Int8ConvProductsChoice.make(weightCodes: weightCodes, outChannels: outChannels, inChannels: inChannels,
+                                                      kernelSize: kernelSize, stride: stride, padding: padding,
+                                                      restBits: restBits, splitActivations: splitActivations, name: name)
     }
 
     public func forward(_ x: FeatureMap) throws -> FeatureMap { try forward(x, residual: nil) }
