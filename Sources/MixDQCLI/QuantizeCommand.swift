@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MixDQCompute
 import MixDQIO
+import MixDQModels
 import MixDQPipeline
 import MixDQQuant
 
@@ -48,8 +49,6 @@ struct QuantizeCommand: ParsableCommand {
             quantizeWeights: true, quantizeActivations: !skipQuantAct)
         if let actProtect { setup.actProtectSource = actProtect }
         let folder = try modelOptions.resolveModel(config, log: log)
-        // The writer copies FP layers from the UNet's file, which holds the weights before the fuse.
-        if folder.lora != nil { throw CommandError("--lora is not supported by quantize: it copies unquantized layers from the UNet file, which holds the weights before the fuse") }
         let unetDir = try folder.component("unet")
         let unet = try folder.loadUNet()
         let sim = try setup.apply(to: unet, log: log)
@@ -63,9 +62,20 @@ struct QuantizeCommand: ParsableCommand {
             token0Rows.append(Array(UnsafeBufferPointer(start: context.data, count: context.shape[2])))
             pipeline.releaseTextEncoders()
         }
+        // FP layers and other tensors are copied with the LoRA fused, as the quantized layers were
+        // quantized from fused weights; the UNet records the LoRA, which loading it then requires.
+        let source = try SafetensorsWeightSource.open(folder: unetDir)
+        var metadata = ["checkpoint": checkpoint.path, "model": folder.root.path]
+        var tensors: WeightSource = source
+        if let lora = folder.lora {
+            let config = try UNetConfig.load(unetDir.appendingPathComponent("config.json"))
+            tensors = lora.fused(.unet, into: source, modelName: unetDir.path, sgmNames: SGMModuleNames(config: config))
+            metadata[QuantizedUNetFormat.loraKey] = lora.identity
+            log.info("LoRA fused into the quantized UNet: \(lora.identity)")
+        }
         let codeBytes = try QuantizedUNetWriter.write(
-            sim, source: try SafetensorsWeightSource.open(folder: unetDir), config: unetDir.appendingPathComponent("config.json"),
-            token0Rows: token0Rows, metadata: ["checkpoint": checkpoint.path, "model": folder.root.path], to: staging)
+            sim, source: source, tensors: tensors, config: unetDir.appendingPathComponent("config.json"),
+            token0Rows: token0Rows, metadata: metadata, to: staging)
         try FileManager.default.moveItem(at: staging, to: outURL)
         let fpBytes = sim.layers.filter(\.weightEnabled).reduce(0) { $0 + 4 * $1.site.outChannels * $1.site.rowLength }
         log.info(String(format: "quantized UNet: %@ (%d of %d layers quantized; weight codes %.1f MB packed vs %.1f MB fp32 = %.3fx)",

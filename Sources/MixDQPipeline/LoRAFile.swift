@@ -11,11 +11,13 @@ extension LoRAWeights {
     public static func load(_ url: URL, scale: Float) throws -> LoRAWeights {
         let file = try weightsFile(url)
         let st = try SafetensorsFile(file)
-        return try LoRAWeights(file: file.path, keys: st.keys, scale: scale) { key in
+        let weights = try LoRAWeights(file: file.path, keys: st.keys, scale: scale) { key in
             let t = try st.floatTensor(key, copy: true)
             try NonFiniteTensorError.check(t, key: key, file: file.path)
             return t
         }
+        weights.contentDigest = try ContentDigest.hex(of: file)
+        return weights
     }
 
     static func weightsFile(_ url: URL) throws -> URL {

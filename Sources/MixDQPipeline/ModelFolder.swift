@@ -69,7 +69,15 @@ public struct ModelFolder {
             let fused = lora?.fused(.unet, into: weights, modelName: dir.path, sgmNames: SGMModuleNames(config: config)) ?? weights
             return try UNet2DConditionModel(config: config, weights: fused, precision: precision, packForInference: packForInference)
         }
-        if let lora, lora.targets(.unet) { throw LoRAError.quantizedUNet(file: lora.file, unet: dir.path) }
+        // A LoRA is fused before quantization (`quantize --lora`), which records it: the same LoRA
+        // must come with it (the text encoders need it), and none can be fused afterwards.
+        if let fused = weights.metadata[QuantizedUNetFormat.loraKey] {
+            guard let lora, lora.identity == fused else {
+                throw LoRAError.quantizedUNetLoRAMismatch(unet: dir.path, fused: fused, given: lora?.identity)
+            }
+        } else if let lora, lora.targets(.unet) {
+            throw LoRAError.quantizedUNet(file: lora.file, unet: dir.path)
+        }
         // A deployable quantized UNet: its quantized layers come from packed codes, FP ones load as usual.
         let factory = try QuantizedUNetKernels(source: weights)
         let unet = try UNet2DConditionModel(config: config, weights: weights, precision: precision, packForInference: true,

@@ -6,8 +6,7 @@ public enum LoRAError: Error, CustomStringConvertible, LocalizedError, Equatable
     case unknownKeys(file: String, keys: [String])
     /// A module with a down matrix and no up matrix, or the reverse (`missing` names the absent key).
     case incompleteModule(file: String, module: String, missing: String)
-    /// Modules the LoRA targets that the model component never loaded (another architecture, or
-    /// kohya's SGM block naming `input_blocks_...`).
+    /// Modules the LoRA targets that the model component never loaded (another architecture).
     case unmatchedModules(file: String, component: String, modules: [String], model: String)
     /// Down/up shapes that do not multiply to the base weight's shape.
     case shapeMismatch(file: String, module: String, down: [Int], up: [Int], weight: [Int])
@@ -15,8 +14,11 @@ public enum LoRAError: Error, CustomStringConvertible, LocalizedError, Equatable
     case invalidAlpha(file: String, key: String, detail: String)
     /// A LoRA folder without a weights file.
     case noWeightsFile(folder: String)
-    /// A deployable quantized UNet holds packed codes: a LoRA cannot be fused into it.
+    /// A deployable quantized UNet holds packed codes: a LoRA cannot be fused into it afterwards.
     case quantizedUNet(file: String, unet: String)
+    /// A quantized UNet made with a LoRA fused (`fused`: its identity) loaded without that LoRA
+    /// (`given`: the identity passed, nil for none), so the text encoders would not match it.
+    case quantizedUNetLoRAMismatch(unet: String, fused: String, given: String?)
 
     public var description: String {
         switch self {
@@ -35,7 +37,11 @@ public enum LoRAError: Error, CustomStringConvertible, LocalizedError, Equatable
         case let .noWeightsFile(folder):
             return "\(folder): no LoRA weights file (expected pytorch_lora_weights.safetensors or a single .safetensors file)"
         case let .quantizedUNet(file, unet):
-            return "\(file): cannot fuse a LoRA into the quantized UNet \(unet) (fuse it into the FP model before ptq)"
+            return "\(file): cannot fuse a LoRA into the quantized UNet \(unet) (run ptq and quantize with --lora to build one with it fused)"
+        case let .quantizedUNetLoRAMismatch(unet, fused, given):
+            return "\(unet): this quantized UNet was made with the LoRA \(fused) fused; "
+                + (given.map { "the LoRA given is \($0)" } ?? "no --lora was given")
+                + ": pass the same LoRA file and --lora-scale, so that the text encoders get it too"
         }
     }
 

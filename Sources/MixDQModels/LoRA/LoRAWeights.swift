@@ -1,3 +1,4 @@
+import Foundation
 import MixDQCompute
 
 /// One LoRA module: W += scale · (alpha / rank) · up · down.
@@ -22,6 +23,14 @@ public final class LoRAWeights: @unchecked Sendable {
     public let scale: Float
     /// Component -> the module's match name (dotted, or kohya-flattened) -> module.
     let modules: [LoRAComponent: [String: LoRAModule]]
+    /// A digest of the file's bytes (set by the loader); with the scale, what a quantized UNet records
+    /// of the LoRA fused into it.
+    public var contentDigest: String?
+
+    /// `<file name> (fnv1a64 <digest>, scale <s>)`: the same file content at the same scale.
+    public var identity: String {
+        "\((file as NSString).lastPathComponent) (fnv1a64 \(contentDigest ?? "unknown"), scale \(scale))"
+    }
 
     /// Groups `keys` into modules, loading each tensor through `tensor` (as float32). Keys that
     /// follow no convention, modules missing their down or up matrix and malformed alphas throw.

@@ -16,9 +16,12 @@ import Foundation
 ///   `<p>.bias`                F32 [out]           as in diffusers
 /// FP layers (act-protected) keep `<p>.weight` F32, and every other tensor (norms, embeddings) is as
 /// in the source. Header metadata: `format` = `mixdq-quantized-unet/1`, `layers` = JSON
-/// `{"<p>": {"weight_bits": b, "rest_bits": r, "activation_bits": a (2...8) or 0 (A16)}}`, plus provenance.
+/// `{"<p>": {"weight_bits": b, "rest_bits": r, "activation_bits": a (2...8) or 0 (A16)}}`, plus provenance;
+/// `lora` = the identity of a LoRA fused before quantization (`LoRAWeights.identity`), which loading
+/// the UNet then requires again (for the text encoders).
 public enum QuantizedUNetFormat {
     public static let format = "mixdq-quantized-unet/1"
+    public static let loraKey = "lora"
     public static let weightsFile = "diffusion_pytorch_model.safetensors"
 
     /// What one quantized layer is: its bit widths.

@@ -5,13 +5,14 @@ import MixDQIO
 /// Writes a deployable quantized UNet (`QuantizedUNetFormat`) from a quantizer whose bits and
 /// switches are set (checkpoint loaded, MP files applied) and whose layers still hold fp32 weights.
 public enum QuantizedUNetWriter {
-    /// `source`: the fp32 UNet's weights (every non-layer tensor is copied from it);
+    /// `source`: the fp32 UNet's weights (every non-layer tensor is copied from it, read through
+    /// `tensors` when given: the same keys with a LoRA fused);
     /// `token0Rows`: token-0 context rows the BOS-aware K/V tables are computed for (the pipeline's
     /// BOS row; the all-zero row of an empty negative prompt is always added).
     /// Writes `<folder>/config.json` and the weights atomically; returns the bytes of weight codes written.
     @discardableResult
-    public static func write(_ sim: QuantSimulator, source: SafetensorsWeightSource, config: URL, token0Rows: [[Float]],
-                             metadata extra: [String: String] = [:], to folder: URL) throws -> Int {
+    public static func write(_ sim: QuantSimulator, source: SafetensorsWeightSource, tensors: WeightSource? = nil, config: URL,
+                             token0Rows: [[Float]], metadata extra: [String: String] = [:], to folder: URL) throws -> Int {
         if let missing = sim.unsupported(on: Int8Backend()).first {
             throw QuantizedUNetFormat.Invalid("layer '\(missing.path)' has no integer path: \(missing.reason)")
         }
@@ -54,7 +55,7 @@ public enum QuantizedUNetWriter {
             replaced.insert("\(path).weight")
         }
         for key in source.keys where !replaced.contains(key) {
-            items.append(SafetensorsItem(name: key, tensor: try source.tensor(key, shape: try source.info(key).shape)))
+            items.append(SafetensorsItem(name: key, tensor: try (tensors ?? source).tensor(key, shape: try source.info(key).shape)))
         }
         var meta = extra
         meta["format"] = QuantizedUNetFormat.format
