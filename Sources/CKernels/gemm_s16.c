@@ -48,3 +48,18 @@ int mdq_gemm_u8s8s32_s16(size_t m, size_t n, size_t k, const uint8_t *a, size_t 
     return -1;
 #endif
 }
+
+int mdq_gemm_u8s8_dequant_s16_avx2(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *packed,
+                                   float *y, size_t ldy, int32_t zero_point, const int32_t *wsum, const float *scale,
+                                   const float *bias, const float *residual, size_t ldr);
+
+int mdq_gemm_u8s8_dequant_s16(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *packed,
+                              float *y, size_t ldy, int32_t zero_point, const int32_t *wsum, const float *scale,
+                              const float *bias, const float *residual, size_t ldr) {
+    if (!mdq_gemm_s16_available()) return -1;
+#if defined(__x86_64__)
+    return mdq_gemm_u8s8_dequant_s16_avx2(m, n, k, a, lda, packed, y, ldy, zero_point, wsum, scale, bias, residual, ldr);
+#else
+    return -1;
+#endif
+}

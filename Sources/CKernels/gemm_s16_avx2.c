@@ -40,10 +40,39 @@ MDQ_T static void widen(const uint8_t *a, size_t lda, size_t k, size_t rows, siz
     }
 }
 
+// The dequantization epilogue of a W8A8 layer, applied as the last K block's tile is stored:
+// y = (acc - z * wsum[col]) * scale[col] (+ bias[col]) (+ residual[row, col]), the operations of
+// mdq_dequant_s32_rows_ref in its order. Pointers are at the tile's first column (and row).
+typedef struct {
+    int32_t zero_point;
+    const int32_t *wsum;
+    const float *scale, *bias, *residual;
+    size_t ldr;
+} epilogue;
+
+MDQ_T static inline __m256i finish8(__m256i acc, const epilogue *e, size_t row, size_t col) {
+    __m256i centred = _mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(e->zero_point),
+                                                               _mm256_loadu_si256((const __m256i *)(e->wsum + col))));
+    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(centred), _mm256_loadu_ps(e->scale + col));
+    if (e->bias) v = _mm256_add_ps(v, _mm256_loadu_ps(e->bias + col));
+    if (e->residual) v = _mm256_add_ps(v, _mm256_loadu_ps(e->residual + row * e->ldr + col));
+    return _mm256_castps_si256(v);
+}
+
+static inline int32_t finish1(int32_t acc, const epilogue *e, size_t row, size_t col) {
+    int32_t centred = (int32_t)((uint32_t)acc - (uint32_t)e->zero_point * (uint32_t)e->wsum[col]);
+    float v = (float)centred * e->scale[col];
+    if (e->bias) v = v + e->bias[col];
+    if (e->residual) v = v + e->residual[row * e->ldr + col];
+    int32_t bits;
+    memcpy(&bits, &v, 4);
+    return bits;
+}
+
 // The 6 x 16 tile over `pairs` pairs: a (row stride KC), b (32 int16 per pair); adds to c when
-// `accumulate`, stores the first `mr` rows and `nr` columns.
+// `accumulate`, stores the first `mr` rows and `nr` columns, as s32, or through `e` as float bits.
 MDQ_T static void tile(size_t pairs, const int32_t *a, const int16_t *b, int32_t *c, size_t ldc, int accumulate,
-                       size_t mr, size_t nr) {
+                       size_t mr, size_t nr, const epilogue *e) {
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (size_t j = 0; j < pairs; j++) {
@@ -72,6 +101,7 @@ MDQ_T static void tile(size_t pairs, const int32_t *a, const int16_t *b, int32_t
                 v0 = _mm256_add_epi32(v0, _mm256_loadu_si256((const __m256i *)row));
                 v1 = _mm256_add_epi32(v1, _mm256_loadu_si256((const __m256i *)(row + 8)));
             }
+            if (e) { v0 = finish8(v0, e, r, 0); v1 = finish8(v1, e, r, 8); }
             _mm256_storeu_si256((__m256i *)row, v0);
             _mm256_storeu_si256((__m256i *)(row + 8), v1);
         }
@@ -82,7 +112,10 @@ MDQ_T static void tile(size_t pairs, const int32_t *a, const int16_t *b, int32_t
         _mm256_storeu_si256((__m256i *)t, acc[r][0]);
         _mm256_storeu_si256((__m256i *)(t + 8), acc[r][1]);
         int32_t *row = c + r * ldc;
-        for (size_t q = 0; q < nr; q++) row[q] = accumulate ? (int32_t)((uint32_t)row[q] + (uint32_t)t[q]) : t[q];
+        for (size_t q = 0; q < nr; q++) {
+            int32_t v = accumulate ? (int32_t)((uint32_t)row[q] + (uint32_t)t[q]) : t[q];
+            row[q] = e ? finish1(v, e, r, q) : v;
+        }
     }
 }
 
@@ -92,13 +125,15 @@ MDQ_T static void widen_panel(const int8_t *src, size_t pairs, int16_t *dst) {
         _mm256_storeu_si256((__m256i *)(dst + i), _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + i))));
 }
 
+// The GEMM, with `e` (nullable, columns from 0, rows from 0) applied as the last K block is stored.
 // Returns 0, or -2 when the scratch buffers cannot be allocated.
-MDQ_T int mdq_gemm_u8s8s32_s16_avx2(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *packed,
-                                    int32_t *c, size_t ldc) {
+MDQ_T static int gemm(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *packed, int32_t *c, size_t ldc,
+                      const epilogue *e) {
     if (m == 0 || n == 0) return 0;
     size_t pairs = (k + 1) / 2, panels = (n + NR - 1) / NR;
     if (pairs == 0) {   // k = 0: an empty sum
-        for (size_t i = 0; i < m; i++) memset(c + i * ldc, 0, n * sizeof(int32_t));
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++) c[i * ldc + j] = e ? finish1(0, e, i, j) : 0;
         return 0;
     }
     int32_t *rows = aligned_alloc(64, MC * KC * sizeof(int32_t));
@@ -106,19 +141,40 @@ MDQ_T int mdq_gemm_u8s8s32_s16_avx2(size_t m, size_t n, size_t k, const uint8_t 
     if (!rows || !panel) { free(rows); free(panel); return -2; }
     for (size_t j0 = 0; j0 < pairs; j0 += KC) {
         size_t kc = pairs - j0 < KC ? pairs - j0 : KC;
+        int last = j0 + kc == pairs;
         for (size_t m0 = 0; m0 < m; m0 += MC) {
             size_t mc = m - m0 < MC ? m - m0 : MC;
             widen(a + m0 * lda, lda, k, mc, j0, kc, rows);
             for (size_t p = 0; p < panels; p++) {
                 widen_panel(packed + (p * pairs + j0) * 2 * NR, kc, panel);
                 size_t nr = n - p * NR < NR ? n - p * NR : NR;
-                for (size_t r = 0; r < mc; r += MR)
-                    tile(kc, rows + r * KC, panel, c + (m0 + r) * ldc + p * NR, ldc, j0 > 0, mc - r < MR ? mc - r : MR, nr);
+                for (size_t r = 0; r < mc; r += MR) {
+                    epilogue at, *tile_e = NULL;
+                    if (e && last) {
+                        size_t row0 = m0 + r, col0 = p * NR;
+                        at = (epilogue){e->zero_point, e->wsum + col0, e->scale + col0, e->bias ? e->bias + col0 : NULL,
+                                        e->residual ? e->residual + row0 * e->ldr + col0 : NULL, e->ldr};
+                        tile_e = &at;
+                    }
+                    tile(kc, rows + r * KC, panel, c + (m0 + r) * ldc + p * NR, ldc, j0 > 0, mc - r < MR ? mc - r : MR, nr, tile_e);
+                }
             }
         }
     }
     free(rows);
     free(panel);
     return 0;
+}
+
+MDQ_T int mdq_gemm_u8s8s32_s16_avx2(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *packed,
+                                    int32_t *c, size_t ldc) {
+    return gemm(m, n, k, a, lda, packed, c, ldc, NULL);
+}
+
+MDQ_T int mdq_gemm_u8s8_dequant_s16_avx2(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *packed,
+                                         float *y, size_t ldy, int32_t zero_point, const int32_t *wsum, const float *scale,
+                                         const float *bias, const float *residual, size_t ldr) {
+    epilogue e = {zero_point, wsum, scale, bias, residual, ldr};
+    return gemm(m, n, k, a, lda, packed, (int32_t *)y, ldy, &e);
 }
 #endif

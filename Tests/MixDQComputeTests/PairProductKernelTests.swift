@@ -141,4 +141,34 @@ final class PairProductKernelTests: XCTestCase {
                        Int8ActivationSplit.needed(weightCodes: wt) && PairProductInt8Matmul.isAvailable)
         XCTAssertEqual(try auto.forward(x).tensor.scalars, try layer(true).forward(x).tensor.scalars)
     }
+
+    /// The fused epilogue equals the reference GEMM followed by `mdq_dequant_s32_rows_ref` bit for bit,
+    /// with and without bias and residual, across the blocking edges (the epilogue runs on the last
+    /// K block only, full and partial tiles).
+    func testFusedEpilogueMatchesGemmThenReferenceEpilogue() throws {
+        guard PairProductInt8Matmul.isAvailable else { throw XCTSkip("no AVX2 here (or the ISA limit is below it)") }
+        var rng = RNG(seed: 31)
+        for (m, k, n) in [(1, 1, 1), (7, 31, 33), (73, 1031, 21), (13, 600, 48)] {
+            let a = codesU8(m * k, &rng), w = codesS8(n * k, &rng)
+            var packed = [Int8](repeating: 0, count: mdq_gemm_s16_packed_count(n, k))
+            mdq_gemm_s16_pack_weights(w, n, k, &packed)
+            let wsum = (0..<n).map { j in (0..<k).reduce(Int32(0)) { $0 &+ Int32(w[j * k + $1]) } }
+            let scale = (0..<n).map { _ in Float(pow(10.0, -6 + 8 * rng.unit())) }
+            let bias = (0..<n).map { _ in Float(rng.uniform(-3, 3)) }
+            let residual = (0..<(m * n)).map { _ in Float(rng.uniform(-50, 50)) }
+            var acc = [Int32](repeating: 0, count: m * n)
+            mdq_gemm_u8s8s32_ref(m, n, k, a, w, &acc)
+            for zp in [Int32(0), 131, 255] {
+                for (useBias, useResidual) in [(false, false), (true, false), (true, true), (false, true)] {
+                    var want = [Float](repeating: 0, count: m * n)
+                    let b = useBias ? bias : nil, r = useResidual ? residual : nil
+                    mdq_dequant_s32_rows_ref(acc, &want, m, n, zp, wsum, scale, b, r)
+                    var got = [Float](repeating: .nan, count: m * n)
+                    XCTAssertEqual(mdq_gemm_u8s8_dequant_s16(m, n, k, a, k, packed, &got, n, zp, wsum, scale, b, r, n), 0)
+                    XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern),
+                                   "\(m)x\(k)x\(n) z \(zp) bias \(useBias) residual \(useResidual)")
+                }
+            }
+        }
+    }
 }

@@ -133,6 +133,13 @@ void mdq_gemm_s16_pack_weights(const int8_t *w, size_t n, size_t k, int8_t *pack
 int mdq_gemm_s16_available(void);
 int mdq_gemm_u8s8s32_s16(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *packed,
                          int32_t *c, size_t ldc);
+// The same products with the W8A8 dequantization fused into the last K block's stores:
+// y[i, j] = float(c - zero_point * wsum[j]) * scale[j] (+ bias[j]) (+ residual[i * ldr + j]), the
+// operations of mdq_dequant_s32_rows_ref in its order (bit-identical to the GEMM then that epilogue).
+// y doubles as the s32 scratch of the partial sums, so residual (or NULL) must not overlap it.
+int mdq_gemm_u8s8_dequant_s16(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *packed,
+                              float *y, size_t ldy, int32_t zero_point, const int32_t *wsum, const float *scale,
+                              const float *bias, const float *residual, size_t ldr);
 // Direct convolution, integer only: x is NHWC u8 [batch, h, w, c], weight OIHW s8 [o, c, kernel, kernel],
 // y NHWC s32 [batch, oh, ow, o] with oh = (h + 2 padding - kernel) / stride + 1 (same for ow). Taps
 // outside the image read pad_code (the activation zero point: real value 0). Nothing is written when

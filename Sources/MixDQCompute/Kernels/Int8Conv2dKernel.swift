@@ -74,13 +74,9 @@ public final class Int8Conv2dKernel: Conv2dKernel, @unchecked Sendable {
                 mdq_quantize_u8(x.tensor.data + r * rowLength, input.row(batch: r / h, y: r % h), rowLength, delta, zp, top)
             }
         }
-        let pixels = x.batch * oh * ow
         // The s32 products go straight into the output's storage and are dequantized in place.
-        let acc = UnsafeMutablePointer<Int32>(OpaquePointer(out.tensor.data))
-        try convolution.accumulate(input, into: acc)
-        Int8LinearKernel.dequantize(acc, into: out.tensor.data, rows: pixels, columns: outChannels, zeroPoint: inputZeroPoint,
-                                    weightSums: convolution.weightSums, scales: outputScales, bias: bias,
-                                    residual: residual.map { UnsafePointer($0.tensor.data) })
+        try convolution.accumulateDequantized(input, into: out.tensor.data, zeroPoint: inputZeroPoint, scales: outputScales, bias: bias,
+                                              residual: residual.map { UnsafePointer($0.tensor.data) })
         return out
     }
 }

@@ -19,6 +19,21 @@ public protocol Int8ConvProducts: AnyObject, Sendable {
     /// `y` receives `batch x oh x ow x outChannels` s32 (NHWC).
     func accumulate(_ input: Int8ConvInput, into y: UnsafeMutablePointer<Int32>) throws
     func implementation(batch: Int, height: Int, width: Int) throws -> String
+    /// The products and the W8A8 epilogue into `y` (NHWC float, which also holds the s32 products in
+    /// between; `residual` must not overlap it), as `Int8Products.accumulateDequantized`.
+    func accumulateDequantized(_ input: Int8ConvInput, into y: UnsafeMutablePointer<Float>, zeroPoint: Int32, scales: [Float],
+                               bias: Tensor?, residual: UnsafePointer<Float>?) throws
+}
+
+extension Int8ConvProducts {
+    public func accumulateDequantized(_ input: Int8ConvInput, into y: UnsafeMutablePointer<Float>, zeroPoint: Int32, scales: [Float],
+                                      bias: Tensor?, residual: UnsafePointer<Float>?) throws {
+        let (oh, ow) = outputSize(input.height, input.width)
+        let acc = UnsafeMutablePointer<Int32>(OpaquePointer(y))
+        try accumulate(input, into: acc)
+        Int8LinearKernel.dequantize(acc, into: y, rows: input.batch * oh * ow, columns: outChannels, zeroPoint: zeroPoint,
+                                    weightSums: weightSums, scales: scales, bias: bias, residual: residual)
+    }
 }
 
 public enum Int8ConvProductsChoice {

@@ -55,16 +55,13 @@ public final class Int8LinearKernel: LinearKernel, @unchecked Sendable {
         guard m > 0 else { return y }
         let codes = AlignedBuffer(byteCount: x.count)
         let q = codes.pointer.assumingMemoryBound(to: UInt8.self)
-        let (k, n, delta, zp, top) = (inFeatures, outFeatures, inputScale, inputZeroPoint, inputCodeMax)
+        let (k, delta, zp, top) = (inFeatures, inputScale, inputZeroPoint, inputCodeMax)
         RowParallel.run(rows: m, rowLength: k) { rows in
             mdq_quantize_u8(x.data + rows.lowerBound * k, q + rows.lowerBound * k, rows.count * k, delta, Float(zp), top)
         }
         // The s32 products go straight into the output's storage and are dequantized in place.
-        let acc = UnsafeMutablePointer<Int32>(OpaquePointer(y.data))
-        try matmul.accumulate(q, rows: m, into: acc)
-        Self.dequantize(acc, into: y.data, rows: m, columns: n, zeroPoint: zp, weightSums: matmul.weightSums,
-                        scales: outputScales, bias: bias,
-                        residual: residual.map { UnsafePointer($0.data) })
+        try matmul.accumulateDequantized(q, rows: m, into: y.data, zeroPoint: zp, scales: outputScales, bias: bias,
+                                         residual: residual.map { UnsafePointer($0.data) })
         return y
     }
 

@@ -14,6 +14,21 @@ public protocol Int8Products: AnyObject, Sendable {
     func accumulate(_ a: UnsafePointer<UInt8>, rows m: Int, into c: UnsafeMutablePointer<Int32>) throws
     /// What computes the products for this row count (oneDNN's implementation name, or ours).
     func implementation(rows: Int) throws -> String
+    /// The products and the W8A8 epilogue `y = (acc - z·Σw[c])·scales[c] + bias[c] (+ residual)`:
+    /// `y` (rows x outFeatures) also holds the s32 products in between; `residual` must not overlap it.
+    func accumulateDequantized(_ a: UnsafePointer<UInt8>, rows m: Int, into y: UnsafeMutablePointer<Float>, zeroPoint: Int32,
+                               scales: [Float], bias: Tensor?, residual: UnsafePointer<Float>?) throws
+}
+
+extension Int8Products {
+    /// The products into `y`'s storage, then the epilogue in place over row blocks.
+    public func accumulateDequantized(_ a: UnsafePointer<UInt8>, rows m: Int, into y: UnsafeMutablePointer<Float>, zeroPoint: Int32,
+                                      scales: [Float], bias: Tensor?, residual: UnsafePointer<Float>?) throws {
+        let acc = UnsafeMutablePointer<Int32>(OpaquePointer(y))
+        try accumulate(a, rows: m, into: acc)
+        Int8LinearKernel.dequantize(acc, into: y, rows: m, columns: outFeatures, zeroPoint: zeroPoint, weightSums: weightSums,
+                                    scales: scales, bias: bias, residual: residual)
+    }
 }
 
 public enum Int8ProductsChoice {

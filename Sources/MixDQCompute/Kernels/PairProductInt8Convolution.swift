@@ -47,6 +47,18 @@ public final class PairProductInt8Convolution: Int8ConvProducts, @unchecked Send
     }
 
     public func accumulate(_ input: Int8ConvInput, into y: UnsafeMutablePointer<Int32>) throws {
+        try withRows(input) { a, rows in try gemm.accumulate(a, rows: rows, into: y) }
+    }
+
+    public func accumulateDequantized(_ input: Int8ConvInput, into y: UnsafeMutablePointer<Float>, zeroPoint: Int32, scales: [Float],
+                                      bias: Tensor?, residual: UnsafePointer<Float>?) throws {
+        try withRows(input) { a, rows in
+            try gemm.accumulateDequantized(a, rows: rows, into: y, zeroPoint: zeroPoint, scales: scales, bias: bias, residual: residual)
+        }
+    }
+
+    /// The GEMM's rows: the input itself for a 1×1 stride-1 convolution, else its im2col.
+    private func withRows(_ input: Int8ConvInput, _ body: (UnsafePointer<UInt8>, Int) throws -> Void) throws {
         guard input.channels == inChannels, input.padding == padding else {
             throw Int8KernelError(layer: "int8 convolution \(inChannels)->\(outChannels)",
                                   "input prepared for \(input.channels) channels, padding \(input.padding)")
@@ -54,7 +66,7 @@ public final class PairProductInt8Convolution: Int8ConvProducts, @unchecked Send
         let (oh, ow) = outputSize(input.height, input.width)
         let rows = input.batch * oh * ow
         if kernelSize == 1 && stride == 1 && padding == 0 {
-            try gemm.accumulate(input.codes, rows: rows, into: y)
+            try body(input.codes, rows)
             return
         }
         let (k, c, s) = (kernelSize, inChannels, stride)
@@ -75,6 +87,6 @@ public final class PairProductInt8Convolution: Int8ConvProducts, @unchecked Send
                 }
             }
         }
-        try gemm.accumulate(dst, rows: rows, into: y)
+        try body(dst, rows)
     }
 }

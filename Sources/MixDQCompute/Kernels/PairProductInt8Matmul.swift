@@ -50,6 +50,32 @@ public final class PairProductInt8Matmul: Int8Products, @unchecked Sendable {
         RowParallel.run(rows: m, rowLength: k * n) { rows in
             failure.record(mdq_gemm_u8s8s32_s16(rows.count, n, k, a + rows.lowerBound * k, k, w, c + rows.lowerBound * n, n))
         }
+        try check(failure)
+    }
+
+    /// The products with the epilogue fused into the kernel's last stores (bit-identical to the
+    /// products followed by `Int8LinearKernel.dequantize`: the same float operations per element).
+    public func accumulateDequantized(_ a: UnsafePointer<UInt8>, rows m: Int, into y: UnsafeMutablePointer<Float>, zeroPoint: Int32,
+                                      scales: [Float], bias: Tensor?, residual: UnsafePointer<Float>?) throws {
+        guard m > 0 else { return }
+        FLOPCounter.add(macs: m * inFeatures * outFeatures)
+        let (k, n) = (inFeatures, outFeatures)
+        let w = UnsafePointer(packed.pointer.assumingMemoryBound(to: Int8.self))
+        let failure = FirstStatus()
+        weightSums.withUnsafeBufferPointer { ws in
+            scales.withUnsafeBufferPointer { sc in
+                RowParallel.run(rows: m, rowLength: k * n) { rows in
+                    let lo = rows.lowerBound
+                    failure.record(mdq_gemm_u8s8_dequant_s16(rows.count, n, k, a + lo * k, k, w, y + lo * n, n, zeroPoint,
+                                                             ws.baseAddress, sc.baseAddress, bias.map { UnsafePointer($0.data) },
+                                                             residual.map { $0 + lo * n }, n))
+                }
+            }
+        }
+        try check(failure)
+    }
+
+    private func check(_ failure: FirstStatus) throws {
         switch failure.value {
         case 0: return
         case -2: throw Int8KernelError(layer: name, "out of memory for the pair-product kernel's scratch")
