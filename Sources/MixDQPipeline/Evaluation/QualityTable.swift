@@ -124,7 +124,7 @@ public struct QualityTable {
 
     /// The first seed's first `rows` images: the reference column, then one per setting, each image
     /// captioned with (settings) its SSIM against the reference and the checker's verdict ("ok", or
-    /// "x" and the attributes it missed).
+    /// "x" and the attributes it missed; "objs" for every object attribute).
     public func contactSheet(_ lines: [Line], rows: Int, title: String) throws -> ContactSheet {
         let names = Array(try ImageEvaluation.imageNames(in: reference.folders[0]).prefix(rows))
         guard let first = names.first else {
@@ -140,7 +140,10 @@ public struct QualityTable {
                 // Short names: a cell is about 128 px wide.
                 let short: [CaptionAccuracy.Attribute: String] = [.background: "bg", .colour: "col", .position: "pos", .size: "size", .shape: "shp"]
                 let missed = CaptionAccuracy.Attribute.allCases.dropFirst().filter { !CaptionAccuracy.verdict(check, $0) }
-                parts.append(missed.isEmpty ? "ok" : "x " + missed.compactMap { short[$0] }.joined(separator: ","))
+                let objects: Set<CaptionAccuracy.Attribute> = [.colour, .position, .size, .shape]
+                let named = objects.isSubset(of: Set(missed))
+                    ? ["objs"] + (missed.contains(.background) ? ["bg"] : []) : missed.compactMap { short[$0] }
+                parts.append(missed.isEmpty ? "ok" : "x " + named.joined(separator: ","))
             }
             return parts.joined(separator: " ")
         }
