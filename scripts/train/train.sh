@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Retrains the embedded model from scratch with fixed seeds, then exports it.
-#   scripts/train/train.sh [RUN_DIR]     (default: ../train-run beside the repository)
+#   scripts/train/train.sh [--unet-only] [RUN_DIR]     (default: ../train-run beside the repository)
+# --unet-only: stage 2 alone, on the shipped VAE (reuse_shipped_vae.py writes it into RUN_DIR first).
 # Needs the reference venv (torch, diffusers, transformers, matplotlib): set PYTHON, or
 # MIXDQ_REFERENCE_PYTHON, else .venv-reference/bin/python. Every stage resumes from its
 # checkpoint when rerun. CPU: 2 threads, niced; OMP_WAIT_POLICY=PASSIVE because OpenMP threads
@@ -8,12 +9,15 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
+UNET_ONLY=0
+if [ "${1:-}" = "--unet-only" ]; then UNET_ONLY=1; shift; fi
 RUN="${1:-$ROOT/../train-run}"
 PYTHON="${PYTHON:-${MIXDQ_REFERENCE_PYTHON:-$ROOT/.venv-reference/bin/python}}"
 export OMP_WAIT_POLICY=PASSIVE
 mkdir -p "$RUN"
 cd "$HERE"
 run() { nice -n 5 "$PYTHON" "$@"; }
+[ "$UNET_ONLY" = 0 ] || run reuse_shipped_vae.py --run "$RUN"
 [ -d "$RUN/vae/final" ] || run train_vae.py --out "$RUN"
 # The decoder fine-tune (encoder frozen, so the UNet's latents do not move) runs beside the UNet.
 if [ ! -d "$RUN/vae_decoder/final" ]; then

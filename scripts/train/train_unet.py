@@ -38,15 +38,17 @@ class LatentPool:
 
     def __init__(self, vae, tokenizers, seed: int):
         self.vae, self.tokenizers, self.seed = vae, tokenizers, seed
-        self.latents, self.ids1, self.ids2, self.captions = [], [], [], []
+        self.latents, self.masks, self.ids1, self.ids2, self.captions = [], [], [], [], []
         self._cat = None
 
     @torch.no_grad()
     def add(self, batch_index: int, count: int) -> None:
         scenes = ct.scene_batch(self.seed, batch_index, count)
-        images = ct.images_to_tensor([shapes.render(o, b) for o, b in scenes])
+        rendered = [shapes.render(o, b) for o, b in scenes]
+        images = ct.images_to_tensor(rendered)
         captions = [shapes.caption(o, b) for o, b in scenes]
         self.latents.append(self.vae.encode(images).latent_dist.mean * self.vae.config.scaling_factor)
+        self.masks.append(object_cells(rendered, [b for _, b in scenes]))
         self.ids1.append(tokenize(self.tokenizers[0], captions))
         self.ids2.append(tokenize(self.tokenizers[1], captions))
         self.captions += captions
@@ -58,20 +60,32 @@ class LatentPool:
 
     def tensors(self):
         if self._cat is None:
-            self._cat = tuple(torch.cat(x) for x in (self.latents, self.ids1, self.ids2))
-            self.latents, self.ids1, self.ids2 = [self._cat[0]], [self._cat[1]], [self._cat[2]]
+            self._cat = tuple(torch.cat(x) for x in (self.latents, self.masks, self.ids1, self.ids2))
+            self.latents, self.masks, self.ids1, self.ids2 = ([x] for x in self._cat)
         return self._cat
 
     def __len__(self) -> int:
         return len(self.captions)
 
     def state_dict(self) -> dict:
-        latents, ids1, ids2 = self.tensors()
-        return {"latents": latents, "ids1": ids1, "ids2": ids2, "captions": self.captions}
+        latents, masks, ids1, ids2 = self.tensors()
+        return {"latents": latents, "masks": masks, "ids1": ids1, "ids2": ids2, "captions": self.captions}
 
     def load_state_dict(self, state: dict) -> None:
-        self.latents, self.ids1, self.ids2 = [state["latents"]], [state["ids1"]], [state["ids2"]]
+        if "masks" not in state:
+            raise SystemExit("the checkpoint's latent pool has no object masks (written before --object-weight): "
+                             "start a new run folder")
+        self.latents, self.masks = [state["latents"]], [state["masks"]]
+        self.ids1, self.ids2 = [state["ids1"]], [state["ids2"]]
         self.captions, self._cat = list(state["captions"]), None
+
+
+def object_cells(images, backgrounds) -> torch.Tensor:
+    """(N, 1, 16, 16): 1 where a latent cell (8x8 pixels) holds any pixel of an object, else 0."""
+    masks = [np.any(image != np.array(shapes.BACKGROUNDS[b], dtype=np.uint8), axis=-1) for image, b in zip(images, backgrounds)]
+    pixels = torch.from_numpy(np.stack(masks).astype(np.float32)).unsqueeze(1)
+    factor = model_configs.IMAGE_SIZE // model_configs.LATENT_SIZE
+    return (torch.nn.functional.max_pool2d(pixels, factor) > 0).float()
 
 
 def tokenize(tokenizer, captions) -> torch.Tensor:
@@ -124,17 +138,18 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--out", type=pathlib.Path, required=True)
     p.add_argument("--initial-images", type=int, default=512)
-    p.add_argument("--images-per-step", type=int, default=4)
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--images-per-step", type=int, default=8)
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=8e-4)
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--ema", type=float, default=0.998)
+    p.add_argument("--object-weight", type=float, default=4.0, help="extra v-loss weight of latent cells holding an object")
     p.add_argument("--p-final", type=float, default=0.5)
     p.add_argument("--p-few", type=float, default=0.25)
     p.add_argument("--seed", type=int, default=2)
     p.add_argument("--checkpoint-minutes", type=float, default=4.0)
-    p.add_argument("--eval-minutes", type=float, default=12.0)
+    p.add_argument("--eval-minutes", type=float, default=15.0)
     args = p.parse_args()
     ct.setup_threads()
     out = args.out / "unet"
@@ -178,7 +193,7 @@ def main() -> None:
         for group in optimizer.param_groups:
             group["lr"] = lr
         pool.add(step, args.images_per_step)
-        latents, ids1, ids2 = pool.tensors()
+        latents, masks, ids1, ids2 = pool.tensors()
         generator = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
         index = torch.randint(0, len(pool), (args.batch,), generator=generator)
         x0 = latents[index]
@@ -190,7 +205,10 @@ def main() -> None:
         prompt_embeds, pooled = condition(text_encoder, text_encoder_2, ids1[index], ids2[index])
         prediction = unet(noisy, t, encoder_hidden_states=prompt_embeds,
                           added_cond_kwargs={"text_embeds": pooled, "time_ids": time_ids.expand(args.batch, -1)}).sample
-        loss = (prediction - target).square().mean()
+        # The objects are a few latent cells of the image: weighting them keeps the caption's
+        # signal from drowning in the background, which the model learns first.
+        weight = 1 + args.object_weight * masks[index]
+        loss = ((prediction - target).square() * weight).mean() / weight.mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 2.0)
