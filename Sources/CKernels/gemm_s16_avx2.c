@@ -9,7 +9,7 @@
 // to int16 into an L1 buffer before its tiles run (1 % of the work: it is reused by MC/6 tiles);
 // a 6 x 16 register tile.
 #if defined(__x86_64__)
-#include "internal.h"
+#include "int8_internal.h"
 #include <immintrin.h>
 #include <stdlib.h>
 
@@ -40,9 +40,10 @@ MDQ_T static void widen(const uint8_t *a, size_t lda, size_t k, size_t rows, siz
     }
 }
 
-// The dequantization epilogue of a W8A8 layer, applied as the last K block's tile is stored:
-// y = (acc - z * wsum[col]) * scale[col] (+ bias[col]) (+ residual[row, col]), the operations of
-// mdq_dequant_s32_rows_ref in its order. Pointers are at the tile's first column (and row).
+// The dequantization epilogue of a W8A8 layer, applied in place to each row of a tile as the last K
+// block stores it, by the shared epilogue kernel (mdq_dequant_s32_rows_avx2, bit-identical to its
+// _ref): y = (acc - z * wsum[col]) * scale[col] (+ bias[col]) (+ residual[row, col]). Pointers are at
+// the tile's first column (and row).
 typedef struct {
     int32_t zero_point;
     const int32_t *wsum;
@@ -50,23 +51,9 @@ typedef struct {
     size_t ldr;
 } epilogue;
 
-MDQ_T static inline __m256i finish8(__m256i acc, const epilogue *e, size_t row, size_t col) {
-    __m256i centred = _mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(e->zero_point),
-                                                               _mm256_loadu_si256((const __m256i *)(e->wsum + col))));
-    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(centred), _mm256_loadu_ps(e->scale + col));
-    if (e->bias) v = _mm256_add_ps(v, _mm256_loadu_ps(e->bias + col));
-    if (e->residual) v = _mm256_add_ps(v, _mm256_loadu_ps(e->residual + row * e->ldr + col));
-    return _mm256_castps_si256(v);
-}
-
-static inline int32_t finish1(int32_t acc, const epilogue *e, size_t row, size_t col) {
-    int32_t centred = (int32_t)((uint32_t)acc - (uint32_t)e->zero_point * (uint32_t)e->wsum[col]);
-    float v = (float)centred * e->scale[col];
-    if (e->bias) v = v + e->bias[col];
-    if (e->residual) v = v + e->residual[row * e->ldr + col];
-    int32_t bits;
-    memcpy(&bits, &v, 4);
-    return bits;
+MDQ_T static void finish_row(int32_t *row, size_t r, size_t nr, const epilogue *e) {
+    mdq_dequant_s32_rows_avx2(row, (float *)row, 1, nr, e->zero_point, e->wsum, e->scale, e->bias,
+                              e->residual ? e->residual + r * e->ldr : NULL);
 }
 
 // The 6 x 16 tile over `pairs` pairs: a (row stride KC), b (32 int16 per pair); adds to c when
@@ -101,9 +88,9 @@ MDQ_T static void tile(size_t pairs, const int32_t *a, const int16_t *b, int32_t
                 v0 = _mm256_add_epi32(v0, _mm256_loadu_si256((const __m256i *)row));
                 v1 = _mm256_add_epi32(v1, _mm256_loadu_si256((const __m256i *)(row + 8)));
             }
-            if (e) { v0 = finish8(v0, e, r, 0); v1 = finish8(v1, e, r, 8); }
             _mm256_storeu_si256((__m256i *)row, v0);
             _mm256_storeu_si256((__m256i *)(row + 8), v1);
+            if (e) finish_row(row, r, NR, e);
         }
         return;
     }
@@ -112,10 +99,8 @@ MDQ_T static void tile(size_t pairs, const int32_t *a, const int16_t *b, int32_t
         _mm256_storeu_si256((__m256i *)t, acc[r][0]);
         _mm256_storeu_si256((__m256i *)(t + 8), acc[r][1]);
         int32_t *row = c + r * ldc;
-        for (size_t q = 0; q < nr; q++) {
-            int32_t v = accumulate ? (int32_t)((uint32_t)row[q] + (uint32_t)t[q]) : t[q];
-            row[q] = e ? finish1(v, e, r, q) : v;
-        }
+        for (size_t q = 0; q < nr; q++) row[q] = accumulate ? (int32_t)((uint32_t)row[q] + (uint32_t)t[q]) : t[q];
+        if (e) finish_row(row, r, nr, e);
     }
 }
 
@@ -132,8 +117,10 @@ MDQ_T static int gemm(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda
     if (m == 0 || n == 0) return 0;
     size_t pairs = (k + 1) / 2, panels = (n + NR - 1) / NR;
     if (pairs == 0) {   // k = 0: an empty sum
-        for (size_t i = 0; i < m; i++)
-            for (size_t j = 0; j < n; j++) c[i * ldc + j] = e ? finish1(0, e, i, j) : 0;
+        for (size_t i = 0; i < m; i++) {
+            memset(c + i * ldc, 0, n * sizeof(int32_t));
+            if (e) finish_row(c + i * ldc, i, n, e);
+        }
         return 0;
     }
     int32_t *rows = aligned_alloc(64, MC * KC * sizeof(int32_t));

@@ -29,6 +29,14 @@ final class LoRAParityTests: XCTestCase {
         Self.fixtures.appendingPathComponent(component == "unet" ? "unet_sdxl_tiny/unet" : "clip_tiny/\(component)")
     }
 
+    /// The tiny UNet's inputs the goldens' `unet_out` was computed on.
+    func unetInputs() throws -> UNetInputs {
+        let io = try SafetensorsFile(Self.fixtures.appendingPathComponent("unet_sdxl_tiny/io_b1.safetensors"))
+        return UNetInputs(sample: try io.floatTensor("sample"), timesteps: try io.floatTensor("timestep").scalars,
+                          encoderHiddenStates: try io.floatTensor("encoder_hidden_states"),
+                          textEmbeds: try io.floatTensor("text_embeds"), timeIds: try io.floatTensor("time_ids"))
+    }
+
     func testFusedWeightsMatchDiffusers() throws {
         for name in Self.scales.keys.sorted() {
             let lora = try lora(name)
@@ -51,10 +59,7 @@ final class LoRAParityTests: XCTestCase {
     }
 
     func testUNetAndTextEncoderOutputsMatchDiffusers() throws {
-        let io = try SafetensorsFile(Self.fixtures.appendingPathComponent("unet_sdxl_tiny/io_b1.safetensors"))
-        let inputs = UNetInputs(sample: try io.floatTensor("sample"), timesteps: try io.floatTensor("timestep").scalars,
-                                encoderHiddenStates: try io.floatTensor("encoder_hidden_states"),
-                                textEmbeds: try io.floatTensor("text_embeds"), timeIds: try io.floatTensor("time_ids"))
+        let inputs = try unetInputs()
         for name in ["kohya", "peft"] {
             let lora = try lora(name)
             let golden = try SafetensorsFile(Self.loraDir.appendingPathComponent("fused_\(name).safetensors"))
@@ -88,10 +93,7 @@ final class LoRAParityTests: XCTestCase {
             compared += 1
         }
         XCTAssertEqual(compared, 17)
-        let io = try SafetensorsFile(Self.fixtures.appendingPathComponent("unet_sdxl_tiny/io_b1.safetensors"))
-        let inputs = UNetInputs(sample: try io.floatTensor("sample"), timesteps: try io.floatTensor("timestep").scalars,
-                                encoderHiddenStates: try io.floatTensor("encoder_hidden_states"),
-                                textEmbeds: try io.floatTensor("text_embeds"), timeIds: try io.floatTensor("time_ids"))
+        let inputs = try unetInputs()
         let unet = try ModelFolder(folder("unet"), lora: lora).loadUNet()
         let error = relativeError(try unet(inputs), try golden.floatTensor("unet_out"))
         print(String(format: "kohya SGM LoRA: UNet output max-rel error vs diffusers %.3g", error))

@@ -48,9 +48,7 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
         self.stride = stride
         self.padding = padding
         splitsActivations = splitActivations ?? Int8ActivationSplit.needed(weightCodes: weightCodes)
-        weightSums = (0..<outChannels).map { o in
-            weightCodes[(o * taps)..<((o + 1) * taps)].reduce(Int32(0)) { $0 &+ Int32($1) }
-        }
+        weightSums = Int8WeightSums.perOutput(weightCodes, outputs: outChannels, rowLength: taps)
         let dims = [outChannels, inChannels, kernelSize, kernelSize]
         // A nominal 32x32 padded input to learn the weight layout; packed now, codes not kept.
         let nominal = ShapeKey(n: 1, h: max(32, kernelSize), w: max(32, kernelSize))
@@ -63,10 +61,6 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
                                         name: name ?? "int8 convolution [\(outChannels), \(inChannels), \(kernelSize), \(kernelSize)]",
                                         packPrimitiveLayout: packPrimitiveLayout)
         primitives[nominal] = first
-    }
-
-    public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
-        ((h + 2 * padding - kernelSize) / stride + 1, (w + 2 * padding - kernelSize) / stride + 1)
     }
 
     /// A primitive over an already padded input `[n, h, w]` (padding 0 for oneDNN).
@@ -113,14 +107,6 @@ public final class DNNLInt8Convolution: @unchecked Sendable {
     public func implementation(batch: Int, height: Int, width: Int) throws -> String {
         let key = ShapeKey(n: batch, h: height + 2 * padding, w: width + 2 * padding)
         return DNNLEngine.implementationName(try compiled(key).pd)
-    }
-
-    /// A zero-padded-in-the-real-domain input: border filled with `padCode`, interior for the caller.
-    public func makeInput(batch: Int, height: Int, width: Int, padCode: UInt8) throws -> Int8ConvInput {
-        guard batch > 0, height > 0, width > 0, height + 2 * padding >= kernelSize, width + 2 * padding >= kernelSize else {
-            throw DNNLError(operation: "int8 convolution k\(kernelSize) p\(padding) on input \(batch)x\(height)x\(width)", status: dnnl_invalid_arguments)
-        }
-        return Int8ConvInput(batch: batch, height: height, width: width, channels: inChannels, padding: padding, padCode: padCode)
     }
 
     /// `y` receives `batch x oh x ow x outChannels` s32 (NHWC).

@@ -37,9 +37,7 @@ public final class DNNLInt8Matmul: @unchecked Sendable {
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         splitsActivations = splitActivations ?? Int8ActivationSplit.needed(weightCodes: weightCodes)
-        weightSums = (0..<outFeatures).map { n in
-            weightCodes[(n * inFeatures)..<((n + 1) * inFeatures)].reduce(Int32(0)) { $0 &+ Int32($1) }
-        }
+        weightSums = Int8WeightSums.perOutput(weightCodes, outputs: outFeatures, rowLength: inFeatures)
         // Compile once for a nominal row count to learn the weight layout oneDNN wants, and pack now.
         let nominalRows = 256
         let first = try Self.compile(rows: nominalRows, inFeatures: inFeatures, outFeatures: outFeatures,

@@ -26,6 +26,18 @@ public protocol Int8ConvProducts: AnyObject, Sendable {
 }
 
 extension Int8ConvProducts {
+    public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
+        ((h + 2 * padding - kernelSize) / stride + 1, (w + 2 * padding - kernelSize) / stride + 1)
+    }
+
+    public func makeInput(batch: Int, height: Int, width: Int, padCode: UInt8) throws -> Int8ConvInput {
+        guard batch > 0, height > 0, width > 0, height + 2 * padding >= kernelSize, width + 2 * padding >= kernelSize else {
+            throw Int8KernelError(layer: "int8 convolution \(inChannels)->\(outChannels) k\(kernelSize) p\(padding)",
+                                  "input \(batch)x\(height)x\(width) is empty or smaller than the kernel with its padding")
+        }
+        return Int8ConvInput(batch: batch, height: height, width: width, channels: inChannels, padding: padding, padCode: padCode)
+    }
+
     public func accumulateDequantized(_ input: Int8ConvInput, into y: UnsafeMutablePointer<Float>, zeroPoint: Int32, scales: [Float],
                                       bias: Tensor?, residual: UnsafePointer<Float>?) throws {
         let (oh, ow) = outputSize(input.height, input.width)
@@ -41,8 +53,7 @@ public enum Int8ConvProductsChoice {
     /// has AVX2; `splitActivations` true / false force oneDNN's split / direct path.
     public static func make(weightCodes: [Int8], outChannels: Int, inChannels: Int, kernelSize: Int, stride: Int, padding: Int,
                             restBits: Int = 8, splitActivations: Bool? = nil, name: String? = nil) throws -> any Int8ConvProducts {
-        if splitActivations == nil, restBits == 8, PairProductInt8Matmul.isAvailable,
-           Int8ActivationSplit.needed(weightCodes: weightCodes) {
+        if PairProductInt8Matmul.replacesSplit(weightCodes: weightCodes, restBits: restBits, splitActivations: splitActivations) {
             return try PairProductInt8Convolution(weightCodes: weightCodes, outChannels: outChannels, inChannels: inChannels,
                                                   kernelSize: kernelSize, stride: stride, padding: padding, name: name)
         }

@@ -38,8 +38,7 @@ public enum Int8ProductsChoice {
     /// oneDNN's split / direct path (tests, benchmarks).
     public static func make(weightCodes: [Int8], outFeatures: Int, inFeatures: Int, restBits: Int = 8,
                             splitActivations: Bool? = nil, name: String? = nil) throws -> any Int8Products {
-        if splitActivations == nil, restBits == 8, PairProductInt8Matmul.isAvailable,
-           Int8ActivationSplit.needed(weightCodes: weightCodes) {
+        if PairProductInt8Matmul.replacesSplit(weightCodes: weightCodes, restBits: restBits, splitActivations: splitActivations) {
             return try PairProductInt8Matmul(weightCodes: weightCodes, outFeatures: outFeatures, inFeatures: inFeatures, name: name)
         }
         return try DNNLInt8Matmul(weightCodes: weightCodes, outFeatures: outFeatures, inFeatures: inFeatures,

@@ -31,19 +31,11 @@ public final class PairProductInt8Convolution: Int8ConvProducts, @unchecked Send
         gemm = try PairProductInt8Matmul(weightCodes: reordered, outFeatures: outChannels, inFeatures: taps, name: label)
     }
 
-    public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
-        ((h + 2 * padding - kernelSize) / stride + 1, (w + 2 * padding - kernelSize) / stride + 1)
-    }
-
-    public func makeInput(batch: Int, height: Int, width: Int, padCode: UInt8) throws -> Int8ConvInput {
-        guard batch > 0, height > 0, width > 0, height + 2 * padding >= kernelSize, width + 2 * padding >= kernelSize else {
-            throw Int8KernelError(layer: "int8 convolution k\(kernelSize) p\(padding)", "input \(batch)x\(height)x\(width) too small")
-        }
-        return Int8ConvInput(batch: batch, height: height, width: width, channels: inChannels, padding: padding, padCode: padCode)
-    }
+    /// A 1×1 stride-1 convolution without padding multiplies its input rows directly.
+    private var readsInputRows: Bool { kernelSize == 1 && stride == 1 && padding == 0 }
 
     public func implementation(batch: Int, height: Int, width: Int) throws -> String {
-        (kernelSize == 1 && stride == 1 ? "" : "im2col + ") + (try gemm.implementation(rows: batch * height * width))
+        (readsInputRows ? "" : "im2col + ") + (try gemm.implementation(rows: batch * height * width))
     }
 
     public func accumulate(_ input: Int8ConvInput, into y: UnsafeMutablePointer<Int32>) throws {
@@ -65,7 +57,7 @@ public final class PairProductInt8Convolution: Int8ConvProducts, @unchecked Send
         }
         let (oh, ow) = outputSize(input.height, input.width)
         let rows = input.batch * oh * ow
-        if kernelSize == 1 && stride == 1 && padding == 0 {
+        if readsInputRows {
             try body(input.codes, rows)
             return
         }

@@ -18,6 +18,13 @@ public final class PairProductInt8Matmul: Int8Products, @unchecked Sendable {
     /// Whether this CPU (as the ISA limit leaves it) has the kernel: AVX2.
     public static var isAvailable: Bool { mdq_gemm_s16_available() != 0 }
 
+    /// Whether a layer with these codes runs here instead of oneDNN (`splitActivations` nil: not
+    /// forced): where oneDNN would need the 7-bit split (no VNNI, 8-bit codes beyond ±64) and the CPU
+    /// has AVX2. The choice of Linears and convolutions alike.
+    static func replacesSplit(weightCodes: [Int8], restBits: Int, splitActivations: Bool?) -> Bool {
+        splitActivations == nil && restBits == 8 && isAvailable && Int8ActivationSplit.needed(weightCodes: weightCodes)
+    }
+
     /// `weightCodes` `[outFeatures, inFeatures]` row-major.
     public init(weightCodes: [Int8], outFeatures: Int, inFeatures: Int, name: String? = nil) throws {
         self.name = name ?? "int8 matmul [\(outFeatures), \(inFeatures)]"
@@ -29,9 +36,7 @@ public final class PairProductInt8Matmul: Int8Products, @unchecked Sendable {
         }
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
-        weightSums = (0..<outFeatures).map { n in
-            weightCodes[(n * inFeatures)..<((n + 1) * inFeatures)].reduce(Int32(0)) { $0 &+ Int32($1) }
-        }
+        weightSums = Int8WeightSums.perOutput(weightCodes, outputs: outFeatures, rowLength: inFeatures)
         packed = AlignedBuffer(byteCount: mdq_gemm_s16_packed_count(outFeatures, inFeatures))
         weightCodes.withUnsafeBufferPointer {
             mdq_gemm_s16_pack_weights($0.baseAddress, outFeatures, inFeatures, packed.pointer.assumingMemoryBound(to: Int8.self))

@@ -50,13 +50,15 @@ public struct QualityTable {
             }
             lines.append(Line(name: reference.name, report: Self.pooled(reports), firstSeed: reports[0]))
         }
+        // Listed once: every setting's seed k must hold as many images as the reference's.
+        let referenceCounts = settings.isEmpty ? [] : try reference.folders.map { try ImageEvaluation.imageNames(in: $0).count }
         for setting in settings {
             guard setting.folders.count == reference.folders.count else {
                 throw EvaluationInputError(path: setting.name, message: "has \(setting.folders.count) folder(s), the reference '\(reference.name)' \(reference.folders.count): one per seed, in the same order")
             }
-            let reports = try zip(setting.folders, reference.folders).map { folder, referenceFolder in
+            let reports = try setting.folders.indices.map { k in
+                let (folder, referenceFolder, referenceCount) = (setting.folders[k], reference.folders[k], referenceCounts[k])
                 let report = try ImageEvaluation(images: folder, reference: referenceFolder, captions: captions, ssimWindows: ssimWindows).run()
-                let referenceCount = try ImageEvaluation.imageNames(in: referenceFolder).count
                 guard report.rows.count == referenceCount else {
                     throw EvaluationInputError(path: folder.path, message: "holds \(report.rows.count) image(s), the reference \(referenceFolder.path) \(referenceCount)")
                 }
@@ -106,9 +108,9 @@ public struct QualityTable {
     public func markdown(_ lines: [Line]) -> String {
         let windows = measuredWindows(lines)
         let head = header(windows: windows)
-        var out = ["| " + head.joined(separator: " | ") + " |", "|" + head.map { _ in "---" }.joined(separator: "|") + "|"]
+        var out = [head.joined(separator: " | ").wrappedInPipes, "|" + head.map { _ in "---" }.joined(separator: "|") + "|"]
         for line in lines {
-            out.append("| " + ([line.name] + cells(line, windows: windows)).joined(separator: " | ") + " |")
+            out.append(([line.name] + cells(line, windows: windows)).joined(separator: " | ").wrappedInPipes)
         }
         return out.joined(separator: "\n") + "\n"
     }

@@ -65,6 +65,7 @@ public struct SelectionReport {
     }
 }
 
-private extension String {
+extension String {
+    /// A markdown table row from its cells joined by " | ".
     var wrappedInPipes: String { "| " + self + " |" }
 }
