@@ -34,10 +34,12 @@ let package = Package(
         // Text and plots in the search reports (contact sheet, Pareto plot); fonts from fonts-dejavu-core.
         .systemLibrary(name: "CCairo", path: "Sources/CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
         .target(name: "CKernels", path: "Sources/CKernels"),
+        // Header only: function types of kernels/libmixdq_cuda.so, which is dlopen()ed at run time (no link).
+        .systemLibrary(name: "CMixDQCUDA", path: "Sources/CMixDQCUDA"),
         .target(name: "MixDQCompute", dependencies: ["CKernels", "CDNNL", "COpenBLAS"]),
         .target(name: "MixDQIO", dependencies: ["MixDQCompute", "CKernels", "CHDF5", "CPNG", "Yams", "ZIPFoundation"]),
         .target(name: "MixDQModels", dependencies: ["MixDQCompute", "CKernels"]),
-        .target(name: "MixDQQuant", dependencies: ["MixDQCompute", "MixDQIO", "MixDQModels", "CKernels", "CGLPK", "Yams"]),
+        .target(name: "MixDQQuant", dependencies: ["MixDQCompute", "MixDQIO", "MixDQModels", "CKernels", "CGLPK", "CMixDQCUDA", "Yams"]),
         .target(name: "MixDQPipeline", dependencies: ["MixDQCompute", "MixDQIO", "MixDQModels", "MixDQQuant", "CCairo"]),
         .executableTarget(name: "MixDQCLI", dependencies: [
             "MixDQCompute", "MixDQIO", "MixDQModels", "MixDQQuant", "MixDQPipeline",

@@ -18,7 +18,7 @@ struct InferCommand: ParsableCommand {
     @Option(help: "Layers kept fully FP when --config-act-mp is used: a YAML list, or the original's torch.save'd list (act_sensitivie_a8_1%.pt).") var actProtect: String?
     @Flag(help: "Disable activation fake quantization.") var skipQuantAct = false
     @Flag(help: "Disable weight fake quantization.") var skipQuantWeight = false
-    @Option(help: "Quantized execution: int8 (oneDNN integer kernels), fake (fp32 simulation, the original's), auto (int8 where every layer has an integer path, else fake).")
+    @Option(help: "Quantized execution: int8 (oneDNN integer kernels), fake (fp32 simulation, the original's), auto (int8 where every layer has an integer path, else fake), cuda (W·A layers on an NVIDIA GPU via kernels/libmixdq_cuda.so, found at $MIXDQ_CUDA_LIB, next to mixdq or in kernels/build/).")
     var backend: BackendChoice = .automatic
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var generation: GenerationOptions
@@ -47,8 +47,8 @@ struct InferCommand: ParsableCommand {
         let pipeline = try TextToImagePipeline(folder: folder, precision: modelOptions.precision)
         if try folder.quantizedUNetHeader() != nil {
             // A deployable quantized UNet carries its bits and parameters; nothing to apply.
-            guard configWeightMp == nil, configActMp == nil, actProtect == nil, !skipQuantAct, !skipQuantWeight, backend != .fake else {
-                throw CommandError("the UNet at \(try folder.component("unet").path) is already quantized (mixdq quantize): its bits are fixed and it runs on int8; drop --config-weight-mp / --config-act-mp / --act-protect / --skip-quant-* / --backend fake, or give the fp32 UNet")
+            guard configWeightMp == nil, configActMp == nil, actProtect == nil, !skipQuantAct, !skipQuantWeight, backend != .fake, backend != .cuda else {
+                throw CommandError("the UNet at \(try folder.component("unet").path) is already quantized (mixdq quantize): its bits are fixed and it runs on int8 (the CPU); drop --config-weight-mp / --config-act-mp / --act-protect / --skip-quant-* / --backend fake|cuda, or give the fp32 UNet")
             }
             // Its header was checked just now; the UNet itself loads after the text encoders are freed
             // (the two never resident together: a lower peak than the fp32 path's early load).

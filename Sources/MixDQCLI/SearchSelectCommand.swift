@@ -34,7 +34,7 @@ struct SearchSelectCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Image i uses seed + i.") var seed: UInt64 = 42
     @Option(parsing: .unconditional, help: "Image height (default: the UNet's sample_size * 8).") var height: Int?
     @Option(parsing: .unconditional, help: "Image width (default: the UNet's sample_size * 8).") var width: Int?
-    @Option(help: "Quantized execution, as infer: int8, fake or auto.") var backend: BackendChoice = .automatic
+    @Option(help: "Quantized execution, as infer: int8, fake, auto or cuda.") var backend: BackendChoice = .automatic
     @Option(help: "Folder for cached images, reports, contact sheet and Pareto plot (default: <folder of --out>/select_<type>).") var workDir: String?
     @Option(parsing: .unconditional, help: "Prompts shown in the contact sheet (1...64).") var sheetPrompts = 8
     @Option(parsing: .unconditional, help: "Largest side of an image in the contact sheet, pixels (16...1024).") var sheetCell = 192

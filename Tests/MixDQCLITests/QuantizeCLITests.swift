@@ -38,6 +38,11 @@ extension QuantFlowCLITests {
                                      "--image-folder", dir.appendingPathComponent("x").path])
         XCTAssertNotEqual(fake.status, 0)
         XCTAssertTrue(fake.stderr.contains("already quantized"), fake.stderr)
+        // Its integer kernels are built for the CPU: --backend cuda is refused, not silently ignored.
+        let cuda = try MixDQCLI.run(["infer", "--base-path", w.ptq.path, "--unet", unet.path, "--backend", "cuda", "--num-imgs", "1",
+                                     "--image-folder", dir.appendingPathComponent("y").path])
+        XCTAssertNotEqual(cuda.status, 0)
+        XCTAssertTrue(cuda.stderr.contains("already quantized") && cuda.stderr.contains("--backend fake|cuda"), cuda.stderr)
 
         // MixDQ's activation MP (4-bit activations) runs on int8; activations quantized over FP weights
         // have no integer path: --backend int8 refuses naming a layer, the default falls back to fake quant.

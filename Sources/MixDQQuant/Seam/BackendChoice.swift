@@ -4,6 +4,8 @@ public enum BackendChoice: String, CaseIterable, Sendable {
     case automatic = "auto"
     case fake
     case int8
+    /// W·A layers on an NVIDIA GPU through kernels/libmixdq_cuda.so (dlopen()ed; a clear error without it).
+    case cuda
 
     /// The backend to deploy, and a line saying why when the choice was made for the user.
     public func resolve(for sim: QuantSimulator) throws -> (backend: QuantBackend, note: String?) {
@@ -16,6 +18,15 @@ public enum BackendChoice: String, CaseIterable, Sendable {
                                         reason: first.reason + (missing.count > 1 ? " (and \(missing.count - 1) more layer(s)); use --backend fake" : "; use --backend fake"))
             }
             return (Int8Backend(), nil)
+        case .cuda:
+            // The library and device first: on a machine without them that is the message that matters.
+            let cuda = try CUDABackend()
+            let missing = sim.unsupported(on: cuda)
+            if let first = missing.first {
+                throw QuantBackendError(backend: "cuda", path: first.path,
+                                        reason: first.reason + (missing.count > 1 ? " (and \(missing.count - 1) more layer(s)); use --backend fake" : "; use --backend fake"))
+            }
+            return (cuda, "backend: cuda (\(cuda.library.deviceDescription), \(cuda.library.path)); FP and weight-only layers on the CPU")
         case .automatic:
             let missing = sim.unsupported(on: Int8Backend())
             guard let first = missing.first else { return (Int8Backend(), "backend: int8 (every layer has an integer path)") }
