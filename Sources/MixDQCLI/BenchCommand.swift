@@ -9,7 +9,7 @@ import MixDQPipeline
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks (median of timed runs after warm-up, GFLOP/s, peak RSS).",
-        subcommands: [BenchUNet.self, BenchTextEncoder.self, BenchVAEDecoder.self, BenchLinear.self, BenchInt8Linear.self, BenchQuant.self])
+        subcommands: [BenchUNet.self, BenchTextEncoder.self, BenchVAEDecoder.self, BenchLinear.self, BenchAttention.self, BenchInt8Linear.self, BenchQuant.self])
 }
 
 struct BenchUNet: ParsableCommand {
