@@ -190,9 +190,8 @@ template <typename T> __global__ void bos_kernel(T *y, int64_t batch, int64_t to
 }
 
 // ---- shared pieces of the layer calls -------------------------------------------------------------------
-#include "argument_checks.h"
+#include "host_shared.h"
 
-size_t align_up(size_t v) { return (v + 255) / 256 * 256; }
 
 bool fits_int(int64_t v) { return v >= 0 && v <= 0x7fffffff; }
 
@@ -372,19 +371,12 @@ int32_t mixdq_cuda_conv_s8s8s32(const int8_t *x, const int8_t *w, int32_t *acc, 
 
 // Workspace: per part, the padded s8 codes and the s32 accumulators (256-byte aligned pieces).
 size_t mixdq_cuda_linear_workspace(int64_t rows, int64_t in_features, int64_t out_features) {
-    if (rows < 0 || in_features < 0 || out_features < 0) return 0;
-    return align_up((size_t)(rows * in_features)) + align_up((size_t)(rows * out_features) * 4);
+    return linear_workspace_bytes(rows, in_features, out_features);
 }
 
 size_t mixdq_cuda_conv2d_workspace(int64_t batch, int64_t height, int64_t width, int64_t in_channels, int64_t out_channels,
                                    int32_t ksize, int32_t stride, int32_t pad) {
-    if (batch < 0 || height < 0 || width < 0 || in_channels < 0 || out_channels < 0 || ksize < 1 || stride < 1 || pad < 0)
-        return 0;
-    const int64_t ph = height + 2 * pad, pw = width + 2 * pad;
-    if (ph < ksize || pw < ksize) return 0;
-    const int64_t oh = (ph - ksize) / stride + 1, ow = (pw - ksize) / stride + 1;
-    // Two parts at most: codes of all input channels, accumulators twice.
-    return align_up((size_t)(batch * ph * pw * in_channels)) + 2 * align_up((size_t)(batch * oh * ow * out_channels) * 4);
+    return conv2d_workspace_bytes(batch, height, width, in_channels, out_channels, ksize, stride, pad);
 }
 
 int32_t mixdq_cuda_w8a8_linear(int32_t dtype, const void *x, int64_t rows, int64_t in_features, int64_t out_features,
@@ -407,7 +399,7 @@ int32_t mixdq_cuda_w8a8_linear(int32_t dtype, const void *x, int64_t rows, int64
         return fail(MIXDQ_CUDA_ERR_INVALID_ARGUMENT, "%s: workspace of %zu bytes, %zu needed", fn, workspace_bytes, need);
     cudaStream_t st = as_stream(stream);
     int8_t *codes = (int8_t *)workspace;
-    int32_t *acc = (int32_t *)((char *)workspace + align_up((size_t)(rows * in_features)));
+    int32_t *acc = linear_accumulators(workspace, rows, in_features);
     int32_t s = quantize_into(dtype, x, rows, 1, 1, in_features, in_features, 0, part->delta, part->zero_point, part->bits, 128,
                               codes, st);
     if (s) return s;
@@ -435,18 +427,7 @@ int32_t mixdq_cuda_w8a8_conv2d(int32_t dtype, const void *x, int64_t batch, int6
         return fail(MIXDQ_CUDA_ERR_INVALID_ARGUMENT, "%s: input %lldx%lldx%lldx%lld, out %lld, kernel %d, stride %d, pad %d", fn,
                     (long long)batch, (long long)height, (long long)width, (long long)in_channels, (long long)out_channels,
                     ksize, stride, pad);
-    if (!parts || nparts < 1 || nparts > 2) return fail(MIXDQ_CUDA_ERR_INVALID_ARGUMENT, "%s: %d parts (1 or 2)", fn, nparts);
-    int64_t covered = 0;
-    for (int i = 0; i < nparts; i++) {
-        if (int32_t s = check_part(fn, i, parts[i])) return s;
-        if (parts[i].first_channel != covered || parts[i].channels < 1)
-            return fail(MIXDQ_CUDA_ERR_INVALID_ARGUMENT, "%s: part %d covers channels %lld + %lld; parts must cover the input in order", fn,
-                        i, (long long)parts[i].first_channel, (long long)parts[i].channels);
-        covered += parts[i].channels;
-    }
-    if (covered != in_channels)
-        return fail(MIXDQ_CUDA_ERR_INVALID_ARGUMENT, "%s: parts cover %lld of %lld input channels", fn, (long long)covered,
-                    (long long)in_channels);
+    if (int32_t s = check_parts(fn, parts, nparts, in_channels)) return s;
     if (!batch) return MIXDQ_CUDA_OK;
     if (!x || !y) return fail(MIXDQ_CUDA_ERR_INVALID_ARGUMENT, "%s: NULL x or y", fn);
     if (!workspace || workspace_bytes < need)
@@ -454,10 +435,9 @@ int32_t mixdq_cuda_w8a8_conv2d(int32_t dtype, const void *x, int64_t batch, int6
     cudaStream_t st = as_stream(stream);
     const int64_t ph = height + 2 * pad, pw = width + 2 * pad;
     const int64_t oh = (ph - ksize) / stride + 1, ow = (pw - ksize) / stride + 1, rows = batch * oh * ow;
-    char *base = (char *)workspace;
-    int8_t *codes = (int8_t *)base;
-    int32_t *acc[2] = {(int32_t *)(base + align_up((size_t)(batch * ph * pw * in_channels))), nullptr};
-    acc[1] = (int32_t *)((char *)acc[0] + align_up((size_t)(rows * out_channels) * 4));
+    const ConvWorkspace carved = conv2d_workspace(workspace, batch * ph * pw * in_channels, rows * out_channels);
+    int8_t *codes = carved.codes;
+    int32_t *const *acc = carved.acc;
     EpiloguePart ep[2];
     for (int i = 0; i < nparts; i++) {
         const mixdq_cuda_qpart &p = parts[i];

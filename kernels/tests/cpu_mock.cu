@@ -42,7 +42,7 @@ void store(int32_t d, void *p, int64_t i, float v) {
     else ((float *)p)[i] = v;
 }
 
-#include "../src/argument_checks.h"
+#include "../src/host_shared.h"
 
 void quantize(int32_t dtype, const void *x, int64_t b, int64_t h, int64_t w, int64_t c, int64_t ldx, int pad, float delta, float zp,
               int bits, int shift, uint8_t *codes) {
@@ -112,7 +112,6 @@ void epilogue(int32_t dtype, Part p0, Part p1, int two, const float *bias, const
     }
 }
 
-size_t align_up(size_t v) { return (v + 255) / 256 * 256; }
 
 }  // namespace
 
@@ -188,17 +187,14 @@ int32_t mixdq_cuda_conv_s8s8s32(const int8_t *x, const int8_t *w, int32_t *acc, 
     return MIXDQ_CUDA_OK;
 }
 size_t mixdq_cuda_linear_workspace(int64_t rows, int64_t in_features, int64_t out_features) {
-    if (rows < 0 || in_features < 0 || out_features < 0) return 0;
-    return align_up((size_t)(rows * in_features)) + align_up((size_t)(rows * out_features) * 4);
+    return linear_workspace_bytes(rows, in_features, out_features);
 }
+
 size_t mixdq_cuda_conv2d_workspace(int64_t batch, int64_t height, int64_t width, int64_t in_channels, int64_t out_channels,
                                    int32_t ksize, int32_t stride, int32_t pad) {
-    if (batch < 0 || height < 0 || width < 0 || in_channels < 0 || out_channels < 0 || ksize < 1 || stride < 1 || pad < 0) return 0;
-    const int64_t ph = height + 2 * pad, pw = width + 2 * pad;
-    if (ph < ksize || pw < ksize) return 0;
-    const int64_t oh = (ph - ksize) / stride + 1, ow = (pw - ksize) / stride + 1;
-    return align_up((size_t)(batch * ph * pw * in_channels)) + 2 * align_up((size_t)(batch * oh * ow * out_channels) * 4);
+    return conv2d_workspace_bytes(batch, height, width, in_channels, out_channels, ksize, stride, pad);
 }
+
 int32_t mixdq_cuda_w8a8_linear(int32_t dtype, const void *x, int64_t rows, int64_t in_features, int64_t out_features,
                                const mixdq_cuda_qpart *part, const float *bias, const void *residual, void *y, void *workspace,
                                size_t workspace_bytes, void *) {
@@ -212,7 +208,7 @@ int32_t mixdq_cuda_w8a8_linear(int32_t dtype, const void *x, int64_t rows, int64
     if (!workspace || workspace_bytes < need)
         return fail(MIXDQ_CUDA_ERR_INVALID_ARGUMENT, "%s: workspace of %zu bytes, %zu needed", fn, workspace_bytes, need);
     int8_t *codes = (int8_t *)workspace;
-    int32_t *acc = (int32_t *)((char *)workspace + align_up((size_t)(rows * in_features)));
+    int32_t *acc = linear_accumulators(workspace, rows, in_features);
     quantize(dtype, x, rows, 1, 1, in_features, in_features, 0, part->delta, part->zero_point, part->bits, 128, (uint8_t *)codes);
     product(codes, part->weight, acc, 1, rows, 1, in_features, out_features, 1, 1);
     Part p0 = {acc, part->wsum, part->wscale, (int32_t)part->zero_point - 128, part->delta};
@@ -228,23 +224,14 @@ int32_t mixdq_cuda_w8a8_conv2d(int32_t dtype, const void *x, int64_t batch, int6
     const size_t need = mixdq_cuda_conv2d_workspace(batch, height, width, in_channels, out_channels, ksize, stride, pad);
     if (batch < 0 || height < 1 || width < 1 || in_channels < 1 || out_channels < 1 || need == 0)
         return fail(MIXDQ_CUDA_ERR_INVALID_ARGUMENT, "%s: bad shape", fn);
-    if (!parts || nparts < 1 || nparts > 2) return fail(MIXDQ_CUDA_ERR_INVALID_ARGUMENT, "%s: %d parts (1 or 2)", fn, nparts);
-    int64_t covered = 0;
-    for (int i = 0; i < nparts; i++) {
-        if (int32_t s = check_part(fn, i, parts[i])) return s;
-        if (parts[i].first_channel != covered || parts[i].channels < 1)
-            return fail(MIXDQ_CUDA_ERR_INVALID_ARGUMENT, "%s: part %d: parts must cover the input in order", fn, i);
-        covered += parts[i].channels;
-    }
-    if (covered != in_channels) return fail(MIXDQ_CUDA_ERR_INVALID_ARGUMENT, "%s: parts cover %lld channels", fn, (long long)covered);
+    if (int32_t s = check_parts(fn, parts, nparts, in_channels)) return s;
     if (!workspace || workspace_bytes < need)
         return fail(MIXDQ_CUDA_ERR_INVALID_ARGUMENT, "%s: workspace of %zu bytes, %zu needed", fn, workspace_bytes, need);
     const int64_t ph = height + 2 * pad, pw = width + 2 * pad;
     const int64_t oh = (ph - ksize) / stride + 1, ow = (pw - ksize) / stride + 1, rows = batch * oh * ow;
-    char *base = (char *)workspace;
-    int8_t *codes = (int8_t *)base;
-    int32_t *acc[2] = {(int32_t *)(base + align_up((size_t)(batch * ph * pw * in_channels))), nullptr};
-    acc[1] = (int32_t *)((char *)acc[0] + align_up((size_t)(rows * out_channels) * 4));
+    const ConvWorkspace carved = conv2d_workspace(workspace, batch * ph * pw * in_channels, rows * out_channels);
+    int8_t *codes = carved.codes;
+    int32_t *const *acc = carved.acc;
     Part ep[2];
     for (int i = 0; i < nparts; i++) {
         const mixdq_cuda_qpart &p = parts[i];
