@@ -65,10 +65,10 @@ for steps in 1 4; do
     infer W8A16 "$STEPDIR/ptq_bos" --skip-quant-act
     infer W4A16 "$STEPDIR/ptq_bos" --config-weight-mp "$UNIFORM4" --skip-quant-act
     infer "searched W3.99 A16" "$STEPDIR/ptq_bos" --config-weight-mp "$SEARCHED/weight_3.99.yaml" --skip-quant-act
-    infer "searched W4.98 A7.71" "$STEPDIR/ptq_bos" --config-weight-mp "$SEARCHED/weight_4.98.yaml" \
-        --config-act-mp "$SEARCHED/act_7.71.yaml" --act-protect "$SEARCHED/act_protect.yaml"
+    infer "searched W5.02 A7.68" "$STEPDIR/ptq_bos" --config-weight-mp "$SEARCHED/weight_5.02.yaml" \
+        --config-act-mp "$SEARCHED/act_7.68.yaml" --act-protect "$SEARCHED/act_protect.yaml"
     settings=()
-    for name in W8A8 "W8A8 BOS-unaware" W4A8 W8A16 W4A16 "searched W3.99 A16" "searched W4.98 A7.71"; do
+    for name in W8A8 "W8A8 BOS-unaware" W4A8 W8A16 W4A16 "searched W3.99 A16" "searched W5.02 A7.68"; do
         settings+=(--setting "$name=$(folders "$name")")
     done
     "$MIXDQ" eval-table --reference "FP=$(folders FP)" "${settings[@]}" --captions "$HELDOUT" --ssim-windows 7 \
