@@ -44,7 +44,10 @@ let package = Package(
         .executableTarget(name: "MixDQCLI", dependencies: [
             "MixDQCompute", "MixDQIO", "MixDQModels", "MixDQQuant", "MixDQPipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ],
+        // gperftools' tcmalloc serves the tool's malloc (Debian libgoogle-perftools-dev): freed
+        // activations are reused instead of page-faulted in afresh every layer (MemoryAllocator).
+        linkerSettings: [.linkedLibrary("tcmalloc_minimal", .when(platforms: [.linux]))]),
         // Fuzz entry points for scripts/fuzz.sh (libFuzzer); an ordinary build replays corpus files.
         .executableTarget(name: "MixDQFuzz", dependencies: ["MixDQIO", "MixDQModels", "MixDQQuant"],
                           path: "fuzz/Sources/MixDQFuzz"),

@@ -3,7 +3,7 @@
 #   bash scripts/bootstrap.sh [--deps-only]   (--deps-only: packages only; scripts/test.sh builds with the tests)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-PACKAGES=(libdnnl-dev libopenblas-dev libhdf5-dev libpng-dev libglpk-dev libcairo2-dev zlib1g-dev fonts-dejavu-core pkg-config)
+PACKAGES=(libdnnl-dev libopenblas-dev libhdf5-dev libpng-dev libglpk-dev libgoogle-perftools-dev libcairo2-dev zlib1g-dev fonts-dejavu-core pkg-config)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

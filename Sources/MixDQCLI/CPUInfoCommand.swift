@@ -2,7 +2,7 @@ import ArgumentParser
 import MixDQCompute
 
 /// `mixdq cpu-info`: what this process computes on (CPU model, the SIMD level of our kernels,
-/// oneDNN's ISA, bf16/VNNI), after any `MIXDQ_MAX_CPU_ISA` / `ONEDNN_MAX_CPU_ISA` ceiling.
+/// oneDNN's ISA, bf16/VNNI, the malloc in use), after any `MIXDQ_MAX_CPU_ISA` / `ONEDNN_MAX_CPU_ISA` ceiling.
 struct CPUInfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cpu-info",
@@ -16,5 +16,6 @@ struct CPUInfoCommand: ParsableCommand {
         print("oneDNN: \(info.onednnISA)")
         print("avx512_vnni: \(info.hasVNNI ? "yes" : "no")")
         print("bf16: \(Precision.bf16.isAvailable ? "yes" : "no")\(info.hasBF16Instructions ? " (native AVX512-BF16)" : "")")
+        print("allocator: \(MemoryAllocator.name)")
     }
 }

@@ -29,9 +29,9 @@ public struct CPUInfo: Sendable {
         hasBF16Instructions = mdq_cpu_has_avx512_bf16() != 0
     }
 
-    /// One line for logs and benchmark reports.
+    /// One line for logs and benchmark reports (with the allocator, which moves timings too).
     public var summary: String {
-        "\(model); kernels \(kernelISA), oneDNN \(onednnISA)\(hasVNNI ? ", VNNI" : "")\(hasBF16Instructions ? ", AVX512-BF16" : "")"
+        "\(model); kernels \(kernelISA), oneDNN \(onednnISA)\(hasVNNI ? ", VNNI" : "")\(hasBF16Instructions ? ", AVX512-BF16" : ""); \(MemoryAllocator.name)"
     }
 
     static func readModelName() -> String {

@@ -69,8 +69,8 @@ public final class TextToImagePipeline {
         }
     }
 
-    public func releaseTextEncoders() { textEncoders = nil }
-    public func releaseUNet() { unetStorage = nil }
+    public func releaseTextEncoders() { textEncoders = nil; MemoryAllocator.returnFreeMemory() }
+    public func releaseUNet() { unetStorage = nil; MemoryAllocator.returnFreeMemory() }
 
     /// The UNet's default image size: `sample_size * 8`.
     public var defaultSize: Int {

@@ -19,6 +19,8 @@
 #   MIXDQ_BIN (default .build/release/mixdq; build it first with `swift build -c release`),
 #   MIXDQ_REFERENCE_PYTHON (the peer's Python; else .venv-reference/bin/python).
 #   LOG_DIR (default a fresh temporary folder): each process's stdout/stderr is kept there.
+#   PEER_MALLOC=tcmalloc: run the peer with gperftools' tcmalloc preloaded, the allocator mixdq links (PyTorch
+#   as installed uses glibc malloc, which faults its large activations in afresh every layer).
 #
 # Peak RSS is measured from outside (GNU time's maximum resident set size of each process, in GiB) when
 # /usr/bin/time exists, else taken from what each process reports.
@@ -62,6 +64,16 @@ if [[ -n $peer_python ]] && ! "$peer_python" -c "import $peer_modules" >/dev/nul
     echo "note: $peer_python cannot import $peer_modules" >&2
     peer_python=""
 fi
+
+peer_env=()
+case ${PEER_MALLOC:-glibc} in
+    glibc) ;;
+    tcmalloc)
+        preload=$(ldconfig -p | awk '/libtcmalloc_minimal\.so\.4 .*x86-64/ {print $NF; exit}')
+        [[ -n $preload ]] || { echo "error: PEER_MALLOC=tcmalloc but libtcmalloc_minimal.so.4 is not installed" >&2; exit 2; }
+        peer_env=(env "LD_PRELOAD=$preload") ;;
+    *) echo "error: PEER_MALLOC must be glibc or tcmalloc" >&2; exit 2 ;;
+esac
 
 profile_flag=()
 [[ ${PROFILE:-0} == 1 ]] && profile_flag=(--profile)
@@ -120,7 +132,7 @@ run() {
 
 load_before=$(cat /proc/loadavg)
 echo "compare $component $precision $shape: $rounds round(s) of $warmup warm-up + $runs timed runs each" >&2
-echo "logs in $log_dir" >&2
+echo "logs in $log_dir; the peer's malloc: ${PEER_MALLOC:-glibc}" >&2
 [[ -n $peer_python ]] || echo "note: the PyTorch peer is not installed (set MIXDQ_REFERENCE_PYTHON or create .venv-reference); timing mixdq only" >&2
 for ((r = 1; r <= rounds; r++)); do
     echo "round $r/$rounds: mixdq ..." >&2
@@ -129,7 +141,7 @@ for ((r = 1; r <= rounds; r++)); do
         for p in "${peer_precisions[@]}"; do
             name=$(peer_name "$p")
             echo "round $r/$rounds: $name ..." >&2
-            run "$name.$r" "$peer_python" "${peer[@]}" --precision "$p"
+            run "$name.$r" "${peer_env[@]}" "$peer_python" "${peer[@]}" --precision "$p"
         done
     fi
 done

@@ -69,6 +69,10 @@ size_t mdq_count_nonfinite(const float *x, size_t n);
 // ---- process runtime -----------------------------------------------------------------------------
 // Fixed mmap threshold for large blocks (so freed tensors return to the OS) and trim threshold.
 void mdq_tune_allocator(int mmap_threshold_bytes, int trim_threshold_bytes);
+// "gperftools X.Y" when tcmalloc serves this process's malloc, else NULL (glibc malloc).
+const char *mdq_allocator_version(void);
+// Returns the allocator's free pages to the system (tcmalloc: ReleaseFreeMemory; glibc: malloc_trim).
+void mdq_release_free_memory(void);
 
 // ---- scalar references (same contracts) ------------------------------------------------------
 void mdq_silu_ref(const float *x, float *y, size_t n);

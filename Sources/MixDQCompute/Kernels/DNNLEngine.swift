@@ -193,9 +193,10 @@ public enum ComputeRuntime {
     public static func configure() {
         if configured { return }
         configured = true
-        // Large tensors come and go every layer: serve them from mmap so freed memory returns to
+        // Under glibc malloc (library users; the mixdq tool links tcmalloc, see MemoryAllocator):
+        // large tensors come and go every layer; serve them from mmap so freed memory returns to
         // the system at once (glibc's adaptive threshold would otherwise keep them on the heap,
-        // inflating the resident size of multi-GB models).
+        // inflating the resident size of multi-GB models). tcmalloc ignores mallopt.
         mdq_tune_allocator(256 * 1024, 1024 * 1024)
     }
 }
