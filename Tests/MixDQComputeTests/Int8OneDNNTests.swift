@@ -443,6 +443,30 @@ final class Int8OneDNNTests: XCTestCase {
                        zip(convPlain, fr.tensor.scalars).map { ($0 + $1).bitPattern })
     }
 
+    /// GEGLU fused into the activation quantizer (row blocks through a scratch: k = 2048 gives blocks
+    /// of 16 rows, so 37 rows end in a partial block) equals GEGLU then forward bit for bit, with and
+    /// without a residual, through the kernel and through a `Linear`; a projection of the wrong width
+    /// is refused.
+    func testFusedGEGLUIsGEGLUThenForward() throws {
+        var rng = RNG(seed: 99)
+        let (m, k, n) = (37, 2048, 21)
+        let kernel = try Int8LinearKernel(name: "test.ff.net.2", weightCodes: codesS8(n * k, &rng), outFeatures: n, inFeatures: k,
+                                          weightScales: logUniformScales(n, &rng), inputScale: 0.02, inputZeroPoint: 40,
+                                          bias: Tensor(shape: [n], values: (0..<n).map { _ in rng.uniform(-1, 1) }))
+        let proj = Tensor(shape: [1, m, 2 * k], values: (0..<(m * 2 * k)).map { _ in rng.uniform(-4, 4) })
+        let r = Tensor(shape: [1, m, n], values: (0..<(m * n)).map { _ in rng.uniform(-3, 3) })
+        let h = Ops.geglu(proj)
+        let plain = try kernel.forward(h).scalars.map(\.bitPattern)
+        let plainAdded = try kernel.forward(h, adding: r).scalars.map(\.bitPattern)
+        XCTAssertEqual(try kernel.forward(gegluOf: proj, adding: nil).scalars.map(\.bitPattern), plain)
+        XCTAssertEqual(try kernel.forward(gegluOf: proj, adding: r).scalars.map(\.bitPattern), plainAdded)
+        let layer = Linear(path: "test.ff.net.2", inFeatures: k, outFeatures: n, bias: nil, quantizedKernel: kernel)
+        XCTAssertEqual(try layer(gegluOf: proj).shape, [1, m, n])
+        XCTAssertEqual(try layer(gegluOf: proj, adding: r).scalars.map(\.bitPattern), plainAdded)
+        XCTAssertThrowsError(try layer(gegluOf: Tensor(zeros: [1, m, k]))) { XCTAssertTrue($0 is LinearShapeError, "\($0)") }
+        XCTAssertThrowsError(try kernel.forward(gegluOf: Tensor(zeros: [m, 2 * k + 2]), adding: nil)) { XCTAssertTrue($0 is LinearShapeError, "\($0)") }
+    }
+
     // MARK: - bad input
 
     func makeLinear(codes: Int = 6, out: Int = 2, inF: Int = 3, scales: [Float] = [1, 1], delta: Float = 0.1, zp: Int = 3,

@@ -45,22 +45,53 @@ public final class Int8LinearKernel: LinearKernel, @unchecked Sendable {
     /// adding afterwards: the same float operations in the same order).
     public func forward(_ x: Tensor, adding residual: Tensor) throws -> Tensor { try forward(x, residual: residual) }
 
+    /// GEGLU fused into the activation quantizer: per block of rows GEGLU runs into a cache-sized
+    /// scratch and is quantized from there (the same two C kernels as unfused, so the same codes),
+    /// instead of writing the `[m, inFeatures]` fp32 GEGLU output to memory and reading it back.
+    public func forward(gegluOf proj: Tensor, adding residual: Tensor?) throws -> Tensor {
+        guard proj.rank >= 1, proj.shape.last == 2 * inFeatures else { throw LinearShapeError(expected: 2 * inFeatures, got: proj.shape) }
+        let k = inFeatures
+        let (delta, zp, top) = (inputScale, inputZeroPoint, inputCodeMax)
+        return try forward(shape: Array(proj.shape.dropLast()) + [k], residual: residual) { q, m in
+            let blockRows = max(1, (32 << 10) / k)
+            RowParallel.run(rows: m, rowLength: 2 * k) { rows in
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * k)
+                defer { scratch.deallocate() }
+                var r = rows.lowerBound
+                while r < rows.upperBound {
+                    let n = min(blockRows, rows.upperBound - r)
+                    mdq_geglu(proj.data + r * 2 * k, scratch, n, k)
+                    mdq_quantize_u8(scratch, q + r * k, n * k, delta, Float(zp), top)
+                    r += n
+                }
+            }
+        }
+    }
+
     private func forward(_ x: Tensor, residual: Tensor?) throws -> Tensor {
         guard x.rank >= 1, x.shape.last == inFeatures else { throw LinearShapeError(expected: inFeatures, got: x.shape) }
-        let m = x.count / inFeatures
-        let y = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outFeatures])
+        let (k, delta, zp, top) = (inFeatures, inputScale, inputZeroPoint, inputCodeMax)
+        return try forward(shape: x.shape, residual: residual) { q, m in
+            RowParallel.run(rows: m, rowLength: k) { rows in
+                mdq_quantize_u8(x.data + rows.lowerBound * k, q + rows.lowerBound * k, rows.count * k, delta, Float(zp), top)
+            }
+        }
+    }
+
+    /// Quantizes the `[..., inFeatures]` input of shape `inputShape` through `quantize(codes, rows)`,
+    /// then the s32 products go straight into the output's storage and are dequantized in place.
+    private func forward(shape inputShape: [Int], residual: Tensor?,
+                         quantize: (UnsafeMutablePointer<UInt8>, Int) -> Void) throws -> Tensor {
+        let m = inputShape.reduce(1, *) / inFeatures
+        let y = Tensor(uninitializedShape: Array(inputShape.dropLast()) + [outFeatures])
         if let residual, residual.shape != y.shape {
             throw Int8KernelError(layer: name, "residual \(residual.shape) does not match the output \(y.shape)")
         }
         guard m > 0 else { return y }
-        let codes = AlignedBuffer(byteCount: x.count)
+        let codes = AlignedBuffer(byteCount: m * inFeatures)
         let q = codes.pointer.assumingMemoryBound(to: UInt8.self)
-        let (k, delta, zp, top) = (inFeatures, inputScale, inputZeroPoint, inputCodeMax)
-        RowParallel.run(rows: m, rowLength: k) { rows in
-            mdq_quantize_u8(x.data + rows.lowerBound * k, q + rows.lowerBound * k, rows.count * k, delta, Float(zp), top)
-        }
-        // The s32 products go straight into the output's storage and are dequantized in place.
-        try matmul.accumulateDequantized(q, rows: m, into: y.data, zeroPoint: zp, scales: outputScales, bias: bias,
+        quantize(q, m)
+        try matmul.accumulateDequantized(q, rows: m, into: y.data, zeroPoint: inputZeroPoint, scales: outputScales, bias: bias,
                                          residual: residual.map { UnsafePointer($0.data) })
         return y
     }

@@ -9,6 +9,9 @@ public protocol LinearKernel: AnyObject {
     func forward(_ x: Tensor) throws -> Tensor
     /// `forward(x) + residual` (the output's shape); fused where the kernel can.
     func forward(_ x: Tensor, adding residual: Tensor) throws -> Tensor
+    /// `forward(GEGLU(proj)) (+ residual)` for a `[..., 2*inFeatures]` projection (diffusers'
+    /// FeedForward): fused where the kernel can, bit-identical to GEGLU then forward.
+    func forward(gegluOf proj: Tensor, adding residual: Tensor?) throws -> Tensor
 }
 
 /// What a `Conv2d` runs on an NHWC feature map.
@@ -33,6 +36,12 @@ extension LinearKernel {
         guard y.shape == residual.shape else { throw ResidualShapeError(output: y.shape, residual: residual.shape) }
         Ops.addInPlace(y, residual)
         return y
+    }
+
+    public func forward(gegluOf proj: Tensor, adding residual: Tensor?) throws -> Tensor {
+        let h = Ops.geglu(proj)
+        if let residual { return try forward(h, adding: residual) }
+        return try forward(h)
     }
 }
 

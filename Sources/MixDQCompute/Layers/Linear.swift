@@ -50,6 +50,21 @@ public final class Linear: WeightLayer, @unchecked Sendable {
         return try OpProfiler.measure("linear") { try kernel.forward(x, adding: residual) }
     }
 
+    /// `self(GEGLU(proj)) (+ residual)`: GEGLU fused into the kernel where it can be (the integer
+    /// kernel quantizes GEGLU's output block by block, never writing it out in fp32). An input hook
+    /// sees the GEGLU output, so with one installed GEGLU runs on its own first.
+    public func callAsFunction(gegluOf proj: Tensor, adding residual: Tensor? = nil) throws -> Tensor {
+        guard proj.rank >= 1, proj.shape.last == 2 * inFeatures else {
+            throw LinearShapeError(expected: 2 * inFeatures, got: proj.shape)
+        }
+        if inputHook != nil {
+            let h = Ops.geglu(proj)
+            if let residual { return try self(h, adding: residual) }
+            return try self(h)
+        }
+        return try OpProfiler.measure("linear") { try kernel.forward(gegluOf: proj, adding: residual) }
+    }
+
     public func usePrecision(_ precision: Precision) throws {
         guard !isQuantized else { throw LayerStateError(path: path, reason: "a quantized kernel is installed; precision applies to FP layers") }
         guard let w = masterWeight else { return }

@@ -8,9 +8,10 @@ public final class FeedForward {
         proj = try loader.linear("net.0.proj", in: dim, out: inner * 2)   // net.1 is dropout
         out = try loader.linear("net.2", in: inner, out: dim)
     }
-    public func callAsFunction(_ x: Tensor) throws -> Tensor { try out(Ops.geglu(try proj(x))) }
+    /// GEGLU goes to `net.2`, which fuses it where its kernel can (the integer kernel's quantizer).
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try out(gegluOf: try proj(x)) }
     /// `self(x) + residual`, the add done by `net.2` (fused where its kernel can).
     public func callAsFunction(_ x: Tensor, adding residual: Tensor) throws -> Tensor {
-        try out(Ops.geglu(try proj(x)), adding: residual)
+        try out(gegluOf: try proj(x), adding: residual)
     }
 }
