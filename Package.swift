@@ -11,6 +11,9 @@ import PackageDescription
 //   MixDQPipeline    text-to-image pipeline, calibration-data generation, embedded default model,
 //                    candidate selection with its reports (contact sheet, Pareto plot on cairo)
 //   mixdq            the command-line tool (swift-argument-parser)
+let toolAllocator: [LinkerSetting] = Context.environment["MIXDQ_MALLOC"] == "glibc"
+    ? [] : [.linkedLibrary("tcmalloc_minimal", .when(platforms: [.linux]))]
+
 let package = Package(
     name: "mixdq",
     platforms: [.macOS(.v13)],
@@ -47,7 +50,8 @@ let package = Package(
         ],
         // gperftools' tcmalloc serves the tool's malloc (Debian libgoogle-perftools-dev): freed
         // activations are reused instead of page-faulted in afresh every layer (MemoryAllocator).
-        linkerSettings: [.linkedLibrary("tcmalloc_minimal", .when(platforms: [.linux]))]),
+        // MIXDQ_MALLOC=glibc at build time leaves it out (glibc malloc, lower peak RSS, slower).
+        linkerSettings: toolAllocator),
         // Fuzz entry points for scripts/fuzz.sh (libFuzzer); an ordinary build replays corpus files.
         .executableTarget(name: "MixDQFuzz", dependencies: ["MixDQIO", "MixDQModels", "MixDQQuant"],
                           path: "fuzz/Sources/MixDQFuzz"),
