@@ -30,8 +30,8 @@ struct BenchUNet: ParsableCommand {
     @Flag(help: "Print time per op category (conv, linear, attention, norms) of the last run.") var profile = false
     @Flag(help: "First run an fp32 model on the same inputs and report the SQNR of this precision's output against it.")
     var sqnrVsFp32 = false
-    @Option(help: ArgumentHelp("Quantize every Conv2d/Linear on the int8 backend as the model loads: w8a8 (or w<bits>a8), or a weight bit file 'model.<layer path>: bits'.",
-                               discussion: "With --random-weights only; activations are u8 with a fixed (Δx, z), which does not change the speed."))
+    @Option(help: ArgumentHelp("Quantize every Conv2d/Linear on the int8 backend as the model loads: w8a8 (or w<bits>a8), w<bits>a16 (weight-only), or a weight bit file 'model.<layer path>: bits'.",
+                               discussion: "With --random-weights only; activations are u8 with a fixed (Δx, z), which does not change the speed. --precision bf16 runs w<bits>a16 layers in bf16."))
     var quant: String?
 
     func validate() throws {
@@ -41,7 +41,6 @@ struct BenchUNet: ParsableCommand {
         try BenchBounds.check(height: height, width: width, runs: runs, warmup: warmup)
         if quant != nil {
             if !randomWeights { throw ValidationError("--quant builds the UNet from --random-weights (with --model-config)") }
-            if precision != .fp32 { throw ValidationError("--quant runs quantized layers on the int8 backend; leave --precision at fp32") }
             if sqnrVsFp32 { throw ValidationError("--sqnr-vs-fp32 cannot go with --quant (it would hold the fp32 UNet as well)") }
         }
     }

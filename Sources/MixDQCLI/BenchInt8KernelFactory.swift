@@ -10,12 +10,15 @@ import MixDQQuant
 /// MixDQ's weight quantizer does. Activations: one plausible per-tensor (Δx, z), from the range
 /// [-6, 6] at 8 bits; the integer kernels' speed does not depend on it, only the outputs' meaning.
 /// BOS-aware K/V layers get a `Token0Outputs` table primed with the bench context's token-0 row, so
-/// every call pays the real table lookup and row copy.
+/// every call pays the real table lookup and row copy. Weight-only (A16) layers run the int8
+/// backend's float kernel on the dequantized weight, in `floatPrecision` (fp32 or bf16).
 final class BenchInt8KernelFactory: LayerKernelFactory {
     /// Weight bits of a layer by path; every path the model builds must have one.
     let weightBits: (String) -> Int?
     /// Token 0 of the bench's text context (`cross_attention_dim` floats).
     let token0Row: [Float]
+    let weightOnly: Bool
+    let floatPrecision: Precision
     static let activation = UniformQuantizer.parameters(min: -6, max: 6, bits: 8, symmetric: false)
 
     private(set) var layerCount = 0
@@ -30,9 +33,11 @@ final class BenchInt8KernelFactory: LayerKernelFactory {
     private(set) var linears: [(path: String, kernel: Int8LinearKernel)] = []
     private(set) var convs: [(path: String, kernel: Int8Conv2dKernel)] = []
 
-    init(weightBits: @escaping (String) -> Int?, token0Row: [Float]) {
+    init(weightBits: @escaping (String) -> Int?, token0Row: [Float], weightOnly: Bool = false, floatPrecision: Precision = .fp32) {
         self.weightBits = weightBits
         self.token0Row = token0Row
+        self.weightOnly = weightOnly
+        self.floatPrecision = floatPrecision
     }
 
     func kernel(for layer: LayerSpec, weights: WeightSource) throws -> InstalledKernel? {
@@ -40,6 +45,15 @@ final class BenchInt8KernelFactory: LayerKernelFactory {
         let site = QuantSite(path: layer.path, role: layer.role, geometry: layer.geometry)
         let weight = try weights.tensor("\(layer.path).weight", shape: layer.geometry.weightShape)
         let codes = Self.quantize(weight, site: site, bits: bits)
+        if weightOnly {
+            let kernel = try Int8Backend.floatKernel(site: site, weight: codes.dequantized(shape: layer.geometry.weightShape),
+                                                     bias: layer.bias, precision: floatPrecision)
+            layerCount += 1
+            weightParameters += weight.count
+            layersPerBits[bits, default: 0] += 1
+            residentWeightBytes += (floatPrecision == .bf16 ? 2 : 4) * weight.count + 4 * (layer.bias?.count ?? 0)
+            return kernel
+        }
         let activation = site.activationParts.map { _ in Self.activation }
         var kernel = try Int8Backend.kernel(site: site, codes: codes, activation: activation, bias: layer.bias)
         if layer.role == .crossAttentionKeyValue, case .linear(let quantized) = kernel {

@@ -2,19 +2,22 @@ import Foundation
 import MixDQQuant
 
 /// What `mixdq bench unet --quant` quantizes with: one weight bit width for every layer (`w8a8`, or
-/// `w<b>a8` for b in 2...8) or a per-layer weight bit file in the original MixDQ format
-/// (`model.<layer path>: bits`). Activations are 8-bit everywhere: the integer kernels take u8 codes.
+/// `w<b>a8` for b in 2...8; `w<b>a16` for weight-only layers) or a per-layer weight bit file in the
+/// original MixDQ format (`model.<layer path>: bits`, 8-bit activations). A8 layers run the integer
+/// kernels on u8 codes; A16 layers run fp32 or bf16 on the dequantized weight.
 enum BenchQuantSpec {
-    case uniform(bits: Int)
+    case uniform(bits: Int, weightOnly: Bool)
     case file(BitConfig)
 
     static let integerBits = 2...8
 
     static func parse(_ text: String) throws -> BenchQuantSpec {
         let lower = text.lowercased()
-        if lower.hasPrefix("w"), lower.hasSuffix("a8"), let bits = Int(lower.dropFirst().dropLast(2)) {
-            guard integerBits.contains(bits) else { throw BenchQuantSpecError.unknown(text) }
-            return .uniform(bits: bits)
+        for (suffix, weightOnly) in [("a8", false), ("a16", true)] where lower.hasPrefix("w") && lower.hasSuffix(suffix) {
+            guard let bits = Int(lower.dropFirst().dropLast(suffix.count)), integerBits.contains(bits) else {
+                throw BenchQuantSpecError.unknown(text)
+            }
+            return .uniform(bits: bits, weightOnly: weightOnly)
         }
         let looksLikeFile = lower.hasSuffix(".yaml") || lower.hasSuffix(".yml") || text.contains("/")
             || FileManager.default.fileExists(atPath: text)
@@ -25,16 +28,22 @@ enum BenchQuantSpec {
     /// As printed and in JSON: `w8a8`, or the bit file's name.
     var label: String {
         switch self {
-        case .uniform(let bits): return "w\(bits)a8"
+        case .uniform(let bits, let weightOnly): return "w\(bits)a\(weightOnly ? 16 : 8)"
         case .file(let config): return URL(fileURLWithPath: config.source).lastPathComponent
         }
     }
 
     func bits(for path: String) -> Int? {
         switch self {
-        case .uniform(let bits): return bits
+        case .uniform(let bits, _): return bits
         case .file(let config): return config.bits[path]
         }
+    }
+
+    /// True when every layer keeps FP activations (A16).
+    var weightOnly: Bool {
+        if case .uniform(_, let weightOnly) = self { return weightOnly }
+        return false
     }
 
     /// A bit file must name exactly the model's layers, each with an integer-path width.
@@ -59,7 +68,7 @@ enum BenchQuantSpecError: Error, LocalizedError, CustomStringConvertible {
     var description: String {
         switch self {
         case .unknown(let text):
-            return "--quant: unknown quantization '\(text)': give w8a8 (or w<bits>a8, bits 2...8) or a weight bit file (YAML 'model.<layer path>: bits')"
+            return "--quant: unknown quantization '\(text)': give w8a8 (or w<bits>a8 / w<bits>a16, bits 2...8) or a weight bit file (YAML 'model.<layer path>: bits')"
         case .noBits(let layer):
             return "--quant: no weight bit width for layer '\(layer)'"
         case .unknownLayers(let source, let names):

@@ -16,7 +16,10 @@ extension BenchUNet {
         let token0 = Array(UnsafeBufferPointer(start: context.data, count: context.shape[2]))
 
         let t0 = Date()
-        let factory = BenchInt8KernelFactory(weightBits: spec.bits(for:), token0Row: token0)
+        if precision != .fp32 && !spec.weightOnly {
+            throw CommandError("--precision \(precision.rawValue) with --quant applies to weight-only layers (w<bits>a16); \(spec.label) has none")
+        }
+        let factory = BenchInt8KernelFactory(weightBits: spec.bits(for:), token0Row: token0, weightOnly: spec.weightOnly, floatPrecision: precision)
         let unet = try UNet2DConditionModel(config: config, weights: RandomWeightSource(seed: seed), precision: .fp32,
                                             packForInference: true, kernelFactory: factory)
         let buildSeconds = Date().timeIntervalSince(t0)
@@ -27,7 +30,7 @@ extension BenchUNet {
         let fp32Bytes = 4 * factory.weightParameters
         let bitsText = factory.layersPerBits.keys.sorted().map { "W\($0): \(factory.layersPerBits[$0]!)" }.joined(separator: ", ")
         // Codes rest packed at the narrowest of 2, 4, 8 bits that holds them (QuantizedUNetFormat.restBits).
-        let codesHeld = factory.layersPerBits.keys.contains { $0 < 8 } ? "packed 2/4/8-bit" : "s8"
+        let codesHeld = spec.weightOnly ? "dequantized \(precision.rawValue)" : factory.layersPerBits.keys.contains { $0 < 8 } ? "packed 2/4/8-bit" : "s8"
         if json {
             func quoted(_ s: String) -> String {
                 "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
@@ -42,7 +45,8 @@ extension BenchUNet {
         } else {
             print("mixdq bench unet  \(height)x\(width)  \(spec.label) on the int8 backend  params \(unet.parameterCount)")
             print("  CPU: \(cpu)")
-            print("  quantized layers: \(factory.layerCount) (\(bitsText)), activations u8; weight codes held as \(codesHeld)"
+            print("  quantized layers: \(factory.layerCount) (\(bitsText)), "
+                  + (spec.weightOnly ? "weight-only (A16): activations and weights in \(precision.rawValue)" : "activations u8; weight codes held as \(codesHeld)")
                   + " (peak adds one unpacked layer: \(Int8UnpackScratch.byteCount) bytes of shared scratch)")
             print("  oneDNN: matmul \(implementations.matmul); conv \(implementations.conv); 7-bit activation split in \(factory.splitLayers) layer(s); VPMADDWD pair products in \(factory.pairProductLayers) layer(s)")
             print(String(format: "  resident weight bytes %.3f GiB (fp32 weights would be %.3f GiB: %.2fx)",

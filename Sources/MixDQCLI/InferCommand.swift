@@ -26,7 +26,9 @@ struct InferCommand: ParsableCommand {
     func validate() throws {
         if configActMp != nil && configWeightMp == nil { throw ValidationError("--config-act-mp needs --config-weight-mp") }
         if actProtect != nil && configActMp == nil { throw ValidationError("--act-protect applies only with --config-act-mp") }
-        if modelOptions.precision != .fp32 { throw ValidationError("fake quantization simulates in fp32; --precision bf16 applies to fp-infer") }
+        if modelOptions.precision != .fp32 && (backend == .fake || backend == .cuda) {
+            throw ValidationError("--precision \(modelOptions.precision.rawValue) runs the UNet's A16 and FP layers in \(modelOptions.precision.rawValue) on --backend int8; --backend \(backend.rawValue) runs them in fp32")
+        }
     }
 
     func run() throws {
@@ -42,9 +44,13 @@ struct InferCommand: ParsableCommand {
             quantizeWeights: !skipQuantWeight, quantizeActivations: !skipQuantAct)
         if let actProtect { setup.actProtectSource = actProtect }
         setup.backend = backend
+        setup.floatPrecision = modelOptions.precision
         try log.record("mixdq infer: checkpoint \(setup.checkpoint.path), weight MP \(configWeightMp ?? "uniform"), act MP \(configActMp ?? "uniform"), act-protect \(actProtect ?? "none")")
         let folder = try modelOptions.resolveModel(config, log: log)
         let pipeline = try TextToImagePipeline(folder: folder, precision: modelOptions.precision)
+        // --precision is the UNet's float layers' here. The text encoders stay fp32: BOS-aware K/V
+        // matches token 0 of the context exactly (a deployable UNet's table holds fp32 rows).
+        pipeline.textEncoderPrecision = .fp32
         if try folder.quantizedUNetHeader() != nil {
             // A deployable quantized UNet carries its bits and parameters; nothing to apply.
             guard configWeightMp == nil, configActMp == nil, actProtect == nil, !skipQuantAct, !skipQuantWeight, backend != .fake, backend != .cuda else {
@@ -52,7 +58,8 @@ struct InferCommand: ParsableCommand {
             }
             // Its header was checked just now; the UNet itself loads after the text encoders are freed
             // (the two never resident together: a lower peak than the fp32 path's early load).
-            log.info("quantized UNet (deployable, int8): \(try folder.component("unet").path)")
+            let floatLayers = modelOptions.precision == .fp32 ? "" : "; A16 and FP layers in \(modelOptions.precision.rawValue)"
+            log.info("quantized UNet (deployable, int8\(floatLayers)): \(try folder.component("unet").path)")
         } else {
             // Bit files must be complete (the original's are): no layer silently keeps the default.
             pipeline.configureUNet = { unet in try setup.deploy(to: unet, log: log) }

@@ -60,14 +60,18 @@ public struct ModelFolder {
         throw FolderError.wrongComponent(component: name, path: root.path, found: found?.description ?? "no known model component")
     }
 
-    /// Builds the UNet in the given precision; `packForInference` for FP-only use (faster, not quantizable).
-    public func loadUNet(precision: Precision = .fp32, packForInference: Bool = false) throws -> UNet2DConditionModel {
+    /// Builds the UNet in the given precision; `packForInference` for FP-only use (faster, not quantizable);
+    /// `attentionPrecision` when the attention matmuls differ from the dense layers (fp32 layers a
+    /// quantizer reads, bf16 attention).
+    public func loadUNet(precision: Precision = .fp32, attentionPrecision: Precision? = nil,
+                         packForInference: Bool = false) throws -> UNet2DConditionModel {
         let dir = try component("unet")
         let config = try UNetConfig.load(dir.appendingPathComponent("config.json"))
         let weights = try SafetensorsWeightSource.open(folder: dir)
         guard QuantizedUNetKernels.isQuantizedUNet(weights) else {
             let fused = lora?.fused(.unet, into: weights, modelName: dir.path, sgmNames: SGMModuleNames(config: config)) ?? weights
-            return try UNet2DConditionModel(config: config, weights: fused, precision: precision, packForInference: packForInference)
+            return try UNet2DConditionModel(config: config, weights: fused, precision: precision, attentionPrecision: attentionPrecision,
+                                            packForInference: packForInference)
         }
         // A LoRA is fused before quantization (`quantize --lora`), which records it: the same LoRA
         // must come with it (the text encoders need it), and none can be fused afterwards.
@@ -79,8 +83,9 @@ public struct ModelFolder {
             throw LoRAError.quantizedUNet(file: lora.file, unet: dir.path)
         }
         // A deployable quantized UNet: its quantized layers come from packed codes, FP ones load as usual.
-        let factory = try QuantizedUNetKernels(source: weights)
-        let unet = try UNet2DConditionModel(config: config, weights: weights, precision: precision, packForInference: true,
+        let factory = try QuantizedUNetKernels(source: weights, floatPrecision: precision)
+        let unet = try UNet2DConditionModel(config: config, weights: weights, precision: precision, attentionPrecision: attentionPrecision,
+                                            packForInference: true,
                                             kernelFactory: factory)
         try factory.finish()
         return unet

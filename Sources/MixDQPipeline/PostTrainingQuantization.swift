@@ -86,6 +86,8 @@ public struct QuantizedInferenceSetup {
     public var quantizeActivations: Bool
     /// Which backend runs the quantized UNet (`--backend`).
     public var backend: BackendChoice = .fake
+    /// What the int8 backend runs A16 and FP layers in (`--precision`).
+    public var floatPrecision: Precision = .fp32
 
     public init(checkpoint: URL, settings: QuantSettings, weightBits: BitConfig?, activationBits: BitConfig?,
                 actProtect: [String], quantizeWeights: Bool, quantizeActivations: Bool) {
@@ -122,7 +124,7 @@ public struct QuantizedInferenceSetup {
         let sim = try apply(to: unet, log: log)
         try weightBits?.checkCovers(sim.paths)
         try activationBits?.checkCovers(sim.paths, except: Set(actProtect))
-        let (backend, note) = try backend.resolve(for: sim)
+        let (backend, note) = try backend.resolve(for: sim, floatPrecision: floatPrecision)
         if let note { log?.info(note) } else { log?.info("backend: \(backend.name)") }
         if backend.name == "fake" {
             // Bits are fixed for inference: keep one fake-quantized weight per layer, drop the FP ones.

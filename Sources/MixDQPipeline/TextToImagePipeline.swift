@@ -26,6 +26,9 @@ public struct UNetStepRecord {
 public final class TextToImagePipeline {
     public let folder: ModelFolder
     public let precision: Precision
+    /// The text encoders' precision (`precision` unless set): quantized inference keeps them fp32,
+    /// because BOS-aware K/V recognises token 0 by its exact value.
+    public var textEncoderPrecision: Precision
     public let isSDXL: Bool
     /// The unconditional rows of classifier-free guidance (zeros, or the encoded empty prompt).
     public let negativeConditioning: NegativeConditioning
@@ -40,6 +43,7 @@ public final class TextToImagePipeline {
     public init(folder: ModelFolder, precision: Precision = .fp32) throws {
         self.folder = folder
         self.precision = precision
+        textEncoderPrecision = precision
         let unetDir = try folder.component("unet")
         _ = try folder.component("vae")
         // SDXL is told by the UNet (text_time conditioning), not by which folders exist, so that a
@@ -53,7 +57,11 @@ public final class TextToImagePipeline {
     public var unet: UNet2DConditionModel {
         get throws {
             if let u = unetStorage { return u }
-            let u = try folder.loadUNet(precision: precision, packForInference: configureUNet == nil)
+            // A UNet that gets configured (quantized) loads its dense layers in fp32: the quantizer reads
+            // their fp32 weights and its backend builds the kernels in the precision it was asked for.
+            // Attention runs in `precision` either way.
+            let u = try folder.loadUNet(precision: configureUNet == nil ? precision : .fp32, attentionPrecision: precision,
+                                        packForInference: configureUNet == nil)
             try configureUNet?(u)
             unetStorage = u
             return u
@@ -112,7 +120,7 @@ public final class TextToImagePipeline {
         }
         if textEncoders == nil {
             textEncoders = try (isSDXL ? ["text_encoder", "text_encoder_2"] : ["text_encoder"]).map {
-                try folder.loadTextEncoder($0, precision: precision)
+                try folder.loadTextEncoder($0, precision: textEncoderPrecision)
             }
         }
         var parts: [Tensor] = []

@@ -1,4 +1,5 @@
 import Foundation
+import MixDQCompute
 import XCTest
 
 /// `mixdq bench unet --quant`: the tiny SDXL UNet config with random weights, every Conv2d/Linear on
@@ -72,9 +73,42 @@ final class BenchUNetQuantCLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("weight codes held as packed 2/4/8-bit"), r.description)
     }
 
+    /// `w<b>a16`: weight-only layers run the float kernel on the dequantized weight, held in the
+    /// requested precision: exactly 4 (fp32) or 2 (bf16) bytes per weight plus the fp32 biases, as
+    /// counted from the fixture's header.
+    func testWeightOnlyLayersHoldTheirWeightsInTheFloatPrecision() throws {
+        let layers = try Self.fixtureLayers()
+        let parameters = layers.reduce(0) { $0 + $1.parameters }
+        let biases = try Self.fixtureBiasParameters(Set(layers.map(\.path)))
+        for (precision, bytes) in [("fp32", 4)] + (Precision.bf16.isAvailable ? [("bf16", 2)] : []) {
+            let run = try MixDQCLI.succeed(bench(["--quant", "w4a16", "--precision", precision, "--json"]))
+            let line = try XCTUnwrap(run.stdout.split(separator: "\n").last { $0.hasPrefix("{") }, run.description)
+            let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            XCTAssertEqual(json["precision"] as? String, "w4a16")
+            XCTAssertEqual(json["quantized_layers"] as? Int, layers.count)
+            XCTAssertEqual(json["codes_held"] as? String, "dequantized \(precision)")
+            XCTAssertEqual(json["resident_weight_bytes"] as? Int, bytes * parameters + 4 * biases, precision)
+        }
+        let text = try MixDQCLI.succeed(bench(["--quant", "w8a16"])).stdout
+        XCTAssertTrue(text.contains("quantized layers: \(layers.count) (W8: \(layers.count)), weight-only (A16): activations and weights in fp32"), text)
+    }
+
+    /// Element counts of the `.bias` tensors of the given layers, from the fixture's header.
+    static func fixtureBiasParameters(_ paths: Set<String>) throws -> Int {
+        let data = try Data(contentsOf: unetFolder.appendingPathComponent("diffusion_pytorch_model.safetensors"))
+        let length = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        let header = try XCTUnwrap(try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + length))) as? [String: Any])
+        return header.reduce(0) { sum, entry in
+            guard entry.key.hasSuffix(".bias"), paths.contains(String(entry.key.dropLast(".bias".count))),
+                  let shape = (entry.value as? [String: Any])?["shape"] as? [Int] else { return sum }
+            return sum + shape.reduce(1, *)
+        }
+    }
+
     func testBadQuantSpecsAreNamed() throws {
         try MixDQCLI.fail(bench(["--quant", "w8a4"]), mentioning: ["--quant", "'w8a4'"])
         try MixDQCLI.fail(bench(["--quant", "w9a8"]), mentioning: ["--quant", "'w9a8'"])
+        try MixDQCLI.fail(bench(["--quant", "w1a16"]), mentioning: ["--quant", "'w1a16'"])
         try MixDQCLI.fail(bench(["--quant", "int8"]), mentioning: ["--quant", "'int8'"])
         try MixDQCLI.fail(bench(["--quant", "w8a8", "--precision", "bf16"]), mentioning: ["--precision"])
         try MixDQCLI.fail(["bench", "unet", "--model", MixDQCLI.fixtures.appendingPathComponent("unet_sdxl_tiny").path, "--quant", "w8a8"],

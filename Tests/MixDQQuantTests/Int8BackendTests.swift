@@ -55,13 +55,7 @@ final class Int8BackendTests: XCTestCase {
     func testEveryLayerMatchesFakeQuantWithinTheRoundingBound() throws {
         let p = try calibratedPair()
         configure(p.fakeSim, p.otherSim)
-        var inputs: [(String, Tensor)] = []
-        for l in p.fake.registry.layers {
-            let path = l.path
-            l.inputHook = { (x: Tensor) in inputs.append((path, Tensor(shape: x.shape, values: x.scalars))) }
-        }
-        _ = try p.fake(p.inputs)
-        for l in p.fake.registry.layers { l.inputHook = nil }
+        let inputs = try Self.layerInputs(p.fake, p.inputs)
         // |ŵ| kernels from the fake side (it still holds the FP weights) before the other side deploys.
         try p.otherSim.deploy(Int8Backend())
         var integerLayers = 0, exactLayers = 0, worst = 0.0, splitSeen = false, bosSeen = false
@@ -88,35 +82,102 @@ final class Int8BackendTests: XCTestCase {
                                                   bits: f.activationBits, symmetric: false)
                 }
             }
-            for i in 0..<xq.count { xq.data[i] = abs(xq.data[i]) }
-            let w = try f.quantizedWeight(bits: f.weightBits)
-            let absW = Tensor(shape: w.shape, values: w.scalars.map(abs))
-            let s: Tensor
-            switch f.site.geometry {
-            case .linear: s = try DNNLMatmul(weight: absW, bias: nil, precision: .fp32).forward(xq)
-            case .conv2d(_, _, _, let st, let pd):
-                s = try DNNLConvolution(weight: absW, bias: nil, stride: st, padding: pd, precision: .fp32).forward(FeatureMap(xq)).tensor
-            }
+            let s = try Self.absoluteProducts(xq, try f.quantizedWeight(bits: f.weightBits), f.site.geometry)
             let k = f.site.rowLength, out = f.site.outChannels
             let bias = fakeLayer.bias?.scalars ?? [Float](repeating: 0, count: out)
             let tokens = x.rank == 3 ? x.shape[1] : 1
-            for i in 0..<yInt.count {
-                if f.bosAware && (i / out) % tokens == 0 {
-                    XCTAssertEqual(yInt.data[i], yFake.data[i], "\(path): BOS token 0 runs FP on both backends")
-                    continue
-                }
-                let bound = (Self.gamma(k + 5) + Self.gamma(4)) * (Double(s.data[i]) * (1 + 2 * Self.gamma(k)) + Double(abs(bias[i % out])))
-                let err = Double(abs(yInt.data[i] - yFake.data[i]))
-                worst = max(worst, err / bound)
-                if err > bound {
-                    XCTFail("\(path) [\(f.weightBits)-bit weights] output \(i): int8 \(yInt.data[i]) fake quant \(yFake.data[i]), bound \(bound)")
-                    break
-                }
+            for i in 0..<yInt.count where f.bosAware && (i / out) % tokens == 0 {
+                XCTAssertEqual(yInt.data[i], yFake.data[i], "\(path): BOS token 0 runs FP on both backends")
             }
+            worst = max(worst, Self.worstRatio(yInt, yFake, "\(path) [\(f.weightBits)-bit weights] int8 vs fake quant") { i in
+                (Self.gamma(k + 5) + Self.gamma(4)) * (Double(s.data[i]) * (1 + 2 * Self.gamma(k)) + Double(abs(bias[i % out])))
+            })
         }
         print("tiny UNet, teacher-forced: \(integerLayers) integer layers within the rounding bound (worst error/bound \(worst)), \(exactLayers) A16/FP layers equal")
         XCTAssertGreaterThan(integerLayers, 50)
         XCTAssertTrue(splitSeen && bosSeen, "the configuration must exercise split shortcuts and BOS-aware K/V on the integer path")
+    }
+
+    /// Every layer's input in one forward of `unet` (teacher forcing: each layer is then run alone on it).
+    static func layerInputs(_ unet: UNet2DConditionModel, _ inputs: UNetInputs) throws -> [(String, Tensor)] {
+        var seen: [(String, Tensor)] = []
+        for l in unet.registry.layers {
+            let path = l.path
+            l.inputHook = { (x: Tensor) in seen.append((path, Tensor(shape: x.shape, values: x.scalars))) }
+        }
+        defer { for l in unet.registry.layers { l.inputHook = nil } }
+        _ = try unet(inputs)
+        return seen
+    }
+
+    /// The largest |got - expected| / bound(i) over the outputs; fails at the first output past its bound.
+    static func worstRatio(_ got: Tensor, _ expected: Tensor, _ what: String, bound: (Int) -> Double) -> Double {
+        var worst = 0.0
+        for i in 0..<got.count {
+            let b = bound(i), err = Double(abs(got.data[i] - expected.data[i]))
+            worst = max(worst, err / b)
+            if err > b {
+                XCTFail("\(what): output \(i) is \(got.data[i]), expected \(expected.data[i]) within \(b)")
+                break
+            }
+        }
+        return worst
+    }
+
+    /// S = |x| ⊛ |w| in fp32, the layer's own product over absolute values (non-negative terms:
+    /// relative error ≤ γ_K).
+    static func absoluteProducts(_ x: Tensor, _ w: Tensor, _ geometry: LayerGeometry) throws -> Tensor {
+        let absX = Tensor(shape: x.shape, values: x.scalars.map(abs)), absW = Tensor(shape: w.shape, values: w.scalars.map(abs))
+        switch geometry {
+        case .linear: return try DNNLMatmul(weight: absW, bias: nil, precision: .fp32).forward(absX)
+        case .conv2d(_, _, _, let st, let pd):
+            return try DNNLConvolution(weight: absW, bias: nil, stride: st, padding: pd, precision: .fp32).forward(FeatureMap(absX)).tensor
+        }
+    }
+
+    /// `--precision bf16` on the int8 backend: A16 and FP layers run oneDNN bf16 (input and weight
+    /// rounded to bf16, fp32 accumulation), the integer layers are untouched. Teacher-forced against
+    /// fake quant's fp32 on the same inputs: rounding x and w to bf16 (unit roundoff u = 2^-8) moves
+    /// each product by at most (2u + u²)|x||w|, and the two fp32 sums carry γ_K each, so
+    /// |bf16 - fp32| <= (2u + u² + 2γ_{K+2})·S + γ_2|b|. Integer layers stay within their own bound
+    /// (`testEveryLayerMatchesFakeQuantWithinTheRoundingBound`) and are checked here only to be unchanged.
+    func testA16AndFPLayersRunBF16WithinTheBF16RoundingBound() throws {
+        guard Precision.bf16.isAvailable else { throw XCTSkip("no oneDNN bf16 kernels on this CPU (\(CPUInfo.current.summary))") }
+        let p = try calibratedPair()
+        configure(p.fakeSim, p.otherSim)
+        let inputs = try Self.layerInputs(p.fake, p.inputs)
+        let (reference, _) = try tinyUNet()   // the same integer layers on the fp32 int8 backend
+        let referenceSim = try QuantSimulator(registry: reference.registry, settings: QuantSettings())
+        let ckpt = FileManager.default.temporaryDirectory.appendingPathComponent("int8-bf16-\(UUID().uuidString).safetensors")
+        defer { try? FileManager.default.removeItem(at: ckpt) }
+        try QuantCheckpoint.save(p.fakeSim, to: ckpt)
+        try QuantCheckpoint.load(ckpt, into: referenceSim)
+        configure(referenceSim)
+        try referenceSim.deploy(Int8Backend())
+        try p.otherSim.deploy(Int8Backend(floatPrecision: .bf16))
+        let u = 0x1p-8
+        var floatLayers = 0, changed = 0, worst = 0.0
+        for (path, x) in inputs {
+            let f = p.fakeSim[path]!
+            let yBF16 = try Self.run(p.otherSim[path]!.layer, x)
+            guard !(f.weightEnabled && f.activationEnabled) else {
+                XCTAssertEqual(yBF16.scalars, try Self.run(referenceSim[path]!.layer, x).scalars, "\(path): integer layers do not depend on --precision")
+                continue
+            }
+            floatLayers += 1
+            let yFP32 = try Self.run(f.layer, x)
+            let w = try f.weightEnabled ? f.quantizedWeight(bits: f.weightBits) : XCTUnwrap(f.layer.masterWeight, path)
+            let s = try Self.absoluteProducts(x, w, f.site.geometry)
+            let k = f.site.rowLength, out = f.site.outChannels
+            let bias = f.layer.bias?.scalars ?? [Float](repeating: 0, count: out)
+            if yBF16.scalars != yFP32.scalars { changed += 1 }
+            worst = max(worst, Self.worstRatio(yBF16, yFP32, "\(path) bf16 vs fp32") { i in
+                (2 * u + u * u + 2 * Self.gamma(k + 2)) * Double(s.data[i]) * (1 + 2 * Self.gamma(k)) + Self.gamma(2) * Double(abs(bias[i % out]))
+            })
+        }
+        print("tiny UNet, teacher-forced: \(floatLayers) A16/FP layers in bf16 within the bf16 rounding bound (worst error/bound \(worst)), \(changed) of them differ from fp32")
+        XCTAssertGreaterThan(floatLayers, 20)
+        XCTAssertGreaterThan(changed, floatLayers / 2, "bf16 kernels must actually run (their outputs differ from fp32's)")
     }
 
     static func run(_ layer: WeightLayer, _ x: Tensor) throws -> Tensor {
@@ -156,6 +217,20 @@ final class Int8BackendTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("conv_in") && "\(error)".contains("--backend fake"), "\(error)")
         }
         XCTAssertThrowsError(try p.otherSim.deploy(Int8Backend())) { error in XCTAssertTrue("\(error)".contains("conv_in"), "\(error)") }
+        // bf16 float layers exist on the int8 backend only: no silent fall-back to fp32 fake quant.
+        XCTAssertThrowsError(try BackendChoice.automatic.resolve(for: p.otherSim, floatPrecision: .bf16)) { error in
+            XCTAssertTrue("\(error)".contains("conv_in") && "\(error)".contains("--precision bf16"), "\(error)")
+        }
+        for choice in [BackendChoice.fake, .cuda] {
+            XCTAssertThrowsError(try choice.resolve(for: p.otherSim, floatPrecision: .bf16)) { error in
+                XCTAssertTrue("\(error)".contains("--backend int8") && "\(error)".contains("--backend \(choice.rawValue)"), "\(error)")
+            }
+        }
+        p.otherSim["conv_in"]!.weightEnabled = true
+        let bf16 = try BackendChoice.int8.resolve(for: p.otherSim, floatPrecision: .bf16)
+        XCTAssertEqual((bf16.backend as? Int8Backend)?.floatPrecision, .bf16)
+        XCTAssertTrue(bf16.note?.contains("A16 and FP layers in bf16") ?? false, bf16.note ?? "no note")
+        p.otherSim["conv_in"]!.weightEnabled = false
         // Nothing changed: the model still runs on fake quant.
         XCTAssertEqual(p.otherSim.backendName, "fake")
         XCTAssertNoThrow(try p.other(p.inputs))

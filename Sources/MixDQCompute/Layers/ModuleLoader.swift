@@ -9,6 +9,9 @@ public final class ModuleLoader {
     public let registry: LayerRegistry
     /// Dense layers switch to this precision as they load (bf16 then never holds fp32 weights).
     public let precision: Precision
+    /// What attention's two matmuls run in: `precision` unless set (a UNet whose dense layers load
+    /// fp32 for a quantizer can still run its attention in bf16).
+    public let attentionPrecision: Precision
     /// Inference only: fp32 linears run on oneDNN with weights packed once (faster than OpenBLAS,
     /// which repacks per call) and keep no fp32 master copy, so they cannot be quantized later.
     public let packForInference: Bool
@@ -17,18 +20,20 @@ public final class ModuleLoader {
     public let kernelFactory: LayerKernelFactory?
 
     public init(weights: WeightSource, prefix: String = "", registry: LayerRegistry = LayerRegistry(),
-                precision: Precision = .fp32, packForInference: Bool = false, kernelFactory: LayerKernelFactory? = nil) {
+                precision: Precision = .fp32, attentionPrecision: Precision? = nil, packForInference: Bool = false,
+                kernelFactory: LayerKernelFactory? = nil) {
         self.weights = weights
         self.prefix = prefix
         self.registry = registry
         self.precision = precision
+        self.attentionPrecision = attentionPrecision ?? precision
         self.packForInference = packForInference
         self.kernelFactory = kernelFactory
     }
 
     public func child(_ name: String) -> ModuleLoader {
         ModuleLoader(weights: weights, prefix: key(name), registry: registry, precision: precision,
-                     packForInference: packForInference, kernelFactory: kernelFactory)
+                     attentionPrecision: attentionPrecision, packForInference: packForInference, kernelFactory: kernelFactory)
     }
 
     public func key(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }

@@ -6,7 +6,7 @@ public final class AttentionBlock {
     public let toQ: Linear, toK: Linear, toV: Linear, toOut: Linear
     public let heads: Int
     public let scale: Float?
-    /// The dense layers' precision; bf16 also runs the attention matmuls in bf16.
+    /// What the attention matmuls run in (the loader's `attentionPrecision`: the dense layers' unless set).
     public let precision: Precision
 
     public init(_ loader: ModuleLoader, queryDim: Int, contextDim: Int?, heads: Int, qkvBias: Bool = false,
@@ -19,7 +19,7 @@ public final class AttentionBlock {
         toOut = try loader.linear("to_out.0", in: queryDim, out: queryDim)
         self.heads = heads
         self.scale = scale
-        self.precision = loader.precision
+        self.precision = loader.attentionPrecision
     }
 
     /// x `[B, N, C]`, context `[B, M, D]` (nil for self-attention) -> `[B, N, C]`; `residual` (the

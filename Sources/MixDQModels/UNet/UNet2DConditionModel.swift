@@ -49,10 +49,12 @@ public final class UNet2DConditionModel {
 
     /// `packForInference`: FP-only use (no quantization later), weights packed once for speed.
     /// `kernelFactory`: quantized layers built as they load (a deployable quantized UNet).
-    public init(config: UNetConfig, weights: WeightSource, precision: Precision = .fp32, packForInference: Bool = false,
-                kernelFactory: LayerKernelFactory? = nil) throws {
+    /// `attentionPrecision`: the attention matmuls' precision when it differs from the dense layers'.
+    public init(config: UNetConfig, weights: WeightSource, precision: Precision = .fp32, attentionPrecision: Precision? = nil,
+                packForInference: Bool = false, kernelFactory: LayerKernelFactory? = nil) throws {
         self.config = config
-        let root = ModuleLoader(weights: weights, precision: precision, packForInference: packForInference, kernelFactory: kernelFactory)
+        let root = ModuleLoader(weights: weights, precision: precision, attentionPrecision: attentionPrecision,
+                                packForInference: packForInference, kernelFactory: kernelFactory)
         registry = root.registry
         let ch = config.blockOutChannels
         let groups = config.normNumGroups, eps = config.normEps

@@ -3,12 +3,16 @@ import MixDQCompute
 
 /// Real integer execution on oneDNN: W(2..8)A(2..8) layers run u8 activation codes (per-tensor Δx and
 /// zero point, per part for split shortcuts) against s8 weight codes (per-output-channel Δw) with
-/// exact s32 accumulation and a float epilogue; weight-only quantized layers (A16) run fp32 on the
-/// dequantized weight (codes·Δw, the fake-quantized weight bit for bit); FP layers stay FP.
+/// exact s32 accumulation and a float epilogue; weight-only quantized layers (A16) run on the
+/// dequantized weight (codes·Δw, the fake-quantized weight bit for bit) and FP layers stay FP, both in
+/// `floatPrecision`: fp32 (fake quant's numerics), or bf16 on oneDNN where the CPU has it, the CPU's
+/// counterpart of the original's FP16 for A16 and FP layers (opt-in: bf16 rounds activations to 8
+/// mantissa bits, coarser than FP16's 11).
 ///
 /// Built for the layer's configuration at the time of the call (bits fixed): `QuantSimulator.deploy`.
 public struct Int8Backend: QuantBackend {
-    public init() {}
+    public let floatPrecision: Precision
+    public init(floatPrecision: Precision = .fp32) { self.floatPrecision = floatPrecision }
     public var name: String { "int8" }
 
     public func unsupportedReason(_ layer: QuantizedLayer) -> String? {
@@ -29,24 +33,25 @@ public struct Int8Backend: QuantBackend {
         if let reason = unsupportedReason(layer) { throw QuantBackendError(backend: name, path: layer.path, reason: reason) }
         let bias = layer.layer.bias
         guard layer.weightEnabled else {
-            // FP (act-protected) layers: the packed oneDNN fp32 kernel fp-infer runs, same numerics.
+            // FP (act-protected) layers: the packed oneDNN kernel fp-infer runs, same numerics.
             guard let w = layer.layer.masterWeight else { return layer.layer.fpKernel }
-            return try Self.fp32Kernel(site: layer.site, weight: w, bias: bias)
+            return try Self.floatKernel(site: layer.site, weight: w, bias: bias, precision: floatPrecision)
         }
         guard layer.activationEnabled else {
-            // A16: fp32 on the dequantized weight (codes·Δw, the fake-quantized weight bit for bit).
-            return try Self.fp32Kernel(site: layer.site, weight: layer.quantizedWeight(bits: layer.weightBits), bias: bias)
+            // A16: the dequantized weight (codes·Δw, the fake-quantized weight bit for bit).
+            return try Self.floatKernel(site: layer.site, weight: layer.quantizedWeight(bits: layer.weightBits), bias: bias,
+                                        precision: floatPrecision)
         }
         let codes = try layer.integerWeights(bits: layer.weightBits)
         let activation = layer.observers.map { $0.parameters(bits: layer.activationBits) }
         return try Self.kernel(site: layer.site, codes: codes, activation: activation, activationBits: layer.activationBits, bias: bias)
     }
 
-    /// A packed oneDNN fp32 kernel over `weight` (PyTorch layout).
-    public static func fp32Kernel(site: QuantSite, weight w: Tensor, bias: Tensor?) throws -> InstalledKernel {
+    /// A packed oneDNN fp32 or bf16 kernel over `weight` (PyTorch layout); bf16 holds the weight in bf16.
+    public static func floatKernel(site: QuantSite, weight w: Tensor, bias: Tensor?, precision: Precision) throws -> InstalledKernel {
         switch site.geometry {
-        case .linear: return .linear(try DNNLMatmul(weight: w, bias: bias, precision: .fp32))
-        case .conv2d(_, _, _, let s, let p): return .conv2d(try DNNLConvolution(weight: w, bias: bias, stride: s, padding: p, precision: .fp32))
+        case .linear: return .linear(try DNNLMatmul(weight: w, bias: bias, precision: precision))
+        case .conv2d(_, _, _, let s, let p): return .conv2d(try DNNLConvolution(weight: w, bias: bias, stride: s, padding: p, precision: precision))
         }
     }
 

@@ -3,17 +3,21 @@ import MixDQCompute
 import MixDQIO
 
 /// Builds the quantized layers of a deployable quantized UNet (`QuantizedUNetFormat`) as the model
-/// loads: packed codes unpacked to s8 for the oneDNN INT8 kernels, A16 layers dequantized to fp32,
+/// loads: packed codes unpacked to s8 for the oneDNN INT8 kernels, A16 layers dequantized to fp32 (or
+/// bf16: `floatPrecision`),
 /// BOS-aware K/V answered from the stored token-0 table. No quantized layer's fp32 weight is read
 /// (the file has none). Every entry is checked where it enters, naming the file and the key.
 public final class QuantizedUNetKernels: LayerKernelFactory {
     public let source: SafetensorsWeightSource
     public let layers: [String: QuantizedUNetFormat.LayerBits]
+    /// What A16 layers run in (the model's FP layers follow the precision the UNet loads in).
+    public let floatPrecision: Precision
     private var built = Set<String>()
 
     /// Throws when the file is not a quantized UNet or its layer list does not parse.
-    public init(source: SafetensorsWeightSource) throws {
+    public init(source: SafetensorsWeightSource, floatPrecision: Precision = .fp32) throws {
         self.source = source
+        self.floatPrecision = floatPrecision
         let meta = source.metadata
         guard meta["format"] == QuantizedUNetFormat.format else {
             throw QuantizedUNetFormat.Invalid("\(source.name): not a mixdq quantized UNet (metadata format '\(meta["format"] ?? "missing")', expected '\(QuantizedUNetFormat.format)')")
@@ -54,8 +58,9 @@ public final class QuantizedUNetKernels: LayerKernelFactory {
                                      parts: (0..<parts).map { (site.weightParts[$0], Array(scales[($0 * out)..<(($0 + 1) * out)])) })
         var kernel: InstalledKernel
         if bits.activationBits == 0 {
-            // A16: the dequantized weight (codes·Δw, what fake quant runs) in fp32.
-            kernel = try Int8Backend.fp32Kernel(site: site, weight: weights.dequantized(shape: spec.geometry.weightShape), bias: spec.bias)
+            // A16: the dequantized weight (codes·Δw, what fake quant runs).
+            kernel = try Int8Backend.floatKernel(site: site, weight: weights.dequantized(shape: spec.geometry.weightShape), bias: spec.bias,
+                                                 precision: floatPrecision)
         } else {
             let deltas = try source.tensor("\(spec.path).input_scales", shape: [site.activationParts.count]).scalars
             let zeros = try source.tensor("\(spec.path).input_zero_points", shape: [site.activationParts.count]).scalars
