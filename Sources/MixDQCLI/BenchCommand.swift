@@ -31,7 +31,7 @@ struct BenchUNet: ParsableCommand {
     @Flag(help: "First run an fp32 model on the same inputs and report the SQNR of this precision's output against it.")
     var sqnrVsFp32 = false
     @Option(help: ArgumentHelp("Quantize every Conv2d/Linear on the int8 backend as the model loads: w8a8 (or w<bits>a8), w<bits>a16 (weight-only), or a weight bit file 'model.<layer path>: bits'.",
-                               discussion: "With --random-weights only; activations are u8 with a fixed (Δx, z), which does not change the speed. --precision bf16 runs w<bits>a16 layers in bf16."))
+                               discussion: "With --random-weights only; activations are u8 with a fixed (Δx, z), which does not change the speed. --precision bf16 runs w<bits>a16 layers and attention in bf16 (infer's --precision)."))
     var quant: String?
 
     func validate() throws {

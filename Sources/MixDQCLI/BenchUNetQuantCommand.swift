@@ -16,11 +16,9 @@ extension BenchUNet {
         let token0 = Array(UnsafeBufferPointer(start: context.data, count: context.shape[2]))
 
         let t0 = Date()
-        if precision != .fp32 && !spec.weightOnly {
-            throw CommandError("--precision \(precision.rawValue) with --quant applies to weight-only layers (w<bits>a16); \(spec.label) has none")
-        }
         let factory = BenchInt8KernelFactory(weightBits: spec.bits(for:), token0Row: token0, weightOnly: spec.weightOnly, floatPrecision: precision)
-        let unet = try UNet2DConditionModel(config: config, weights: RandomWeightSource(seed: seed), precision: .fp32,
+        // --precision: weight-only layers and attention, as `infer --precision` runs them.
+        let unet = try UNet2DConditionModel(config: config, weights: RandomWeightSource(seed: seed), precision: .fp32, attentionPrecision: precision,
                                             packForInference: true, kernelFactory: factory)
         let buildSeconds = Date().timeIntervalSince(t0)
         let result = try BenchTiming.run(warmup: warmup, runs: runs, profile: profile, quiet: json) { _ = try unet(inputs) }
@@ -45,9 +43,9 @@ extension BenchUNet {
         } else {
             print("mixdq bench unet  \(height)x\(width)  \(spec.label) on the int8 backend  params \(unet.parameterCount)")
             print("  CPU: \(cpu)")
-            print("  quantized layers: \(factory.layerCount) (\(bitsText)), "
-                  + (spec.weightOnly ? "weight-only (A16): activations and weights in \(precision.rawValue)" : "activations u8; weight codes held as \(codesHeld)")
-                  + " (peak adds one unpacked layer: \(Int8UnpackScratch.byteCount) bytes of shared scratch)")
+            print("  quantized layers: \(factory.layerCount) (\(bitsText)), attention \(precision.rawValue), "
+                  + (spec.weightOnly ? "weight-only (A16): activations and weights in \(precision.rawValue)"
+                     : "activations u8; weight codes held as \(codesHeld) (peak adds one unpacked layer: \(Int8UnpackScratch.byteCount) bytes of shared scratch)"))
             print("  oneDNN: matmul \(implementations.matmul); conv \(implementations.conv); 7-bit activation split in \(factory.splitLayers) layer(s); VPMADDWD pair products in \(factory.pairProductLayers) layer(s)")
             print(String(format: "  resident weight bytes %.3f GiB (fp32 weights would be %.3f GiB: %.2fx)",
                          Double(factory.residentWeightBytes) / 1_073_741_824, Double(fp32Bytes) / 1_073_741_824,

@@ -90,7 +90,11 @@ final class BenchUNetQuantCLITests: XCTestCase {
             XCTAssertEqual(json["resident_weight_bytes"] as? Int, bytes * parameters + 4 * biases, precision)
         }
         let text = try MixDQCLI.succeed(bench(["--quant", "w8a16"])).stdout
-        XCTAssertTrue(text.contains("quantized layers: \(layers.count) (W8: \(layers.count)), weight-only (A16): activations and weights in fp32"), text)
+        XCTAssertTrue(text.contains("quantized layers: \(layers.count) (W8: \(layers.count)), attention fp32, weight-only (A16): activations and weights in fp32"), text)
+        if Precision.bf16.isAvailable {
+            let w8a8 = try MixDQCLI.succeed(bench(["--quant", "w8a8", "--precision", "bf16"])).stdout
+            XCTAssertTrue(w8a8.contains("quantized layers: \(layers.count) (W8: \(layers.count)), attention bf16, activations u8"), w8a8)
+        }
     }
 
     /// Element counts of the `.bias` tensors of the given layers, from the fixture's header.
@@ -110,7 +114,7 @@ final class BenchUNetQuantCLITests: XCTestCase {
         try MixDQCLI.fail(bench(["--quant", "w9a8"]), mentioning: ["--quant", "'w9a8'"])
         try MixDQCLI.fail(bench(["--quant", "w1a16"]), mentioning: ["--quant", "'w1a16'"])
         try MixDQCLI.fail(bench(["--quant", "int8"]), mentioning: ["--quant", "'int8'"])
-        try MixDQCLI.fail(bench(["--quant", "w8a8", "--precision", "bf16"]), mentioning: ["--precision"])
+        if !Precision.bf16.isAvailable { try MixDQCLI.fail(bench(["--quant", "w8a8", "--precision", "bf16"]), mentioning: ["--precision"]) }
         try MixDQCLI.fail(["bench", "unet", "--model", MixDQCLI.fixtures.appendingPathComponent("unet_sdxl_tiny").path, "--quant", "w8a8"],
                           mentioning: ["--quant", "--random-weights"])
     }
