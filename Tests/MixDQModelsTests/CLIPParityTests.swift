@@ -189,6 +189,11 @@ final class CLIPParityTests: XCTestCase {
         }
         XCTAssertTrue(m.contains("'text_config'"), m)
         print("config error example: \(m)")
+        // A folder given where the config file belongs: said so, not an opaque read error.
+        let folder = dir.appendingPathComponent("text_encoder_2")
+        XCTAssertThrowsError(try CLIPTextConfig.load(folder)) { error in
+            XCTAssertEqual("\(error)", "\(folder.path): is a folder, not a config file (give the config.json inside it)")
+        }
     }
 }
 

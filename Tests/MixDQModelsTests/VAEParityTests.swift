@@ -244,7 +244,7 @@ final class VAEParityTests: XCTestCase {
 
     func checkEncoderLayout(_ name: String) throws {
         let (config, expected, params) = try encoderLayout(name)
-        let got = AutoencoderKLEncoderLayout.tensorShapes(config: config)
+        let got = try AutoencoderKLEncoderLayout.tensorShapes(config: config)
         XCTAssertEqual(Set(got.map(\.key)).count, got.count, "\(name): a key requested twice")
         let gotMap = Dictionary(got.map { ($0.key, $0.shape) }, uniquingKeysWith: { a, _ in a })
         XCTAssertEqual(Set(gotMap.keys).subtracting(expected.keys).sorted(), [], "\(name): keys diffusers does not have")

@@ -34,6 +34,10 @@ public struct ModelConfigError: Error, CustomStringConvertible, LocalizedError {
     /// Decodes `T` from a JSON file, turning DecodingError into a message naming the key.
     public static func decode<T: Decodable>(_ type: T.Type, from url: URL) throws -> T {
         let data: Data
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), isFolder.boolValue {
+            throw ModelConfigError(file: url.path, "is a folder, not a config file (give the config.json inside it)")
+        }
         do { data = try Data(contentsOf: url) } catch {
             throw ModelConfigError(file: url.path, "cannot read config (\(error.localizedDescription))")
         }

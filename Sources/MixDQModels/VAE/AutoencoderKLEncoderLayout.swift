@@ -46,10 +46,9 @@ public enum AutoencoderKLEncoderLayout {
     }
 
     /// Every encoder tensor as (key, shape), in request order.
-    public static func tensorShapes(config: VAEConfig) -> [(key: String, shape: [Int])] {
+    public static func tensorShapes(config: VAEConfig) throws -> [(key: String, shape: [Int])] {
         let recorder = ShapeRecorder()
-        // The recorder never throws, so neither does the walk.
-        try! requestAll(ModuleLoader(weights: recorder), config: config)
+        try requestAll(ModuleLoader(weights: recorder), config: config)
         return recorder.requests
     }
 
