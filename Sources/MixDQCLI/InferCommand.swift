@@ -48,8 +48,8 @@ struct InferCommand: ParsableCommand {
         try log.record("mixdq infer: checkpoint \(setup.checkpoint.path), weight MP \(configWeightMp ?? "uniform"), act MP \(configActMp ?? "uniform"), act-protect \(actProtect ?? "none")")
         let folder = try modelOptions.resolveModel(config, log: log)
         let pipeline = try TextToImagePipeline(folder: folder, precision: modelOptions.precision)
-        // --precision is the UNet's float layers' here. The text encoders stay fp32: BOS-aware K/V
-        // matches token 0 of the context exactly (a deployable UNet's table holds fp32 rows).
+        // --precision is the UNet's float layers' here. The text encoders stay fp32, as beside a
+        // deployable UNet (whose BOS table holds fp32 rows), so both give the same images.
         pipeline.textEncoderPrecision = .fp32
         if try folder.quantizedUNetHeader() != nil {
             // A deployable quantized UNet carries its bits and parameters; nothing to apply.

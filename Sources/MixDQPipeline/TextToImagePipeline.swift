@@ -26,8 +26,8 @@ public struct UNetStepRecord {
 public final class TextToImagePipeline {
     public let folder: ModelFolder
     public let precision: Precision
-    /// The text encoders' precision (`precision` unless set): quantized inference keeps them fp32,
-    /// because BOS-aware K/V recognises token 0 by its exact value.
+    /// The text encoders' precision: `precision`, except fp32 beside a deployable quantized UNet,
+    /// whose BOS-aware K/V recognises token 0 of the context by its exact fp32 value.
     public var textEncoderPrecision: Precision
     public let isSDXL: Bool
     /// The unconditional rows of classifier-free guidance (zeros, or the encoded empty prompt).
@@ -43,7 +43,8 @@ public final class TextToImagePipeline {
     public init(folder: ModelFolder, precision: Precision = .fp32) throws {
         self.folder = folder
         self.precision = precision
-        textEncoderPrecision = precision
+        // A missing or broken UNet file is reported when the UNet loads, naming it; here it only decides this.
+        textEncoderPrecision = ((try? folder.quantizedUNetHeader()) ?? nil) != nil ? .fp32 : precision
         let unetDir = try folder.component("unet")
         _ = try folder.component("vae")
         // SDXL is told by the UNet (text_time conditioning), not by which folders exist, so that a

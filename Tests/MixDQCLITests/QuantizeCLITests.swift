@@ -69,6 +69,9 @@ extension QuantFlowCLITests {
             let b = try Data(contentsOf: dir.appendingPathComponent("int8-bf16/\(i).png"))
             XCTAssertEqual(a, b, "image \(i): the deployable W8A16 UNet in bf16 and the in-memory one differ")
         }
+        // fp-infer takes it too: its text encoders stay fp32 beside a deployable UNet (BOS table).
+        _ = try MixDQCLI.succeed(["fp-infer", "--unet", unet.path, "--precision", "bf16", "--prompt", "a red bus", "--num-imgs", "1",
+                                  "--batch-size", "1", "--base-path", dir.appendingPathComponent("fp").path])
         for backend in ["fake", "cuda"] {
             try MixDQCLI.fail(["infer", "--backend", backend, "--precision", "bf16", "--image-folder", dir.appendingPathComponent("x").path] + common,
                               mentioning: ["--precision bf16", "--backend int8", "--backend \(backend)"])
