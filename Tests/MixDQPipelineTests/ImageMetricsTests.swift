@@ -105,16 +105,6 @@ final class ImageMetricsTests: XCTestCase {
         XCTAssertEqual(try ImageMetrics.psnr(zero, Self.constant(width: 5, height: 4, 255)), 0, accuracy: 1e-12)
     }
 
-    /// The original's window on a 512x512 image must not cost O(W²) per pixel.
-    func testWindow511On512IsFast() throws {
-        let (a, b) = (try Self.image("blocks_512x512_a.png"), try Self.image("blocks_512x512_b.png"))
-        let start = Date()
-        for window in [511, 7] { _ = try ImageMetrics.ssim(a, b, windowSize: window) }
-        let seconds = Date().timeIntervalSince(start)
-        print("SSIM 512x512, windows 511 and 7: \(seconds) s")
-        XCTAssertLessThan(seconds, 2)
-    }
-
     func testMismatchedSizesAreRejected() throws {
         let (a, b) = (Self.constant(width: 8, height: 8, 0), Self.constant(width: 8, height: 9, 0))
         for metric in [{ try ImageMetrics.ssim(a, b, windowSize: 3) }, { try ImageMetrics.psnr(a, b) }] {
