@@ -48,9 +48,7 @@ final class BenchInt8KernelFactory: LayerKernelFactory {
         if weightOnly {
             let kernel = try Int8Backend.floatKernel(site: site, weight: codes.dequantized(shape: layer.geometry.weightShape),
                                                      bias: layer.bias, precision: floatPrecision)
-            layerCount += 1
-            weightParameters += weight.count
-            layersPerBits[bits, default: 0] += 1
+            record(kernel, path: layer.path, bits: bits, parameters: weight.count, hasBias: layer.bias != nil)
             residentWeightBytes += (floatPrecision == .bf16 ? 2 : 4) * weight.count + 4 * (layer.bias?.count ?? 0)
             return kernel
         }

@@ -26,9 +26,7 @@ struct InferCommand: ParsableCommand {
     func validate() throws {
         if configActMp != nil && configWeightMp == nil { throw ValidationError("--config-act-mp needs --config-weight-mp") }
         if actProtect != nil && configActMp == nil { throw ValidationError("--act-protect applies only with --config-act-mp") }
-        if modelOptions.precision != .fp32 && (backend == .fake || backend == .cuda) {
-            throw ValidationError("--precision \(modelOptions.precision.rawValue) runs the UNet's A16 and FP layers in \(modelOptions.precision.rawValue) on --backend int8; --backend \(backend.rawValue) runs them in fp32")
-        }
+        if let reason = backend.unsupportedReason(floatPrecision: modelOptions.precision) { throw ValidationError(reason) }
     }
 
     func run() throws {
@@ -58,8 +56,7 @@ struct InferCommand: ParsableCommand {
             }
             // Its header was checked just now; the UNet itself loads after the text encoders are freed
             // (the two never resident together: a lower peak than the fp32 path's early load).
-            let floatLayers = modelOptions.precision == .fp32 ? "" : "; A16 and FP layers in \(modelOptions.precision.rawValue)"
-            log.info("quantized UNet (deployable, int8\(floatLayers)): \(try folder.component("unet").path)")
+            log.info("quantized UNet (deployable, int8\(Int8Backend.floatLayersNote(modelOptions.precision))): \(try folder.component("unet").path)")
         } else {
             // Bit files must be complete (the original's are): no layer silently keeps the default.
             pipeline.configureUNet = { unet in try setup.deploy(to: unet, log: log) }

@@ -13,13 +13,17 @@ final class BenchUNetQuantCLITests: XCTestCase {
     /// Conv2d/Linear paths and their weight element counts, from the fixture's safetensors header:
     /// the `.weight` tensors of rank 2 (Linear) or 4 (Conv2d).
     static func fixtureLayers() throws -> [(path: String, parameters: Int)] {
-        let data = try Data(contentsOf: unetFolder.appendingPathComponent("diffusion_pytorch_model.safetensors"))
-        let length = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-        let header = try XCTUnwrap(try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + length))) as? [String: Any])
-        return header.compactMap { key, value -> (String, Int)? in
+        try fixtureHeader().compactMap { key, value -> (String, Int)? in
             guard key.hasSuffix(".weight"), let shape = (value as? [String: Any])?["shape"] as? [Int], [2, 4].contains(shape.count) else { return nil }
             return (String(key.dropLast(".weight".count)), shape.reduce(1, *))
         }.sorted { $0.0 < $1.0 }
+    }
+
+    /// The fixture's safetensors header (8-byte little-endian length, then JSON), read here without mixdq.
+    static func fixtureHeader() throws -> [String: Any] {
+        let data = try Data(contentsOf: unetFolder.appendingPathComponent("diffusion_pytorch_model.safetensors"))
+        let length = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        return try XCTUnwrap(try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + length))) as? [String: Any])
     }
 
     func bench(_ extra: [String]) -> [String] {
@@ -99,10 +103,7 @@ final class BenchUNetQuantCLITests: XCTestCase {
 
     /// Element counts of the `.bias` tensors of the given layers, from the fixture's header.
     static func fixtureBiasParameters(_ paths: Set<String>) throws -> Int {
-        let data = try Data(contentsOf: unetFolder.appendingPathComponent("diffusion_pytorch_model.safetensors"))
-        let length = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-        let header = try XCTUnwrap(try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + length))) as? [String: Any])
-        return header.reduce(0) { sum, entry in
+        try fixtureHeader().reduce(0) { sum, entry in
             guard entry.key.hasSuffix(".bias"), paths.contains(String(entry.key.dropLast(".bias".count))),
                   let shape = (entry.value as? [String: Any])?["shape"] as? [Int] else { return sum }
             return sum + shape.reduce(1, *)

@@ -14,6 +14,10 @@ public struct Int8Backend: QuantBackend {
     public let floatPrecision: Precision
     public init(floatPrecision: Precision = .fp32) { self.floatPrecision = floatPrecision }
     public var name: String { "int8" }
+    /// What the logs add to "int8" for a float precision other than fp32.
+    public static func floatLayersNote(_ precision: Precision) -> String {
+        precision == .fp32 ? "" : "; A16 and FP layers in \(precision.rawValue)"
+    }
 
     public func unsupportedReason(_ layer: QuantizedLayer) -> String? {
         switch (layer.weightEnabled, layer.activationEnabled) {

@@ -14,15 +14,19 @@ public enum BackendChoice: String, CaseIterable, Sendable {
     /// W·A layers on an NVIDIA GPU through kernels/libmixdq_cuda.so (dlopen()ed; a clear error without it).
     case cuda
 
+    /// Why this backend cannot run A16 and FP layers in `floatPrecision` (nil when it can): only the
+    /// int8 backend has bf16 ones (fake quant simulates in fp32; the CUDA backend's CPU side is fp32).
+    public func unsupportedReason(floatPrecision: Precision) -> String? {
+        guard floatPrecision != .fp32, self == .fake || self == .cuda else { return nil }
+        return "--precision \(floatPrecision.rawValue) runs the UNet's A16 and FP layers in \(floatPrecision.rawValue) on --backend int8; --backend \(rawValue) runs them in fp32: drop --precision or use --backend int8"
+    }
+
     /// The backend to deploy, and a line saying why when the choice was made for the user.
-    /// `floatPrecision` is what A16 and FP layers run in; bf16 exists on the int8 backend only (fake
-    /// quant simulates in fp32, and the CUDA backend's CPU side is fp32).
+    /// `floatPrecision` is what A16 and FP layers run in (`unsupportedReason(floatPrecision:)`).
     public func resolve(for sim: QuantSimulator, floatPrecision: Precision = .fp32) throws -> (backend: QuantBackend, note: String?) {
         let int8 = Int8Backend(floatPrecision: floatPrecision)
-        let precisionNote = floatPrecision == .fp32 ? "" : "; A16 and FP layers in \(floatPrecision.rawValue)"
-        if floatPrecision != .fp32 && (self == .fake || self == .cuda) {
-            throw PrecisionChoiceError(description: "--precision \(floatPrecision.rawValue) applies to --backend int8 (A16 and FP layers); --backend \(rawValue) runs them in fp32: drop --precision or use --backend int8")
-        }
+        let precisionNote = Int8Backend.floatLayersNote(floatPrecision)
+        if let reason = unsupportedReason(floatPrecision: floatPrecision) { throw PrecisionChoiceError(description: reason) }
         switch self {
         case .fake: return (FakeQuantBackend(), nil)
         case .int8:
