@@ -92,9 +92,9 @@ struct BenchUNet: ParsableCommand {
         let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first.map(String.init) ?? "?"
         if json {
             let timesText = times.map { String(format: "%.4f", $0) }.joined(separator: ",")
-            print("{\"runtime\":\"mixdq\",\"precision\":\"\(precision.rawValue)\",\"median_s\":\(String(format: "%.4f", median)),\"times\":[\(timesText)],\"tflop\":\(String(format: "%.4f", flops / 1e12)),\"peak_rss_gb\":\(String(format: "%.2f", peak)),\"params\":\(unet.parameterCount),\"load_s\":\(String(format: "%.1f", loadSeconds)),\"loadavg\":\"\(load)\"\(sqnr.map { String(format: ",\"sqnr_vs_fp32_db\":%.2f", $0) } ?? "")}")
+            print("{\"runtime\":\"mixdq\",\"precision\":\"\(precision.rawValue)\",\"median_s\":\(String(format: "%.4f", median)),\"times\":[\(timesText)],\"tflop\":\(String(format: "%.4f", flops / 1e12)),\"peak_rss_gb\":\(String(format: "%.2f", peak)),\"params\":\(unet.parameterCount),\"load_s\":\(String(format: "%.1f", loadSeconds)),\"loadavg\":\"\(load)\",\"conv_algorithm\":\"\(ConvolutionAlgorithm.current.rawValue)\"\(sqnr.map { String(format: ",\"sqnr_vs_fp32_db\":%.2f", $0) } ?? "")}")
         } else {
-            print("mixdq bench unet  \(height)x\(width)  \(precision.rawValue)  params \(unet.parameterCount)")
+            print("mixdq bench unet  \(height)x\(width)  \(precision.rawValue)  params \(unet.parameterCount)  convolutions \(ConvolutionAlgorithm.current.rawValue)")
             print(String(format: "  median %.3f s over %d runs (min %.3f, max %.3f); %.3f TFLOP/forward -> %.1f GFLOP/s",
                          median, times.count, times.min()!, times.max()!, flops / 1e12, flops / median / 1e9))
             if profile {

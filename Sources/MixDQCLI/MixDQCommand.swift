@@ -14,6 +14,7 @@ struct MixDQCommand: ParsableCommand {
         ComputeRuntime.configure()
         var command: ParsableCommand
         do { command = try parseAsRoot() } catch { exit(withError: error) }
+        do { ConvolutionAlgorithm.current = try ConvolutionAlgorithm.fromEnvironment() } catch { exit(withError: error) }
         do { try command.run() } catch { exit(withError: error) }
     }
 }

@@ -4,18 +4,34 @@ import CKernels
 /// A 2-D convolution on NHWC feature maps run by oneDNN (fp32, or bf16 with fp32 output).
 ///
 /// Weights are reordered once, on the first call, into the blocked layout the chosen oneDNN
-/// implementation wants; later calls with the same input size reuse the primitive.
+/// implementation wants; later calls with the same input size reuse the primitive. Under
+/// `ConvolutionAlgorithm.auto` an fp32 3×3 stride-1 layer runs as Winograd where oneDNN has it:
+/// its input and output are staged through oneDNN's blocked layout, and the fp32 OIHW weights stay
+/// (the Winograd-transformed layout depends on the input size, so another size repacks from them).
 public final class DNNLConvolution: @unchecked Sendable {
     public let inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, padding: Int
     public let precision: Precision
-    private var masterWeight: Tensor?          // OIHW fp32, dropped after the reorder
+    private var masterWeight: Tensor?          // OIHW fp32, dropped after the reorder (kept by Winograd layers)
     private var stagedBF16: AlignedBuffer?     // OIHW bf16 (bf16 mode), dropped after the reorder
     private let bias: Tensor?
-    private var packedWeight: AlignedBuffer?
+    private var packedWeight: AlignedBuffer?   // direct layout, shared by every direct input size
     private var packedWeightMD: dnnl_memory_desc_t?
-    private var primitives: [ShapeKey: DNNLPrimitive] = [:]
+    private var winogradWeight: (md: dnnl_memory_desc_t, buffer: AlignedBuffer)?  // the latest Winograd packing
+    private var primitives: [ShapeKey: Compiled] = [:]
 
     private struct ShapeKey: Hashable { let n: Int, h: Int, w: Int }
+
+    /// A compiled input size: direct on NHWC, or Winograd through blocked staging buffers.
+    private struct Compiled {
+        let conv: DNNLPrimitive
+        let winograd: WinogradStaging?
+    }
+
+    private struct WinogradStaging {
+        let srcMD: dnnl_memory_desc_t, dstMD: dnnl_memory_desc_t, weightMD: dnnl_memory_desc_t
+        let nhwcSrcMD: dnnl_memory_desc_t, nhwcDstMD: dnnl_memory_desc_t
+        let toBlocked: DNNLPrimitive, toNHWC: DNNLPrimitive
+    }
 
     /// `weight` is `[out, in, k, k]` (PyTorch OIHW). It is kept until the first forward.
     public init(weight: Tensor, bias: Tensor?, stride: Int, padding: Int, precision: Precision) throws {
@@ -44,55 +60,116 @@ public final class DNNLConvolution: @unchecked Sendable {
     }
 
     private var dataType: dnnl_data_type_t { precision == .bf16 ? dnnl_bf16 : dnnl_f32 }
+    private var weightDims: [Int] { [outChannels, inChannels, kernelSize, kernelSize] }
 
-    private func compile(n: Int, h: Int, w: Int) throws -> DNNLPrimitive {
+    private func describe(n: Int, h: Int, w: Int) -> String {
+        "convolution \(inChannels)->\(outChannels) k\(kernelSize) s\(stride) p\(padding) on \(n)x\(h)x\(w) \(precision)"
+    }
+
+    private func compile(n: Int, h: Int, w: Int) throws -> Compiled {
         let (oh, ow) = outputSize(h, w)
-        let what = "convolution \(inChannels)->\(outChannels) k\(kernelSize) s\(stride) p\(padding) on \(n)x\(h)x\(w) \(precision)"
-        guard n > 0, oh > 0, ow > 0 else { throw DNNLError(operation: what, status: dnnl_invalid_arguments) }
-        var src = try DNNLEngine.memoryDesc([n, inChannels, h, w], dataType, dnnl_nhwc)
-        var dst = try DNNLEngine.memoryDesc([n, outChannels, oh, ow], dnnl_f32, dnnl_nhwc)
-        var wmd = try packedWeightMD ?? DNNLEngine.memoryDesc([outChannels, inChannels, kernelSize, kernelSize], dataType, dnnl_format_tag_any)
+        guard n > 0, oh > 0, ow > 0 else { throw DNNLError(operation: describe(n: n, h: h, w: w), status: dnnl_invalid_arguments) }
+        if masterWeight != nil,
+           ConvolutionAlgorithm.current.prefersWinograd(inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize,
+                                                        stride: stride, outputHeight: oh, outputWidth: ow, precision: precision),
+           let winograd = try compileWinograd(n: n, h: h, w: w) {
+            return winograd
+        }
+        return Compiled(conv: try compileDirect(n: n, h: h, w: w), winograd: nil)
+    }
+
+    private func convolutionDesc(_ algorithm: dnnl_alg_kind_t, src: dnnl_memory_desc_t, weights: dnnl_memory_desc_t,
+                                 dst: dnnl_memory_desc_t, _ what: String) throws -> dnnl_convolution_desc_t {
+        var (src, wmd, dst) = (src, weights, dst)
         var bmd = try DNNLEngine.memoryDesc([outChannels], dnnl_f32, dnnl_a)
         let strides: [Int64] = [Int64(stride), Int64(stride)]
         let pads: [Int64] = [Int64(padding), Int64(padding)]
         var desc = dnnl_convolution_desc_t()
         let hasBias = bias != nil
         try withUnsafePointer(to: &bmd) { bp in
-            try DNNLEngine.check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
+            try DNNLEngine.check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, algorithm,
                                                                    &src, &wmd, hasBias ? bp : nil, &dst, strides, pads, pads),
                                  "\(what) desc_init")
         }
+        return desc
+    }
+
+    private func compileDirect(n: Int, h: Int, w: Int) throws -> DNNLPrimitive {
+        let (oh, ow) = outputSize(h, w)
+        let what = describe(n: n, h: h, w: w)
+        var desc = try convolutionDesc(dnnl_convolution_direct,
+                                       src: DNNLEngine.memoryDesc([n, inChannels, h, w], dataType, dnnl_nhwc),
+                                       weights: packedWeightMD ?? DNNLEngine.memoryDesc(weightDims, dataType, dnnl_format_tag_any),
+                                       dst: DNNLEngine.memoryDesc([n, outChannels, oh, ow], dnnl_f32, dnnl_nhwc), what)
         let compiled = try DNNLPrimitive(&desc, what)
         if packedWeightMD == nil {
             let want = try DNNLEngine.queriedMD(compiled.pd, dnnl_query_weights_md, what)
-            let dims = [outChannels, inChannels, kernelSize, kernelSize]
             if let staged = stagedBF16 {
-                packedWeight = try DNNLEngine.shared.reorder(staged.pointer, DNNLEngine.memoryDesc(dims, dnnl_bf16, dnnl_oihw), to: want)
+                packedWeight = try DNNLEngine.shared.reorder(staged.pointer, DNNLEngine.memoryDesc(weightDims, dnnl_bf16, dnnl_oihw), to: want)
                 stagedBF16 = nil
             } else {
-                guard let master = masterWeight else {
-                    throw DNNLError(operation: "\(what): weights were released before packing", status: dnnl_runtime_error)
-                }
-                packedWeight = try DNNLEngine.shared.reorder(master.data, DNNLEngine.memoryDesc(dims, dnnl_f32, dnnl_oihw), to: want)
+                packedWeight = try DNNLEngine.shared.reorder(try master(what).data, DNNLEngine.memoryDesc(weightDims, dnnl_f32, dnnl_oihw), to: want)
             }
             packedWeightMD = want
         }
         return compiled
     }
 
-    /// Frees the fp32 OIHW copy once the packed weights exist (inference-only memory saving).
+    /// A Winograd primitive for this input size, or nil where oneDNN has none (CPU, shape).
+    private func compileWinograd(n: Int, h: Int, w: Int) throws -> Compiled? {
+        let (oh, ow) = outputSize(h, w)
+        let what = describe(n: n, h: h, w: w) + " winograd"
+        let any = dnnl_format_tag_any
+        guard var desc = try? convolutionDesc(dnnl_convolution_winograd,
+                                              src: DNNLEngine.memoryDesc([n, inChannels, h, w], dnnl_f32, any),
+                                              weights: DNNLEngine.memoryDesc(weightDims, dnnl_f32, any),
+                                              dst: DNNLEngine.memoryDesc([n, outChannels, oh, ow], dnnl_f32, any), what),
+              let conv = try? DNNLPrimitive(&desc, what) else { return nil }
+        let srcMD = try DNNLEngine.queriedMD(conv.pd, dnnl_query_src_md, what)
+        let dstMD = try DNNLEngine.queriedMD(conv.pd, dnnl_query_dst_md, what)
+        let nhwcSrc = try DNNLEngine.memoryDesc([n, inChannels, h, w], dnnl_f32, dnnl_nhwc)
+        let nhwcDst = try DNNLEngine.memoryDesc([n, outChannels, oh, ow], dnnl_f32, dnnl_nhwc)
+        return Compiled(conv: conv, winograd: WinogradStaging(
+            srcMD: srcMD, dstMD: dstMD, weightMD: try DNNLEngine.queriedMD(conv.pd, dnnl_query_weights_md, what),
+            nhwcSrcMD: nhwcSrc, nhwcDstMD: nhwcDst,
+            toBlocked: try DNNLPrimitive(reorderFrom: nhwcSrc, to: srcMD, "\(what) input"),
+            toNHWC: try DNNLPrimitive(reorderFrom: dstMD, to: nhwcDst, "\(what) output")))
+    }
+
+    private func master(_ what: @autoclosure () -> String) throws -> Tensor {
+        guard let masterWeight else {
+            throw DNNLError(operation: "\(what()): weights were released before packing", status: dnnl_runtime_error)
+        }
+        return masterWeight
+    }
+
+    /// The Winograd-transformed weights in `md`, packed from the fp32 weights when the layout changed.
+    private func winogradWeights(_ md: dnnl_memory_desc_t, _ what: @autoclosure () -> String) throws -> UnsafeMutableRawPointer {
+        var wanted = md
+        if var current = winogradWeight?.md, dnnl_memory_desc_equal(&current, &wanted) != 0, let buffer = winogradWeight?.buffer {
+            return buffer.pointer
+        }
+        winogradWeight = nil  // free the previous layout first
+        let buffer = try DNNLEngine.shared.reorder(try master(what()).data, DNNLEngine.memoryDesc(weightDims, dnnl_f32, dnnl_oihw), to: md)
+        winogradWeight = (md, buffer)
+        return buffer.pointer
+    }
+
+    /// Frees the fp32 OIHW copy once the packed weights exist (inference-only memory saving). A
+    /// layer that runs Winograd keeps it: another input size needs another transformed layout.
     public func releaseMasterWeight() {
-        if packedWeight != nil { masterWeight = nil }
+        if packedWeight != nil, winogradWeight == nil { masterWeight = nil }
     }
 
     /// Makes sure weights are packed for inputs of this size (used to pack before timing).
     public func prepare(height: Int, width: Int) throws {
         let key = ShapeKey(n: 1, h: height, w: width)
         if primitives[key] == nil { primitives[key] = try compile(n: 1, h: height, w: width) }
+        if let staging = primitives[key]?.winograd { _ = try winogradWeights(staging.weightMD, describe(n: 1, h: height, w: width)) }
     }
 
     public var implementation: String {
-        primitives.values.first.map { DNNLEngine.implementationName($0.pd) } ?? "not compiled"
+        primitives.values.first.map { DNNLEngine.implementationName($0.conv.pd) } ?? "not compiled"
     }
 
     public func forward(_ x: FeatureMap) throws -> FeatureMap {
@@ -100,36 +177,59 @@ public final class DNNLConvolution: @unchecked Sendable {
             throw DNNLError(operation: "convolution expects \(inChannels) input channels, got \(x.channels)", status: dnnl_invalid_arguments)
         }
         let key = ShapeKey(n: x.batch, h: x.height, w: x.width)
-        let compiled: DNNLPrimitive
+        let compiled: Compiled
         if let c = primitives[key] { compiled = c } else { compiled = try compile(n: x.batch, h: x.height, w: x.width); primitives[key] = compiled }
         let (oh, ow) = outputSize(x.height, x.width)
         FLOPCounter.add(macs: x.batch * oh * ow * outChannels * inChannels * kernelSize * kernelSize)
         let out = FeatureMap(batch: x.batch, height: oh, width: ow, channels: outChannels)
-        let engine = DNNLEngine.shared
+        if let staging = compiled.winograd {
+            try forwardWinograd(x, compiled.conv, staging, into: out)
+            return out
+        }
         var staged: AlignedBuffer?
         var srcPtr = UnsafeMutableRawPointer(x.tensor.data)
         if precision == .bf16 {
-            staged = AlignedBuffer(byteCount: x.tensor.count * 2)
-            Ops.convertToBF16(x.tensor.data, staged!.pointer.assumingMemoryBound(to: UInt16.self), count: x.tensor.count)
-            srcPtr = staged!.pointer
+            let buffer = AlignedBuffer(byteCount: x.tensor.count * 2)
+            Ops.convertToBF16(x.tensor.data, buffer.pointer.assumingMemoryBound(to: UInt16.self), count: x.tensor.count)
+            (staged, srcPtr) = (buffer, buffer.pointer)
         }
-        let srcMD = try DNNLEngine.queriedMD(compiled.pd, dnnl_query_src_md, "convolution")
-        let dstMD = try DNNLEngine.queriedMD(compiled.pd, dnnl_query_dst_md, "convolution")
+        let srcMD = try DNNLEngine.queriedMD(compiled.conv.pd, dnnl_query_src_md, "convolution")
+        let dstMD = try DNNLEngine.queriedMD(compiled.conv.pd, dnnl_query_dst_md, "convolution")
         guard let packedWeightMD, let packedWeight else {
             throw DNNLError(operation: "convolution \(inChannels)->\(outChannels): weights not packed", status: dnnl_runtime_error)
         }
+        try run(compiled.conv, src: (srcMD, srcPtr), weights: (packedWeightMD, packedWeight.pointer),
+                dst: (dstMD, UnsafeMutableRawPointer(out.tensor.data)))
+        withExtendedLifetime(staged) {}
+        return out
+    }
+
+    /// NHWC input -> blocked layout -> Winograd convolution -> NHWC output.
+    private func forwardWinograd(_ x: FeatureMap, _ conv: DNNLPrimitive, _ staging: WinogradStaging, into out: FeatureMap) throws {
+        let what = describe(n: x.batch, h: x.height, w: x.width) + " winograd"
+        let weights = try winogradWeights(staging.weightMD, what)
+        var (srcMD, dstMD) = (staging.srcMD, staging.dstMD)
+        let blockedSrc = AlignedBuffer(byteCount: dnnl_memory_desc_get_size(&srcMD))
+        let blockedDst = AlignedBuffer(byteCount: dnnl_memory_desc_get_size(&dstMD))
+        let engine = DNNLEngine.shared
+        try engine.execute(staging.toBlocked, from: x.tensor.data, staging.nhwcSrcMD, to: blockedSrc.pointer, srcMD)
+        try run(conv, src: (srcMD, blockedSrc.pointer), weights: (staging.weightMD, weights), dst: (dstMD, blockedDst.pointer))
+        try engine.execute(staging.toNHWC, from: blockedDst.pointer, dstMD, to: out.tensor.data, staging.nhwcDstMD)
+    }
+
+    private func run(_ conv: DNNLPrimitive, src: (dnnl_memory_desc_t, UnsafeMutableRawPointer),
+                     weights: (dnnl_memory_desc_t, UnsafeMutableRawPointer), dst: (dnnl_memory_desc_t, UnsafeMutableRawPointer)) throws {
+        let engine = DNNLEngine.shared
         var mems: [dnnl_memory_t] = []
         defer { mems.forEach { dnnl_memory_destroy($0) } }
-        let s = try engine.memory(srcMD, srcPtr); mems.append(s)
-        let wm = try engine.memory(packedWeightMD, packedWeight.pointer); mems.append(wm)
-        let d = try engine.memory(dstMD, out.tensor.data); mems.append(d)
+        let s = try engine.memory(src.0, src.1); mems.append(s)
+        let wm = try engine.memory(weights.0, weights.1); mems.append(wm)
+        let d = try engine.memory(dst.0, dst.1); mems.append(d)
         var args: [(Int32, dnnl_memory_t)] = [(DNNL_ARG_SRC, s), (DNNL_ARG_WEIGHTS, wm), (DNNL_ARG_DST, d)]
         if let bias {
             let b = try engine.memory(DNNLEngine.memoryDesc([outChannels], dnnl_f32, dnnl_a), bias.data); mems.append(b)
             args.append((DNNL_ARG_BIAS, b))
         }
-        try engine.execute(compiled.primitive, args, "convolution \(inChannels)->\(outChannels) k\(kernelSize)")
-        withExtendedLifetime(staged) {}
-        return out
+        try engine.execute(conv.primitive, args, "convolution \(inChannels)->\(outChannels) k\(kernelSize)")
     }
 }

@@ -95,22 +95,20 @@ public final class DNNLEngine: @unchecked Sendable {
 
     /// Copies `src` laid out as `srcMD` into freshly allocated storage laid out as `dstMD`.
     public func reorder(_ src: UnsafeRawPointer, _ srcMD: dnnl_memory_desc_t, to dstMD: dnnl_memory_desc_t) throws -> AlignedBuffer {
-        var srcMD = srcMD, dstMD = dstMD
-        let out = AlignedBuffer(byteCount: dnnl_memory_desc_get_size(&dstMD))
-        let eng = try engine
-        var pd: dnnl_primitive_desc_t?
-        try DNNLEngine.check(dnnl_reorder_primitive_desc_create(&pd, &srcMD, eng, &dstMD, eng, nil), "reorder_primitive_desc_create")
-        defer { dnnl_primitive_desc_destroy(pd) }
-        var prim: dnnl_primitive_t?
-        try DNNLEngine.check(dnnl_primitive_create(&prim, pd), "reorder primitive_create")
-        defer { dnnl_primitive_destroy(prim) }
-        guard let prim else { throw DNNLError(operation: "reorder primitive_create", status: dnnl_runtime_error) }
+        var size = dstMD
+        let out = AlignedBuffer(byteCount: dnnl_memory_desc_get_size(&size))
+        try execute(DNNLPrimitive(reorderFrom: srcMD, to: dstMD, "reorder"), from: src, srcMD, to: out.pointer, dstMD)
+        return out
+    }
+
+    /// Runs a reorder primitive from `src` (laid out as `srcMD`) into `dst` (laid out as `dstMD`).
+    public func execute(_ reorder: DNNLPrimitive, from src: UnsafeRawPointer, _ srcMD: dnnl_memory_desc_t,
+                        to dst: UnsafeMutableRawPointer, _ dstMD: dnnl_memory_desc_t) throws {
         let s = try memory(srcMD, UnsafeMutableRawPointer(mutating: src))
         defer { dnnl_memory_destroy(s) }
-        let d = try memory(dstMD, out.pointer)
+        let d = try memory(dstMD, dst)
         defer { dnnl_memory_destroy(d) }
-        try execute(prim, [(DNNL_ARG_FROM, s), (DNNL_ARG_TO, d)], "reorder")
-        return out
+        try execute(reorder.primitive, [(DNNL_ARG_FROM, s), (DNNL_ARG_TO, d)], "reorder")
     }
 
     /// A memory descriptor the primitive chose (`dnnl_query_src_md`, `_weights_md`, `_dst_md`).
@@ -155,6 +153,23 @@ public final class DNNLPrimitive: @unchecked Sendable {
         guard status == dnnl_success, let prim else {
             dnnl_primitive_desc_destroy(pd)
             throw DNNLError(operation: "\(what()) primitive_create", status: status)
+        }
+        self.pd = pd
+        primitive = prim
+    }
+
+    /// A reorder from one layout to another (both on the CPU engine).
+    public init(reorderFrom src: dnnl_memory_desc_t, to dst: dnnl_memory_desc_t, _ what: @autoclosure () -> String) throws {
+        var (s, d) = (src, dst)
+        var pd: dnnl_primitive_desc_t?
+        let engine = try DNNLEngine.shared.engine
+        try DNNLEngine.check(dnnl_reorder_primitive_desc_create(&pd, &s, engine, &d, engine, nil), "\(what()) reorder_primitive_desc_create")
+        guard let pd else { throw DNNLError(operation: "\(what()) reorder_primitive_desc_create", status: dnnl_runtime_error) }
+        var prim: dnnl_primitive_t?
+        let status = dnnl_primitive_create(&prim, pd)
+        guard status == dnnl_success, let prim else {
+            dnnl_primitive_desc_destroy(pd)
+            throw DNNLError(operation: "\(what()) reorder primitive_create", status: status)
         }
         self.pd = pd
         primitive = prim
