@@ -1,5 +1,5 @@
 import XCTest
-@testable import MixDQCompute
+import MixDQCompute
 
 /// `ConvolutionAlgorithm.auto`: fp32 3x3 stride-1 convolutions with >= 64 channels and >= 32x32
 /// outputs run as oneDNN Winograd where the CPU has it (AVX-512), direct elsewhere. Checked against

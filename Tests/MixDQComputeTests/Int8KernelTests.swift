@@ -8,18 +8,6 @@ import XCTest
 final class Int8KernelTests: XCTestCase {
     static let lengths = [0, 1, 3, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 255, 257, 1000]
 
-    /// Runs `body` once per ISA this CPU supports (scalar, AVX2, AVX-512), then restores the active ISA.
-    func forEachISA(_ body: (String) throws -> Void) rethrows {
-        let previous = mdq_isa_active()
-        defer { mdq_isa_force(previous) }
-        for raw in 0...mdq_isa_detected().rawValue {
-            let isa = mdq_isa(rawValue: raw)
-            mdq_isa_force(isa)
-            XCTAssertEqual(mdq_isa_active(), isa)
-            try body(["scalar", "avx2", "avx512"][Int(raw)])
-        }
-    }
-
     func quantize(_ x: [Float], _ delta: Float, _ zp: Float, qmax: Float = 255, ref: Bool = false) -> [UInt8] {
         var q = [UInt8](repeating: 0xAA, count: x.count)
         if ref { mdq_quantize_u8_ref(x, &q, x.count, delta, zp, qmax) } else { mdq_quantize_u8(x, &q, x.count, delta, zp, qmax) }

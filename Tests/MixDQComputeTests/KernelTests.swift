@@ -49,18 +49,6 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// Runs `body` once per ISA this CPU supports (scalar, AVX2, AVX-512), then restores the active ISA.
-    func forEachISA(_ body: (String) throws -> Void) rethrows {
-        let previous = mdq_isa_active()
-        defer { mdq_isa_force(previous) }
-        for raw in 0...mdq_isa_detected().rawValue {
-            let isa = mdq_isa(rawValue: raw)
-            mdq_isa_force(isa)
-            XCTAssertEqual(mdq_isa_active(), isa)
-            try body(Self.isaName(isa))
-        }
-    }
-
     /// Error statistics of `got` against `ref`; fails when an element is off by more than
     /// `rel * |ref|` (where |ref| > relFloor) or `abs` (elsewhere). NaN must meet NaN.
     @discardableResult

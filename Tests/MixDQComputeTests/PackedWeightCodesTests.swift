@@ -9,15 +9,6 @@ final class PackedWeightCodesTests: XCTestCase {
     typealias RNG = KernelTests.SplitMix64
     static let lengths = [0, 1, 2, 3, 4, 5, 7, 31, 32, 33, 63, 64, 65, 127, 128, 129, 191, 255, 256, 1001, 4099]
 
-    func forEachISA(_ body: (String) throws -> Void) rethrows {
-        let previous = mdq_isa_active()
-        defer { mdq_isa_force(previous) }
-        for raw in 0...mdq_isa_detected().rawValue {
-            mdq_isa_force(mdq_isa(rawValue: raw))
-            try body(["scalar", "avx2", "avx512"][Int(raw)])
-        }
-    }
-
     /// Independent expectation: field i of width `bits` at bit offset i * bits, little end first.
     func expectedBytes(_ codes: [Int], bits: Int) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: (codes.count * bits + 7) / 8)
