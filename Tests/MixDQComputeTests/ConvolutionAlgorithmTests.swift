@@ -5,10 +5,6 @@ import MixDQCompute
 /// outputs run as oneDNN Winograd where the CPU has it (AVX-512), direct elsewhere. Checked against
 /// an fp64 convolution written out here, for both algorithms, with the same error bound.
 final class ConvolutionAlgorithmTests: XCTestCase {
-    private var saved = ConvolutionAlgorithm.current
-    override func setUp() { saved = ConvolutionAlgorithm.current }
-    override func tearDown() { ConvolutionAlgorithm.current = saved }
-
     private struct Case {
         let weight: Tensor, bias: Tensor, input: FeatureMap
     }
@@ -45,8 +41,7 @@ final class ConvolutionAlgorithmTests: XCTestCase {
     }
 
     private func convolution(_ c: Case, _ algorithm: ConvolutionAlgorithm) throws -> DNNLConvolution {
-        ConvolutionAlgorithm.current = algorithm
-        return try DNNLConvolution(weight: c.weight, bias: c.bias, stride: 1, padding: 1, precision: .fp32)
+        try DNNLConvolution(weight: c.weight, bias: c.bias, stride: 1, padding: 1, precision: .fp32, algorithm: algorithm)
     }
 
     /// Worst |y - ref| / (u Σ|w||x|), u = 2^-24. Direct summation in any order stays below K + 1
@@ -95,8 +90,8 @@ final class ConvolutionAlgorithmTests: XCTestCase {
             for i in 0..<t.count { a.data[i] = abs(t.data[i]) }
             return a
         }
-        ConvolutionAlgorithm.current = .direct
-        let magnitude = try DNNLConvolution(weight: absolute(c.weight), bias: absolute(c.bias), stride: 1, padding: 1, precision: .fp32)
+        let magnitude = try DNNLConvolution(weight: absolute(c.weight), bias: absolute(c.bias), stride: 1, padding: 1, precision: .fp32,
+                                            algorithm: .direct)
             .forward(FeatureMap(absolute(c.input.tensor)))
         let u = Double(Float.ulpOfOne) / 2
         var worst = 0.0
@@ -138,6 +133,8 @@ final class ConvolutionAlgorithmTests: XCTestCase {
 
     func testTheEnvironmentVariable() throws {
         XCTAssertEqual(try ConvolutionAlgorithm.fromEnvironment([:]), .auto)
+        XCTAssertEqual(try DNNLConvolution(weight: Tensor(shape: [4, 4, 3, 3], repeating: 0), bias: nil, stride: 1, padding: 1,
+                                           precision: .fp32).algorithm, ConvolutionAlgorithm.current, "a layer takes the process-wide choice")
         XCTAssertEqual(try ConvolutionAlgorithm.fromEnvironment(["MIXDQ_CONV_ALGORITHM": "DIRECT"]), .direct)
         XCTAssertEqual(try ConvolutionAlgorithm.fromEnvironment(["MIXDQ_CONV_ALGORITHM": "auto"]), .auto)
         XCTAssertThrowsError(try ConvolutionAlgorithm.fromEnvironment(["MIXDQ_CONV_ALGORITHM": "winograd-always"])) { error in

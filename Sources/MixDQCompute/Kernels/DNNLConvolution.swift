@@ -11,6 +11,8 @@ import CKernels
 public final class DNNLConvolution: @unchecked Sendable {
     public let inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, padding: Int
     public let precision: Precision
+    /// Read from `ConvolutionAlgorithm.current` when the layer is made, unless given.
+    public let algorithm: ConvolutionAlgorithm
     private var masterWeight: Tensor?          // OIHW fp32, dropped after the reorder (kept by Winograd layers)
     private var stagedBF16: AlignedBuffer?     // OIHW bf16 (bf16 mode), dropped after the reorder
     private let bias: Tensor?
@@ -34,7 +36,8 @@ public final class DNNLConvolution: @unchecked Sendable {
     }
 
     /// `weight` is `[out, in, k, k]` (PyTorch OIHW). It is kept until the first forward.
-    public init(weight: Tensor, bias: Tensor?, stride: Int, padding: Int, precision: Precision) throws {
+    public init(weight: Tensor, bias: Tensor?, stride: Int, padding: Int, precision: Precision,
+                algorithm: ConvolutionAlgorithm = ConvolutionAlgorithm.current) throws {
         guard weight.rank == 4, weight.shape[2] == weight.shape[3] else {
             throw DNNLError(operation: "conv weight must be [O,I,k,k], got \(weight.shape)", status: dnnl_invalid_arguments)
         }
@@ -44,6 +47,7 @@ public final class DNNLConvolution: @unchecked Sendable {
         self.stride = stride
         self.padding = padding
         self.precision = precision
+        self.algorithm = algorithm
         self.bias = bias
         if precision == .bf16 {
             // Halve the resident size right away: only the bf16 values are needed for packing.
@@ -70,7 +74,7 @@ public final class DNNLConvolution: @unchecked Sendable {
         let (oh, ow) = outputSize(h, w)
         guard n > 0, oh > 0, ow > 0 else { throw DNNLError(operation: describe(n: n, h: h, w: w), status: dnnl_invalid_arguments) }
         if masterWeight != nil,
-           ConvolutionAlgorithm.current.prefersWinograd(inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize,
+           algorithm.prefersWinograd(inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize,
                                                         stride: stride, outputHeight: oh, outputWidth: ow, precision: precision),
            let winograd = try compileWinograd(n: n, h: h, w: w) {
             return winograd

@@ -52,10 +52,13 @@ public struct Int8Backend: QuantBackend {
     }
 
     /// A packed oneDNN fp32 or bf16 kernel over `weight` (PyTorch layout); bf16 holds the weight in bf16.
+    /// Convolutions stay direct: a quantized UNet is deployed to be small, and Winograd would hold 4x
+    /// the weight bytes plus the fp32 weights (see `ConvolutionAlgorithm`).
     public static func floatKernel(site: QuantSite, weight w: Tensor, bias: Tensor?, precision: Precision) throws -> InstalledKernel {
         switch site.geometry {
         case .linear: return .linear(try DNNLMatmul(weight: w, bias: bias, precision: precision))
-        case .conv2d(_, _, _, let s, let p): return .conv2d(try DNNLConvolution(weight: w, bias: bias, stride: s, padding: p, precision: precision))
+        case .conv2d(_, _, _, let s, let p):
+            return .conv2d(try DNNLConvolution(weight: w, bias: bias, stride: s, padding: p, precision: precision, algorithm: .direct))
         }
     }
 
