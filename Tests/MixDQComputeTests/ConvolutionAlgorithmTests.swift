@@ -122,8 +122,11 @@ final class ConvolutionAlgorithmTests: XCTestCase {
         }
     }
 
-    func testSmallLayersStayDirect() throws {
-        for (ci, co, hw) in [(32, 64, 32), (64, 64, 16), (64, 4, 32)] {
+    /// Too few channels or output pixels, and inputs above 4 Mi elements per sample (Winograd's
+    /// transformed tiles grow with them), run direct.
+    func testSmallLayersAndLargeInputsStayDirect() throws {
+        XCTAssertEqual(ConvolutionAlgorithm.maximumWinogradInputElements, 64 * 256 * 256)
+        for (ci, co, hw) in [(32, 64, 32), (64, 64, 16), (64, 4, 32), (64, 64, 257)] {
             let c = makeCase(inChannels: ci, outChannels: co, height: hw, width: hw, seed: 15)
             let layer = try convolution(c, .auto)
             _ = try layer.forward(c.input)

@@ -75,7 +75,8 @@ public final class DNNLConvolution: @unchecked Sendable {
         guard n > 0, oh > 0, ow > 0 else { throw DNNLError(operation: describe(n: n, h: h, w: w), status: dnnl_invalid_arguments) }
         if masterWeight != nil,
            algorithm.prefersWinograd(inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize,
-                                                        stride: stride, outputHeight: oh, outputWidth: ow, precision: precision),
+                                                        stride: stride, inputHeight: h, inputWidth: w,
+                                                        outputHeight: oh, outputWidth: ow, precision: precision),
            let winograd = try compileWinograd(n: n, h: h, w: w) {
             return winograd
         }
