@@ -1,8 +1,9 @@
 import XCTest
 import MixDQCompute
 
-/// `ConvolutionAlgorithm.auto`: fp32 3x3 stride-1 convolutions with >= 64 channels and >= 32x32
-/// outputs run as oneDNN Winograd where the CPU has it (AVX-512), direct elsewhere. Checked against
+/// `ConvolutionAlgorithm.auto`: fp32 3x3 stride-1 convolutions with >= 64 channels, >= 32x32
+/// outputs and <= 4 Mi input elements per sample run as oneDNN Winograd where the CPU has it
+/// (AVX-512), direct elsewhere. Checked against
 /// an fp64 convolution written out here, for both algorithms, with the same error bound.
 final class ConvolutionAlgorithmTests: XCTestCase {
     private struct Case {

@@ -3,8 +3,9 @@ import Foundation
 /// How the fp32 oneDNN convolutions compute.
 ///
 /// `auto` (the default) runs a 3×3 stride-1 fp32 convolution with at least 64 input and output
-/// channels, an output of at least 32×32 and at most 4 Mi input elements per sample as a Winograd convolution where oneDNN implements one
-/// for the CPU (F(4×4,3×3) or F(2×2,3×3), AVX-512 in oneDNN 2.6), direct otherwise. Measured on
+/// channels, an output of at least 32×32 and at most 4 Mi input elements per sample as a Winograd
+/// convolution where oneDNN implements one for the CPU (F(4×4,3×3) or F(2×2,3×3), AVX-512 in
+/// oneDNN 2.6), direct otherwise. Measured on
 /// the SDXL UNet's 3×3 convolutions: 2.3-2.7× faster than direct, and its error against an fp64
 /// reference of the same order as direct's (both ~1e-7 relative RMS), so it stays an fp32
 /// computation. The cost is memory: F(4×4,3×3) stores 6×6 transformed values per 3×3 kernel (4×
@@ -19,8 +20,8 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
 
     public static let environmentVariable = "MIXDQ_CONV_ALGORITHM"
 
-    /// The process-wide choice, read from `MIXDQ_CONV_ALGORITHM` (unset: `auto`). Layers read it when
-    /// they compile a primitive.
+    /// The process-wide choice, read from `MIXDQ_CONV_ALGORITHM` (unset: `auto`). A `DNNLConvolution`
+    /// takes it when it is made, unless given another.
     nonisolated(unsafe) public static var current: ConvolutionAlgorithm = (try? fromEnvironment()) ?? .auto
 
     /// Parses `MIXDQ_CONV_ALGORITHM`; an unknown value is an error naming the variable and the choices.

@@ -211,8 +211,7 @@ public final class DNNLConvolution: @unchecked Sendable {
 
     /// NHWC input -> blocked layout -> Winograd convolution -> NHWC output.
     private func forwardWinograd(_ x: FeatureMap, _ conv: DNNLPrimitive, _ staging: WinogradStaging, into out: FeatureMap) throws {
-        let what = describe(n: x.batch, h: x.height, w: x.width) + " winograd"
-        let weights = try winogradWeights(staging.weightMD, what)
+        let weights = try winogradWeights(staging.weightMD, self.describe(n: x.batch, h: x.height, w: x.width) + " winograd")
         var (srcMD, dstMD) = (staging.srcMD, staging.dstMD)
         let blockedSrc = AlignedBuffer(byteCount: dnnl_memory_desc_get_size(&srcMD))
         let blockedDst = AlignedBuffer(byteCount: dnnl_memory_desc_get_size(&dstMD))

@@ -137,7 +137,7 @@ public final class DNNLPrimitive: @unchecked Sendable {
 
     /// `opDesc` points at an initialised op descriptor (matmul, convolution, ...); `attributes`
     /// adds post-ops, output scales or zero points; `what` names the operation and its shapes in errors.
-    public init(_ opDesc: UnsafeRawPointer, attributes: DNNLAttributes? = nil, _ what: @autoclosure () -> String) throws {
+    public convenience init(_ opDesc: UnsafeRawPointer, attributes: DNNLAttributes? = nil, _ what: @autoclosure () -> String) throws {
         var pd: dnnl_primitive_desc_t?
         let engine = try DNNLEngine.shared.engine
         if let attributes {
@@ -147,29 +147,27 @@ public final class DNNLPrimitive: @unchecked Sendable {
         } else {
             try DNNLEngine.check(dnnl_primitive_desc_create(&pd, opDesc, nil, engine, nil), "\(what()) primitive_desc_create")
         }
-        guard let pd else { throw DNNLError(operation: "\(what()) primitive_desc_create", status: dnnl_runtime_error) }
+        try self.init(pd, "\(what()) primitive_desc_create", what())
+    }
+
+    /// A reorder from one layout to another (both on the CPU engine).
+    public convenience init(reorderFrom src: dnnl_memory_desc_t, to dst: dnnl_memory_desc_t, _ what: @autoclosure () -> String) throws {
+        var (s, d) = (src, dst)
+        var pd: dnnl_primitive_desc_t?
+        let engine = try DNNLEngine.shared.engine
+        try DNNLEngine.check(dnnl_reorder_primitive_desc_create(&pd, &s, engine, &d, engine, nil), "\(what()) reorder_primitive_desc_create")
+        try self.init(pd, "\(what()) reorder_primitive_desc_create", "\(what()) reorder")
+    }
+
+    /// Takes a created primitive descriptor (nil: `created` failed) and makes its primitive; on
+    /// failure the descriptor is destroyed and the error names `what`.
+    private init(_ pd: dnnl_primitive_desc_t?, _ created: @autoclosure () -> String, _ what: @autoclosure () -> String) throws {
+        guard let pd else { throw DNNLError(operation: created(), status: dnnl_runtime_error) }
         var prim: dnnl_primitive_t?
         let status = dnnl_primitive_create(&prim, pd)
         guard status == dnnl_success, let prim else {
             dnnl_primitive_desc_destroy(pd)
             throw DNNLError(operation: "\(what()) primitive_create", status: status)
-        }
-        self.pd = pd
-        primitive = prim
-    }
-
-    /// A reorder from one layout to another (both on the CPU engine).
-    public init(reorderFrom src: dnnl_memory_desc_t, to dst: dnnl_memory_desc_t, _ what: @autoclosure () -> String) throws {
-        var (s, d) = (src, dst)
-        var pd: dnnl_primitive_desc_t?
-        let engine = try DNNLEngine.shared.engine
-        try DNNLEngine.check(dnnl_reorder_primitive_desc_create(&pd, &s, engine, &d, engine, nil), "\(what()) reorder_primitive_desc_create")
-        guard let pd else { throw DNNLError(operation: "\(what()) reorder_primitive_desc_create", status: dnnl_runtime_error) }
-        var prim: dnnl_primitive_t?
-        let status = dnnl_primitive_create(&prim, pd)
-        guard status == dnnl_success, let prim else {
-            dnnl_primitive_desc_destroy(pd)
-            throw DNNLError(operation: "\(what()) reorder primitive_create", status: status)
         }
         self.pd = pd
         primitive = prim
