@@ -1,9 +1,9 @@
 import XCTest
 import MixDQCompute
 
-/// `ConvolutionAlgorithm.auto`: fp32 3x3 stride-1 convolutions with >= 64 channels, >= 32x32
-/// outputs and <= 4 Mi input elements per sample run as oneDNN Winograd where the CPU has it
-/// (AVX-512), direct elsewhere. Checked against
+/// `ConvolutionAlgorithm.auto`: fp32 3x3 stride-1 convolutions with >= 64 channels and >= 32x32
+/// outputs run as oneDNN Winograd where the CPU has it (AVX-512), direct elsewhere; inputs above
+/// 4 Mi elements per sample run in bands of rows. Checked against
 /// an fp64 convolution written out here, for both algorithms, with the same error bound.
 final class ConvolutionAlgorithmTests: XCTestCase {
     private struct Case {
@@ -123,16 +123,87 @@ final class ConvolutionAlgorithmTests: XCTestCase {
         }
     }
 
-    /// Too few channels or output pixels, and inputs above 4 Mi elements per sample (Winograd's
-    /// transformed tiles grow with them), run direct.
-    func testSmallLayersAndLargeInputsStayDirect() throws {
-        XCTAssertEqual(ConvolutionAlgorithm.maximumWinogradInputElements, 64 * 256 * 256)
-        for (ci, co, hw) in [(32, 64, 32), (64, 64, 16), (64, 4, 32), (64, 64, 257)] {
+    /// Too few channels or output pixels run direct.
+    func testSmallLayersStayDirect() throws {
+        for (ci, co, hw) in [(32, 64, 32), (64, 64, 16), (64, 4, 32)] {
             let c = makeCase(inChannels: ci, outChannels: co, height: hw, width: hw, seed: 15)
             let layer = try convolution(c, .auto)
             _ = try layer.forward(c.input)
             XCTAssertFalse(layer.implementation.contains("wino"), "\(ci)->\(co) on \(hw)x\(hw): \(layer.implementation)")
+            XCTAssertNil(layer.winogradBandCount(height: hw, width: hw))
         }
+    }
+
+    /// The band geometry written out for a 34-row input, padding 1, 8 output rows per band: each
+    /// band reads its rows plus one above and one below; the first band's row above and the last
+    /// band's rows below are the zero padding.
+    func testWinogradBandsCoverEveryOutputRowOnce() throws {
+        // 64 channels x 33 columns x 10 staged rows = the limit: 8 output rows + 2 halo rows.
+        let bands = try XCTUnwrap(WinogradBands(channels: 64, inputHeight: 34, inputWidth: 33, kernelSize: 3, padding: 1,
+                                                maximumElements: 64 * 33 * 10))
+        XCTAssertEqual(bands.rowsPerBand, 8)
+        XCTAssertEqual(bands.stagedRows, 10)
+        XCTAssertEqual(bands.bands, [
+            .init(outputStart: 0, outputRows: 8, inputStart: 0, inputRows: 9, stagingOffset: 1),
+            .init(outputStart: 8, outputRows: 8, inputStart: 7, inputRows: 10, stagingOffset: 0),
+            .init(outputStart: 16, outputRows: 8, inputStart: 15, inputRows: 10, stagingOffset: 0),
+            .init(outputStart: 24, outputRows: 8, inputStart: 23, inputRows: 10, stagingOffset: 0),
+            .init(outputStart: 32, outputRows: 2, inputStart: 31, inputRows: 3, stagingOffset: 0),
+        ])
+        XCTAssertEqual(bands.bands.map { bands.needsZeros($0) }, [true, false, false, false, true])
+        // Rows per band round down to Winograd's 4-row tiles (11 staged rows fit: 9 -> 8), and never below 4.
+        XCTAssertEqual(WinogradBands(channels: 64, inputHeight: 34, inputWidth: 33, kernelSize: 3, padding: 1,
+                                     maximumElements: 64 * 33 * 11)?.rowsPerBand, 8)
+        XCTAssertEqual(WinogradBands(channels: 64, inputHeight: 34, inputWidth: 33, kernelSize: 3, padding: 1,
+                                     maximumElements: 1)?.rowsPerBand, 4)
+        // An input within the limit is one call; one element above it, 31 staged rows fit (28 output
+        // rows), so 2 bands, evened out to 17 rows and rounded up to the tile: 20 + 14.
+        XCTAssertNil(WinogradBands(channels: 64, inputHeight: 34, inputWidth: 33, kernelSize: 3, padding: 1,
+                                   maximumElements: 64 * 34 * 33))
+        XCTAssertEqual(WinogradBands(channels: 64, inputHeight: 34, inputWidth: 33, kernelSize: 3, padding: 1,
+                                     maximumElements: 64 * 34 * 33 - 1)?.bands.map(\.outputRows), [20, 14])
+        // A VAE decoder's 512-channel 128x128 map under the default 4 Mi: 64 staged rows fit (60 output
+        // rows), 3 bands of 128 / 3 -> 44 rows rather than 60 + 60 + 8.
+        XCTAssertEqual(WinogradBands(channels: 512, inputHeight: 128, inputWidth: 128, kernelSize: 3, padding: 1,
+                                     maximumElements: ConvolutionAlgorithm.maximumWinogradInputElements)?.bands.map(\.outputRows),
+                       [44, 44, 40])
+    }
+
+    /// A layer whose input exceeds its Winograd limit runs band by band (here 5 bands of at most 8
+    /// rows, two samples) and stays within the Winograd bound of fp64, sample by sample.
+    func testBandedWinogradAgreesWithFloat64() throws {
+        let cases = [makeCase(inChannels: 64, outChannels: 80, height: 34, width: 33, seed: 21),
+                     makeCase(inChannels: 64, outChannels: 80, height: 34, width: 33, seed: 22)]
+        let batch = FeatureMap(batch: 2, height: 34, width: 33, channels: 64)
+        let perSample = cases[0].input.tensor.count
+        for (i, c) in cases.enumerated() { batch.tensor.data.advanced(by: i * perSample).update(from: c.input.tensor.data, count: perSample) }
+        let layer = try DNNLConvolution(weight: cases[0].weight, bias: cases[0].bias, stride: 1, padding: 1, precision: .fp32,
+                                        algorithm: .auto, winogradInputLimit: 64 * 33 * 10)
+        let y = try layer.forward(batch)
+        if winogradAvailable {
+            XCTAssertEqual(layer.winogradBandCount(height: 34, width: 33, batch: 2), 5, layer.implementation)
+        } else {
+            XCTAssertNil(layer.winogradBandCount(height: 34, width: 33, batch: 2), layer.implementation)
+        }
+        let outPerSample = 34 * 33 * 80
+        for (i, c) in cases.enumerated() {
+            let sample = FeatureMap(batch: 1, height: 34, width: 33, channels: 80)
+            sample.tensor.data.update(from: y.tensor.data.advanced(by: i * outPerSample), count: outPerSample)
+            let ratio = worstErrorRatio(sample, reference(Case(weight: cases[0].weight, bias: cases[0].bias, input: c.input)))
+            print(String(format: "banded conv 64->80 3x3 on 34x33, sample %d: worst |err|/(u Σ|w||x|) %.2f (%@)", i, ratio, layer.implementation))
+            XCTAssertLessThan(ratio, 64, "sample \(i)")
+            XCTAssertGreaterThan(ratio, 0, "sample \(i): no rounding at all: the comparison is not looking at the output")
+        }
+    }
+
+    /// The default limit: 4 Mi input elements per sample; a 257x257 map of 64 channels is above it.
+    func testLargeInputsRunInBands() throws {
+        XCTAssertEqual(ConvolutionAlgorithm.maximumWinogradInputElements, 64 * 256 * 256)
+        let c = makeCase(inChannels: 64, outChannels: 64, height: 257, width: 257, seed: 15)
+        let layer = try convolution(c, .auto)
+        _ = try layer.forward(c.input)
+        // 4 Mi / (64 x 257) = 255 staged rows, at most 252 output rows: 2 bands of 132 and 125 rows.
+        XCTAssertEqual(layer.winogradBandCount(height: 257, width: 257), winogradAvailable ? 2 : nil, layer.implementation)
     }
 
     func testTheEnvironmentVariable() throws {

@@ -3,9 +3,9 @@ import Foundation
 /// How the fp32 oneDNN convolutions compute.
 ///
 /// `auto` (the default) runs a 3×3 stride-1 fp32 convolution with at least 64 input and output
-/// channels, an output of at least 32×32 and at most 4 Mi input elements per sample as a Winograd
-/// convolution where oneDNN implements one for the CPU (F(4×4,3×3) or F(2×2,3×3), AVX-512 in
-/// oneDNN 2.6), direct otherwise. Measured on
+/// channels and an output of at least 32×32 as a Winograd convolution where oneDNN implements one
+/// for the CPU (F(4×4,3×3) or F(2×2,3×3), AVX-512 in oneDNN 2.6), direct otherwise; inputs above
+/// 4 Mi elements per sample run in bands of rows (`WinogradBands`). Measured on
 /// the SDXL UNet's 3×3 convolutions: 2.3-2.7× faster than direct, and its error against an fp64
 /// reference of the same order as direct's (both ~1e-7 relative RMS), so it stays an fp32
 /// computation. The cost is memory: F(4×4,3×3) stores 6×6 transformed values per 3×3 kernel (4×
@@ -33,19 +33,18 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
         return value
     }
 
-    /// Largest input per sample (channels x pixels) that runs as Winograd: oneDNN's transformed
-    /// tiles and our blocked staging copies grow with it (a VAE decoder at 512x512 peaked at 4.2 GiB
-    /// with Winograd on its 128- and 256-channel levels, 1.5 GiB without).
+    /// Largest input per sample (channels x pixels) one Winograd call stages; larger inputs run in
+    /// bands of rows. oneDNN's transformed tiles and our blocked staging copies grow with the input
+    /// of a call: a VAE decoder at 512x512 in whole calls peaked at 3.6-4.2 GiB, 1.5 GiB direct.
     public static let maximumWinogradInputElements = 4 << 20
 
     /// Whether a convolution of this geometry runs as Winograd under this choice (when oneDNN has it).
-    func prefersWinograd(inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, inputHeight: Int, inputWidth: Int,
+    func prefersWinograd(inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int,
                          outputHeight: Int, outputWidth: Int, precision: Precision) -> Bool {
         // Below 64 channels or 8x8 outputs oneDNN's Winograd was measured slower than direct; below
         // 32x32 outputs it still wins, but saves little time for 4x the weight memory.
         self == .auto && precision == .fp32 && kernelSize == 3 && stride == 1
             && min(inChannels, outChannels) >= 64 && outputHeight * outputWidth >= 32 * 32
-            && inChannels * inputHeight * inputWidth <= Self.maximumWinogradInputElements
     }
 }
 

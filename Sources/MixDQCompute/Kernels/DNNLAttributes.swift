@@ -42,11 +42,16 @@ public struct DNNLAttributes {
     public var postOps: [PostOp]
     public var outputScales: Scales?
     public var zeroPoints: [(argument: Int32, value: ZeroPoint)]
+    /// The caller passes the primitive's scratchpad at execution (`DNNL_ARG_SCRATCHPAD`, sized by
+    /// `dnnl_query_scratchpad_md`) instead of the primitive holding one for its lifetime.
+    public var userScratchpad: Bool
 
-    public init(postOps: [PostOp] = [], outputScales: Scales? = nil, zeroPoints: [(argument: Int32, value: ZeroPoint)] = []) {
+    public init(postOps: [PostOp] = [], outputScales: Scales? = nil, zeroPoints: [(argument: Int32, value: ZeroPoint)] = [],
+                userScratchpad: Bool = false) {
         self.postOps = postOps
         self.outputScales = outputScales
         self.zeroPoints = zeroPoints
+        self.userScratchpad = userScratchpad
     }
 
     /// The execution argument of the second operand of the binary post-op at `index` in `postOps`
@@ -108,6 +113,9 @@ public struct DNNLAttributes {
             case .runtime: v = Self.runtimeS32
             }
             try DNNLEngine.check(dnnl_primitive_attr_set_zero_points(attr, argument, 1, 0, &v), "\(what()) set_zero_points")
+        }
+        if userScratchpad {
+            try DNNLEngine.check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "\(what()) set_scratchpad_mode")
         }
         return try body(attr)
     }

@@ -150,6 +150,31 @@ public final class DNNLPrimitive: @unchecked Sendable {
         try self.init(pd, "\(what()) primitive_desc_create", what())
     }
 
+    /// The first implementation oneDNN offers for `opDesc` whose name `preferred` accepts, walking its
+    /// list in oneDNN's order of preference; oneDNN's own first choice when none does.
+    public convenience init(_ opDesc: UnsafeRawPointer, attributes: DNNLAttributes? = nil, preferring preferred: (String) -> Bool,
+                            _ what: @autoclosure () -> String) throws {
+        let engine = try DNNLEngine.shared.engine
+        func walk(_ attr: dnnl_primitive_attr_t?) throws -> dnnl_primitive_desc_t? {
+            var iterator: dnnl_primitive_desc_iterator_t?
+            try DNNLEngine.check(dnnl_primitive_desc_iterator_create(&iterator, opDesc, attr, engine, nil), "\(what()) iterator_create")
+            guard let iterator else { return nil }
+            defer { dnnl_primitive_desc_iterator_destroy(iterator) }
+            var first: dnnl_primitive_desc_t?
+            repeat {
+                guard let candidate = dnnl_primitive_desc_iterator_fetch(iterator) else { continue }  // a copy we own
+                if preferred(DNNLEngine.implementationName(candidate)) {
+                    if let first { dnnl_primitive_desc_destroy(first) }
+                    return candidate
+                }
+                if first == nil { first = candidate } else { dnnl_primitive_desc_destroy(candidate) }
+            } while dnnl_primitive_desc_iterator_next(iterator) == dnnl_success
+            return first
+        }
+        let pd = try attributes.map { try $0.withHandle(what()) { try walk($0) } } ?? walk(nil)
+        try self.init(pd, "\(what()) primitive_desc_iterator", what())
+    }
+
     /// A reorder from one layout to another (both on the CPU engine).
     public convenience init(reorderFrom src: dnnl_memory_desc_t, to dst: dnnl_memory_desc_t, _ what: @autoclosure () -> String) throws {
         var (s, d) = (src, dst)
