@@ -137,11 +137,13 @@ struct GenerationOptions: ParsableArguments {
         guard guidance.isFinite else {
             throw CommandError("\(config.sourceURL?.path ?? "config"): 'calib_data.scale_value' \(config.calibData.scaleValue) does not fit a finite Float")
         }
-        return ImageGenerationJob(prompts: try prompts(config), seed: seed, batchSize: batchSize,
-                                  steps: steps ?? config.calibData.nSteps, guidance: guidance,
-                                  height: height, width: width,
-                                  folder: imageFolder.map { URL(fileURLWithPath: $0) } ?? basePath.appendingPathComponent("generated_images"),
-                                  shard: try Shard.resolve(shard))
+        var job = ImageGenerationJob(prompts: try prompts(config), seed: seed, batchSize: batchSize,
+                                     steps: steps ?? config.calibData.nSteps, guidance: guidance,
+                                     height: height, width: width,
+                                     folder: imageFolder.map { URL(fileURLWithPath: $0) } ?? basePath.appendingPathComponent("generated_images"),
+                                     shard: try Shard.resolve(shard))
+        job.releasesUNetBeforeLastDecode = true  // fp-infer and infer end with the job
+        return job
     }
 }
 

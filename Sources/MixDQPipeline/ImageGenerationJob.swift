@@ -21,6 +21,9 @@ public struct ImageGenerationJob {
     public var width: Int
     public var folder: URL
     public var shard: Shard
+    /// Free the UNet before the last image's decode (for a process that ends with the job, as the
+    /// CLI's): a one-image run then peaks at the larger of the UNet and the VAE decode, not their sum.
+    public var releasesUNetBeforeLastDecode = false
 
     public init(prompts: [String], seed: UInt64, batchSize: Int, steps: Int, guidance: Float, height: Int, width: Int,
                 folder: URL, shard: Shard = .whole) {
@@ -60,6 +63,7 @@ public struct ImageGenerationJob {
         let owned = prompts.indices.filter { shard.owns($0) }.count
         log.info("generating \(todo.count) image(s) (\(owned - todo.count) of this shard's \(owned) already present) into \(folder.path); shard \(shard.index)/\(shard.count), \(steps) step(s), guidance \(guidance), \(width)x\(height), seed \(seed)+index")
         guard !todo.isEmpty else { return 0 }
+        log.info(pipeline.planConvolutions(images: todo.count, steps: steps, guidance: guidance, height: height, width: width))
 
         // Encode every prompt first so the text encoders can be freed before the UNet loads. One
         // prompt per call: a prompt's embedding then never depends on which prompts share its batch.
@@ -77,7 +81,8 @@ public struct ImageGenerationJob {
                 let image: RGBImage
                 do {
                     image = try pipeline.image(embedding, seed: seed &+ UInt64(i), steps: steps, guidance: guidance,
-                                               height: height, width: width)
+                                               height: height, width: width,
+                                               releasingUNet: releasesUNetBeforeLastDecode && i == todo.last)
                 } catch let error as NonFiniteValuesError {
                     throw ImageGenerationError(index: i, url: imageURL(i), reason: error.description)
                 }

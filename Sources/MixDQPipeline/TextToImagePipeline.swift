@@ -39,6 +39,11 @@ public final class TextToImagePipeline {
     private var vaeStorage: AutoencoderKLDecoder?
     /// Called once when the UNet is loaded (quantized inference installs its simulator here).
     public var configureUNet: ((UNet2DConditionModel) throws -> Void)?
+    /// The convolution algorithm the UNet and the VAE decoder are loaded with (nil:
+    /// `ConvolutionAlgorithm.current`); `planConvolutions` sets them for a job.
+    public private(set) var unetConvolutions: ConvolutionAlgorithm?
+    public private(set) var vaeConvolutions: ConvolutionAlgorithm?
+    private let unetConfig: UNetConfig
 
     public init(folder: ModelFolder, precision: Precision = .fp32) throws {
         self.folder = folder
@@ -49,8 +54,8 @@ public final class TextToImagePipeline {
         _ = try folder.component("vae")
         // SDXL is told by the UNet (text_time conditioning), not by which folders exist, so that a
         // missing text_encoder_2 is reported as such instead of as a context-width mismatch later.
-        let textTime = try UNetConfig.load(unetDir.appendingPathComponent("config.json")).hasTextTimeEmbedding
-        isSDXL = textTime || (try? folder.component("text_encoder_2")) != nil
+        unetConfig = try UNetConfig.load(unetDir.appendingPathComponent("config.json"))
+        isSDXL = unetConfig.hasTextTimeEmbedding || (try? folder.component("text_encoder_2")) != nil
         for name in isSDXL ? ["text_encoder", "text_encoder_2"] : ["text_encoder"] { _ = try folder.component(name) }
         negativeConditioning = try NegativeConditioning.of(folder, isSDXL: isSDXL)
     }
@@ -61,9 +66,12 @@ public final class TextToImagePipeline {
             // A UNet that gets configured (quantized) loads its dense layers in fp32: the quantizer reads
             // their fp32 weights and its backend builds the kernels in the precision it was asked for.
             // Attention runs in `precision` either way.
-            let u = try folder.loadUNet(precision: configureUNet == nil ? precision : .fp32, attentionPrecision: precision,
-                                        packForInference: configureUNet == nil)
-            try configureUNet?(u)
+            let u = try ConvolutionAlgorithm.during(unetConvolutions ?? ConvolutionAlgorithm.current) {
+                let u = try folder.loadUNet(precision: configureUNet == nil ? precision : .fp32, attentionPrecision: precision,
+                                            packForInference: configureUNet == nil)
+                try configureUNet?(u)
+                return u
+            }
             unetStorage = u
             return u
         }
@@ -72,14 +80,31 @@ public final class TextToImagePipeline {
     public var vae: AutoencoderKLDecoder {
         get throws {
             if let v = vaeStorage { return v }
-            let v = try folder.loadVAEDecoder()
+            let v = try ConvolutionAlgorithm.during(vaeConvolutions ?? ConvolutionAlgorithm.current) { try folder.loadVAEDecoder() }
             vaeStorage = v
             return v
         }
     }
 
+    /// Chooses the UNet's and the VAE's convolution algorithm for a job of `images` images (see
+    /// `WinogradPayback`); components already loaded keep theirs. Returns a line for the log.
+    @discardableResult
+    public func planConvolutions(images: Int, steps: Int, guidance: Float, height: Int, width: Int) -> String {
+        let rows = Self.usesClassifierFreeGuidance(guidance, unetConfig) ? 2 : 1
+        if unetStorage == nil {
+            unetConvolutions = WinogradPayback.unet(forwards: images * steps, rows: rows, height: height, width: width)
+        }
+        if vaeStorage == nil { vaeConvolutions = WinogradPayback.vae(decodes: images, height: height, width: width) }
+        func name(_ a: ConvolutionAlgorithm?) -> String {
+            (a ?? ConvolutionAlgorithm.current) == .auto ? "Winograd where it applies" : "direct"
+        }
+        return "fp32 3x3 convolutions: UNet \(name(unetConvolutions)), VAE \(name(vaeConvolutions)) (\(images * steps) forward(s) of \(rows) row(s), \(images) decode(s) at \(width)x\(height); see WinogradPayback, \(ConvolutionAlgorithm.environmentVariable))"
+    }
+
     public func releaseTextEncoders() { textEncoders = nil; MemoryAllocator.returnFreeMemory() }
     public func releaseUNet() { unetStorage = nil; MemoryAllocator.returnFreeMemory() }
+    /// Whether the UNet is in memory (it loads on first use and again after `releaseUNet()`).
+    public var isUNetLoaded: Bool { unetStorage != nil }
 
     /// The UNet's default image size: `sample_size * 8`.
     public var defaultSize: Int {
@@ -219,10 +244,13 @@ public final class TextToImagePipeline {
     /// embeddings and its own generator. oneDNN may pick other kernels, and so other summation
     /// orders, for other row counts; computing each image alone makes its bytes depend only on
     /// (model, prompt, seed, settings), never on how images are batched, sharded or resumed.
+    /// `releasingUNet`: free the UNet between denoising and decoding (the last image of a process),
+    /// so that the UNet and the VAE decode are not resident together.
     public func image(_ embedding: PromptEmbeddings, seed: UInt64, steps: Int, guidance: Float,
-                      height: Int, width: Int) throws -> RGBImage {
+                      height: Int, width: Int, releasingUNet: Bool = false) throws -> RGBImage {
         var noise = BatchNoise(seeds: [seed])
         let latents = try denoise(embedding, noise: &noise, steps: steps, guidance: guidance, height: height, width: width)
+        if releasingUNet { releaseUNet() }
         return try decode(latents)[0]
     }
 }

@@ -24,6 +24,14 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
     /// takes it when it is made, unless given another.
     nonisolated(unsafe) public static var current: ConvolutionAlgorithm = (try? fromEnvironment()) ?? .auto
 
+    /// Runs `body` with `current` set to `choice`, so the layers made inside take it, then restores it.
+    public static func during<R>(_ choice: ConvolutionAlgorithm, _ body: () throws -> R) rethrows -> R {
+        let previous = current
+        current = choice
+        defer { current = previous }
+        return try body()
+    }
+
     /// Parses `MIXDQ_CONV_ALGORITHM`; an unknown value is an error naming the variable and the choices.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ConvolutionAlgorithm {
         guard let text = environment[environmentVariable], !text.isEmpty else { return .auto }
