@@ -17,6 +17,6 @@ struct CPUInfoCommand: ParsableCommand {
         print("avx512_vnni: \(info.hasVNNI ? "yes" : "no")")
         print("bf16: \(Precision.bf16.isAvailable ? "yes" : "no")\(info.hasBF16Instructions ? " (native AVX512-BF16)" : "")")
         print("allocator: \(MemoryAllocator.name)")
-        print("fp32 3x3 convolutions: \(ConvolutionAlgorithm.current.rawValue) (\(ConvolutionAlgorithm.environmentVariable); auto: Winograd where oneDNN has it)")
+        print("fp32 3x3 convolutions: \(ConvolutionAlgorithm.current.rawValue) (\(ConvolutionAlgorithm.environmentVariable); auto: Winograd where oneDNN has it, in image jobs where its weight transform pays back)")
     }
 }
