@@ -60,6 +60,11 @@ struct InferCommand: ParsableCommand {
         } else {
             // Bit files must be complete (the original's are): no layer silently keeps the default.
             pipeline.configureUNet = { unet in try setup.deploy(to: unet, log: log) }
+            // The UNet loads early, so its convolutions are planned here, for every image this shard
+            // owns (a job whose settings are bad reports that below, after the checkpoint check).
+            if let planned = try? generation.job(config, pipeline: pipeline, basePath: base) {
+                log.info(planned.planConvolutions(pipeline, images: planned.ownedIndices.count))
+            }
             // Fail on a bad checkpoint or bit file before encoding prompts.
             _ = try pipeline.unet
         }

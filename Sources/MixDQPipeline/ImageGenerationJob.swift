@@ -33,6 +33,15 @@ public struct ImageGenerationJob {
 
     public func imageURL(_ index: Int) -> URL { folder.appendingPathComponent("\(index).png") }
 
+    /// The prompt indices this shard owns, done or not.
+    public var ownedIndices: [Int] { prompts.indices.filter { shard.owns($0) } }
+
+    /// `pipeline.planConvolutions` for this job's settings and `images` images.
+    @discardableResult
+    public func planConvolutions(_ pipeline: TextToImagePipeline, images: Int) -> String {
+        pipeline.planConvolutions(images: images, steps: steps, guidance: guidance, height: height, width: width)
+    }
+
     /// Indices this shard owns that have no complete image yet. An existing `<i>.png` counts
     /// only if it decodes as a whole PNG of this job's size (a 0-byte or cut-off file from a
     /// crash, or an image of another size, is made again; stderr says which and why).
@@ -60,10 +69,10 @@ public struct ImageGenerationJob {
             throw RunLogError(path: folder.path, reason: "image folder is not writable")
         }
         let todo = pending
-        let owned = prompts.indices.filter { shard.owns($0) }.count
+        let owned = ownedIndices.count
         log.info("generating \(todo.count) image(s) (\(owned - todo.count) of this shard's \(owned) already present) into \(folder.path); shard \(shard.index)/\(shard.count), \(steps) step(s), guidance \(guidance), \(width)x\(height), seed \(seed)+index")
         guard !todo.isEmpty else { return 0 }
-        log.info(pipeline.planConvolutions(images: todo.count, steps: steps, guidance: guidance, height: height, width: width))
+        log.info(planConvolutions(pipeline, images: todo.count))
 
         // Encode every prompt first so the text encoders can be freed before the UNet loads. One
         // prompt per call: a prompt's embedding then never depends on which prompts share its batch.

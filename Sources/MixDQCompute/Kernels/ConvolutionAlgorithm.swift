@@ -4,8 +4,9 @@ import Foundation
 ///
 /// `auto` (the default) runs a 3×3 stride-1 fp32 convolution with at least 64 input and output
 /// channels and an output of at least 32×32 as a Winograd convolution where oneDNN implements one
-/// for the CPU (F(4×4,3×3) or F(2×2,3×3), AVX-512 in oneDNN 2.6), direct otherwise; inputs above
-/// 4 Mi elements per sample run in bands of rows (`WinogradBands`). Measured on
+/// for the CPU (F(4×4,3×3) preferred, AVX-512 in oneDNN 2.6), direct otherwise; inputs above
+/// 4 Mi elements per sample run in bands of rows (`WinogradBands`). Image jobs choose per component
+/// whether the one-off weight transform pays back (MixDQPipeline's `WinogradPayback`). Measured on
 /// the SDXL UNet's 3×3 convolutions: 2.3-2.7× faster than direct, and its error against an fp64
 /// reference of the same order as direct's (both ~1e-7 relative RMS), so it stays an fp32
 /// computation. The cost is memory: F(4×4,3×3) stores 6×6 transformed values per 3×3 kernel (4×
