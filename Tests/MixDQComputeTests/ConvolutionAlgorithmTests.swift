@@ -151,6 +151,12 @@ final class ConvolutionAlgorithmTests: XCTestCase {
             .init(outputStart: 32, outputRows: 2, inputStart: 31, inputRows: 3, stagingOffset: 0),
         ])
         XCTAssertEqual(bands.bands.map { bands.needsZeros($0) }, [true, false, false, false, true])
+        // Without padding ("valid"): 32 output rows, each band reading its own rows and the 2 below.
+        XCTAssertEqual(WinogradBands(channels: 64, inputHeight: 34, inputWidth: 33, kernelSize: 3, padding: 0,
+                                     maximumElements: 64 * 33 * 10)?.bands,
+                       [0, 8, 16, 24].map { .init(outputStart: $0, outputRows: 8, inputStart: $0, inputRows: 10, stagingOffset: 0) })
+        // Padding beyond half the kernel would leave bands with no source row: one call instead.
+        XCTAssertNil(WinogradBands(channels: 64, inputHeight: 34, inputWidth: 33, kernelSize: 3, padding: 2, maximumElements: 64 * 33 * 10))
         // Rows per band round down to Winograd's 4-row tiles (11 staged rows fit: 9 -> 8), and never below 4.
         XCTAssertEqual(WinogradBands(channels: 64, inputHeight: 34, inputWidth: 33, kernelSize: 3, padding: 1,
                                      maximumElements: 64 * 33 * 11)?.rowsPerBand, 8)

@@ -34,7 +34,8 @@ public struct WinogradBands: Equatable, Sendable {
     /// input stays within `maximumElements` unless even `rowMultiple` output rows exceed it.
     public init?(channels: Int, inputHeight: Int, inputWidth: Int, kernelSize: Int, padding: Int, maximumElements: Int) {
         let outputHeight = inputHeight + 2 * padding - kernelSize + 1
-        guard channels * inputHeight * inputWidth > maximumElements, outputHeight > 0 else { return nil }
+        // Padding up to half the kernel ("same" or "valid"): every band then reads at least one source row.
+        guard channels * inputHeight * inputWidth > maximumElements, outputHeight > 0, padding <= kernelSize / 2 else { return nil }
         let halo = kernelSize - 1
         let fitting = maximumElements / max(1, channels * inputWidth) - halo
         let tallest = max(Self.rowMultiple, fitting / Self.rowMultiple * Self.rowMultiple)
