@@ -49,6 +49,7 @@ struct InferCommand: ParsableCommand {
         // --precision is the UNet's float layers' here. The text encoders stay fp32, as beside a
         // deployable UNet (whose BOS table holds fp32 rows), so both give the same images.
         pipeline.textEncoderPrecision = .fp32
+        var early: ImageGenerationJob?
         if try folder.quantizedUNetHeader() != nil {
             // A deployable quantized UNet carries its bits and parameters; nothing to apply.
             guard configWeightMp == nil, configActMp == nil, actProtect == nil, !skipQuantAct, !skipQuantWeight, backend != .fake, backend != .cuda else {
@@ -62,13 +63,12 @@ struct InferCommand: ParsableCommand {
             pipeline.configureUNet = { unet in try setup.deploy(to: unet, log: log) }
             // The UNet loads early, so its convolutions are planned here, for every image this shard
             // owns (a job whose settings are bad reports that below, after the checkpoint check).
-            if let planned = try? generation.job(config, pipeline: pipeline, basePath: base) {
-                log.info(planned.planConvolutions(pipeline, images: planned.ownedIndices.count))
-            }
+            early = try? generation.job(config, pipeline: pipeline, basePath: base)
+            if let early { log.info(early.planConvolutions(pipeline, images: early.ownedIndices.count)) }
             // Fail on a bad checkpoint or bit file before encoding prompts.
             _ = try pipeline.unet
         }
-        let job = try generation.job(config, pipeline: pipeline, basePath: base)
+        let job = try early ?? generation.job(config, pipeline: pipeline, basePath: base)
         try job.run(pipeline, log: log)
         log.info("done")
         try log.check()
