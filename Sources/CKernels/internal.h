@@ -72,4 +72,8 @@ float mdq__silu1_ref(float x);
 MDQ_DECLARE_VARIANT(avx2)
 MDQ_DECLARE_VARIANT(avx512)
 
+// attention_amx.c's last softmax pass, fused with the bf16 rounding of the probabilities.
+void mdq__softmax_row_bf16_avx512(float *x, uint16_t *y, size_t cols, float scale);
+void mdq_geglu_bf16_avx512(const float *proj, uint16_t *out, size_t rows, size_t inner);
+
 #endif

@@ -90,6 +90,21 @@ void mdq_quick_gelu(const float *x, float *y, size_t n) { DISPATCH(mdq_quick_gel
 void mdq_geglu(const float *proj, float *out, size_t rows, size_t inner) {
     DISPATCH(mdq_geglu, (proj, out, rows, inner));
 }
+// Only bf16 matmuls consume this, and they need AVX-512 (BF16); elsewhere the composition itself,
+// a row at a time.
+int mdq_geglu_bf16(const float *proj, uint16_t *out, size_t rows, size_t inner) {
+#if defined(__x86_64__)
+    if (mdq__isa() == MDQ_ISA_AVX512) { mdq_geglu_bf16_avx512(proj, out, rows, inner); return 0; }
+#endif
+    float *row = malloc((inner ? inner : 1) * sizeof(float));
+    if (!row) return -2;
+    for (size_t r = 0; r < rows; r++) {
+        mdq_geglu(proj + r * 2 * inner, row, 1, inner);
+        mdq_f32_to_bf16(row, out + r * inner, inner);
+    }
+    free(row);
+    return 0;
+}
 void mdq_softmax_rows(float *x, size_t rows, size_t cols, float scale) {
     DISPATCH(mdq_softmax_rows, (x, rows, cols, scale));
 }

@@ -92,6 +92,35 @@ static inline MDQ_T __m512i bf16_round(__m512 v) {
     return _mm512_mask_blend_epi32(nan, r, _mm512_set1_epi32(0x7fc0));
 }
 
+// Softmax of one row of (x * scale) rounded to bf16 into y, bit for bit mdq_softmax_rows_avx512 then
+// mdq_f32_to_bf16_avx512 without the fp32 store of the last pass; x is left holding exp(x - max).
+MDQ_T void mdq__softmax_row_bf16_avx512(float *x, uint16_t *y, size_t cols, float scale) {
+    if (cols == 0) return;
+    const __m512 inv = _mm512_set1_ps(mdq__softmax_exp_row_avx512(x, cols, scale));
+    size_t i = 0;
+    for (; i + 16 <= cols; i += 16)
+        _mm256_storeu_si256((__m256i *)(y + i), _mm512_cvtepi32_epi16(bf16_round(_mm512_mul_ps(_mm512_loadu_ps(x + i), inv))));
+    if (i < cols) {
+        __mmask16 m = v_tail(cols - i);
+        _mm512_mask_cvtepi32_storeu_epi16(y + i, m, bf16_round(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv)));
+    }
+}
+
+// GEGLU rounded to bf16: bit for bit mdq_geglu_avx512 then mdq_f32_to_bf16_avx512, without the fp32 rows.
+MDQ_T void mdq_geglu_bf16_avx512(const float *proj, uint16_t *out, size_t rows, size_t inner) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *a = proj + r * 2 * inner, *g = a + inner;
+        uint16_t *o = out + r * inner;
+        size_t i = 0;
+        for (; i + 16 <= inner; i += 16)
+            _mm256_storeu_si256((__m256i *)(o + i), _mm512_cvtepi32_epi16(bf16_round(v_mul(v_load(a + i), v_gelu(v_load(g + i))))));
+        if (i < inner) {
+            __mmask16 m = v_tail(inner - i);
+            _mm512_mask_cvtepi32_storeu_epi16(o + i, m, bf16_round(v_mul(v_loadm(a + i, m), v_gelu(v_loadm(g + i, m)))));
+        }
+    }
+}
+
 MDQ_T void mdq_f32_to_bf16_avx512(const float *x, uint16_t *y, size_t n) {
     size_t i = 0;
     for (; i + 16 <= n; i += 16)

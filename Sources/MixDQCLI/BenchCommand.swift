@@ -33,12 +33,17 @@ struct BenchUNet: ParsableCommand {
     @Option(help: ArgumentHelp("Quantize every Conv2d/Linear on the int8 backend as the model loads: w8a8 (or w<bits>a8), w<bits>a16 (weight-only), or a weight bit file 'model.<layer path>: bits'.",
                                discussion: "With --random-weights only; activations are u8 with a fixed (Δx, z), which does not change the speed. --precision bf16 runs w<bits>a16 layers and attention in bf16 (infer's --precision)."))
     var quant: String?
+    @Flag(help: "bf16 on a CPU with AMX: alternate forwards with attention on AMX tiles and on oneDNN's matmuls, in one process, and print both.")
+    var attentionBaseline = false
 
     func validate() throws {
         if let note = try precision.checkSupported() { StandardError.write(note + "\n") }
         if randomWeights == (model != nil) { throw ValidationError("give exactly one of --random-weights (with --model-config) or --model") }
         if randomWeights && modelConfig == nil { throw ValidationError("--random-weights needs --model-config") }
         try BenchBounds.check(height: height, width: width, runs: runs, warmup: warmup)
+        if attentionBaseline && (precision != .bf16 || !AttentionKernel.runsOnAMX(precision: .bf16, headDim: 64)) {
+            throw ValidationError("--attention-baseline compares the AMX attention with oneDNN's: it needs --precision bf16 on a CPU with AMX (\(CPUInfo.current.summary))")
+        }
         if quant != nil {
             if !randomWeights { throw ValidationError("--quant builds the UNet from --random-weights (with --model-config)") }
             if sqnrVsFp32 { throw ValidationError("--sqnr-vs-fp32 cannot go with --quant (it would hold the fp32 UNet as well)") }
@@ -64,6 +69,7 @@ struct BenchUNet: ParsableCommand {
         let unet = try build(precision)
         let loadSeconds = Date().timeIntervalSince(t0)
         let inputs = BenchInputs.unet(unet.config, height: height, width: width, seed: seed)
+        if attentionBaseline { return try compareAttention(unet, inputs) }
         var times: [Double] = []
         var flops = 0.0
         var sqnr: Double?
@@ -103,6 +109,41 @@ struct BenchUNet: ParsableCommand {
             if let sqnr { print(String(format: "  output SQNR vs fp32: %.1f dB", sqnr)) }
             print(String(format: "  peak RSS %.2f GB; build %.1f s; load average at end %@", peak, loadSeconds, load))
         }
+    }
+}
+
+extension BenchUNet {
+    /// Forwards with attention on AMX tiles and on oneDNN's matmuls, alternating (warm-up rounds
+    /// first), so the shared machine's drifts reach both alike.
+    func compareAttention(_ unet: UNet2DConditionModel, _ inputs: UNetInputs) throws {
+        let modes: [(String, AttentionKernel.Implementation)] = [("AMX tiles", .automatic), ("oneDNN matmuls", .oneDNN)]
+        var times = [[Double]](repeating: [], count: modes.count), attention = times
+        defer { AttentionKernel.defaultImplementation = .automatic }
+        for round in 0..<(warmup + runs) {
+            for (i, mode) in modes.enumerated() {
+                AttentionKernel.defaultImplementation = mode.1
+                OpProfiler.enabled = true
+                OpProfiler.reset()
+                let start = Date()
+                _ = try unet(inputs)
+                let dt = Date().timeIntervalSince(start)
+                let inAttention = OpProfiler.report.first { $0.0 == "attention" }?.1 ?? 0
+                StandardError.write(String(format: "round %d/%d%@, attention on %@: forward %.3f s, attention %.3f s\n", round + 1, warmup + runs,
+                                           (round < warmup ? " (warm-up)" : "") as NSString, mode.0 as NSString, dt, inAttention))
+                if round >= warmup {
+                    times[i].append(dt)
+                    attention[i].append(inAttention)
+                }
+            }
+        }
+        print("mixdq bench unet --attention-baseline  \(height)x\(width)  bf16  (\(CPUInfo.current.summary))")
+        func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
+        for (i, mode) in modes.enumerated() {
+            print(String(format: "  attention on %@: forward median %.3f s, attention median %.3f s over %d runs", mode.0 as NSString,
+                         median(times[i]), median(attention[i]), runs))
+        }
+        print(String(format: "  AMX / oneDNN: forward %.3fx, attention %.3fx (alternated)", median(times[0]) / median(times[1]),
+                     median(attention[0]) / median(attention[1])))
     }
 }
 

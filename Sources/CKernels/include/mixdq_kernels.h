@@ -19,6 +19,8 @@ mdq_isa mdq_isa_active(void);            // ISA the dispatchers use now
 void mdq_isa_force(mdq_isa isa);         // tests: pin a variant (clamped to what the CPU has)
 int mdq_cpu_has_avx512_bf16(void);       // oneDNN bf16 runs natively only with this
 int mdq_cpu_has_avx512_vnni(void);
+int mdq_cpu_has_amx_bf16(void);          // AMX tiles with bf16 granted to this process, and allowed
+                                         // by the ceiling (its name must contain AMX, or be ALL)
 
 // ---- activations -----------------------------------------------------------------------------
 void mdq_silu(const float *x, float *y, size_t n);          // x * sigmoid(x)
@@ -26,6 +28,25 @@ void mdq_gelu_erf(const float *x, float *y, size_t n);      // 0.5 * x * erfc(-x
 void mdq_quick_gelu(const float *x, float *y, size_t n);    // x * sigmoid(1.702 x)
 // GEGLU: proj is [rows, 2*inner]; out[r, i] = proj[r, i] * gelu_erf(proj[r, inner + i]). out must not alias proj.
 void mdq_geglu(const float *proj, float *out, size_t rows, size_t inner);
+// GEGLU rounded to bf16 (round to nearest even), bit for bit mdq_geglu then mdq_f32_to_bf16: a bf16
+// matmul's input written straight from the projection. Returns 0, or -2 when out of memory.
+int mdq_geglu_bf16(const float *proj, uint16_t *out, size_t rows, size_t inner);
+
+// ---- attention -------------------------------------------------------------------------------
+// bf16 multi-head attention on AMX (needs mdq_cpu_has_amx_bf16()), in two steps. First q
+// [B, n, heads*d], k and v [B, m, heads*d] (fp32) are rounded to bf16 into zeroed buffers of
+// mdq_attention_bf16_packed_count elements, in the layouts the tiles read: per (batch, head) the
+// queries as [n rounded up to 16][d rounded up to 32], K^T and V in VNNI pairs. Then for the
+// flattened (batch, head) indices [bh_begin, bh_end), out [B, n, heads*d] (fp32) =
+// bf16(softmax(scale * q k^T)) v, fp32 accumulation, one 16-row query block at a time (the scores
+// never leave the cache). d <= 64. Returns 0, or < 0 (bad shape: -1, no memory: -2) without
+// writing out.
+typedef enum { MDQ_ATTENTION_QUERIES = 0, MDQ_ATTENTION_KEYS = 1, MDQ_ATTENTION_VALUES = 2 } mdq_attention_layout;
+size_t mdq_attention_bf16_packed_count(int layout, size_t batch, size_t tokens, size_t heads, size_t d);
+void mdq_attention_bf16_pack(const float *x, size_t tokens, size_t heads, size_t d, int layout, size_t row_begin,
+                             size_t row_end, uint16_t *dst);
+int mdq_attention_bf16_amx(const uint16_t *qp, const uint16_t *ktp, const uint16_t *vvp, float *out, size_t n,
+                           size_t m, size_t heads, size_t d, float scale, size_t bh_begin, size_t bh_end);
 
 // ---- normalisation and softmax -----------------------------------------------------------------
 // Row-wise softmax of (x * scale), in place, max-subtracted.

@@ -59,21 +59,64 @@ public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
     }
 
     public func forward(_ x: Tensor) throws -> Tensor {
-        guard x.shape.last == inFeatures else {
-            throw DNNLError(operation: "linear expects last dimension \(inFeatures), got \(x.shape)", status: dnnl_invalid_arguments)
+        try checkInput(x.shape)
+        guard precision == .bf16 else { return try run(UnsafeMutableRawPointer(x.data), outputShape: outputShape(x.shape)) }
+        let staged = AlignedBuffer(byteCount: max(x.count, 1) * 2)
+        Ops.convertToBF16(x.data, staged.pointer.assumingMemoryBound(to: UInt16.self), count: x.count)
+        return try withExtendedLifetime(staged) { try run(staged.pointer, outputShape: outputShape(x.shape)) }
+    }
+
+    public var takesBF16Input: Bool { precision == .bf16 }
+
+    /// The same bits as `forward` of the fp32 input that `x` rounds.
+    public func forward(bf16 x: BF16Activation) throws -> Tensor {
+        try checkInput(x.shape)
+        guard precision == .bf16 else {
+            throw DNNLError(operation: "matmul \(inFeatures)x\(outFeatures) fp32 given a bf16 input", status: dnnl_invalid_arguments)
         }
-        let m = x.count / inFeatures
-        let y = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outFeatures])
+        return try withExtendedLifetime(x) { try run(x.buffer.pointer, outputShape: outputShape(x.shape)) }
+    }
+
+    /// bf16: GEGLU is rounded to bf16 as it is computed (`mdq_geglu_bf16`), so its fp32 output is
+    /// never written; the same bits as GEGLU, then `forward`, then the residual add.
+    public func forward(gegluOf proj: Tensor, adding residual: Tensor?) throws -> Tensor {
+        guard precision == .bf16 else {
+            let h = Ops.geglu(proj)
+            return try residual.map { try forward(h, adding: $0) } ?? forward(h)
+        }
+        let inner = inFeatures
+        guard proj.shape.last == 2 * inner else { throw LinearShapeError(expected: 2 * inner, got: proj.shape) }
+        let rows = proj.count / (2 * inner)
+        let staged = AlignedBuffer(byteCount: max(rows * inner, 1) * 2)
+        let dst = staged.pointer.assumingMemoryBound(to: UInt16.self)
+        let status = FirstStatus()
+        RowParallel.run(rows: rows, rowLength: 2 * inner) { r in
+            status.record(mdq_geglu_bf16(proj.data + r.lowerBound * 2 * inner, dst + r.lowerBound * inner, r.count, inner))
+        }
+        if status.value != 0 { throw DNNLError(operation: "GEGLU into bf16 for matmul \(rows)x\(inFeatures)x\(outFeatures): out of memory", status: dnnl_out_of_memory) }
+        let y = try withExtendedLifetime(staged) { try run(staged.pointer, outputShape: Array(proj.shape.dropLast()) + [outFeatures]) }
+        if let residual {
+            guard y.shape == residual.shape else { throw ResidualShapeError(output: y.shape, residual: residual.shape) }
+            Ops.addInPlace(y, residual)
+        }
+        return y
+    }
+
+    private func checkInput(_ shape: [Int]) throws {
+        guard shape.last == inFeatures else {
+            throw DNNLError(operation: "linear expects last dimension \(inFeatures), got \(shape)", status: dnnl_invalid_arguments)
+        }
+    }
+
+    private func outputShape(_ input: [Int]) -> [Int] { Array(input.dropLast()) + [outFeatures] }
+
+    /// The matmul of `src` (rows of `inFeatures`, in this kernel's data type) into a new fp32 tensor.
+    private func run(_ src: UnsafeMutableRawPointer, outputShape: [Int]) throws -> Tensor {
+        let y = Tensor(uninitializedShape: outputShape)
+        let m = y.count / outFeatures
         guard m > 0 else { return y }
         let c = try compiled(rows: m)
         FLOPCounter.add(macs: m * inFeatures * outFeatures)
-        var staged: AlignedBuffer?
-        var src = UnsafeMutableRawPointer(x.data)
-        if precision == .bf16 {
-            staged = AlignedBuffer(byteCount: x.count * 2)
-            Ops.convertToBF16(x.data, staged!.pointer.assumingMemoryBound(to: UInt16.self), count: x.count)
-            src = staged!.pointer
-        }
         let engine = DNNLEngine.shared
         guard let packedWeightMD, let packedWeight else {
             throw DNNLError(operation: "matmul \(m)x\(inFeatures)x\(outFeatures): weights not packed", status: dnnl_runtime_error)
@@ -89,7 +132,6 @@ public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
             args.append((DNNL_ARG_BIAS, b))
         }
         try engine.execute(c.primitive, args, "matmul \(m)x\(inFeatures)x\(outFeatures)")
-        withExtendedLifetime(staged) {}
         return y
     }
 }

@@ -88,13 +88,3 @@ public final class PairProductInt8Matmul: Int8Products, @unchecked Sendable {
         }
     }
 }
-
-/// The first non-zero status of the row blocks.
-private final class FirstStatus: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var value: Int32 = 0
-    func record(_ status: Int32) {
-        guard status != 0 else { return }
-        lock.lock(); if value == 0 { value = status }; lock.unlock()
-    }
-}

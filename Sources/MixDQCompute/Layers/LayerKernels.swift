@@ -12,6 +12,11 @@ public protocol LinearKernel: AnyObject {
     /// `forward(GEGLU(proj)) (+ residual)` for a `[..., 2*inFeatures]` projection (diffusers'
     /// FeedForward): fused where the kernel can, bit-identical to GEGLU then forward.
     func forward(gegluOf proj: Tensor, adding residual: Tensor?) throws -> Tensor
+    /// True for a kernel that rounds its input to bf16 anyway (a bf16 matmul): it can take a
+    /// `BF16Activation` shared with other layers instead.
+    var takesBF16Input: Bool { get }
+    /// `forward` of an input already rounded to bf16; only called where `takesBF16Input`.
+    func forward(bf16 x: BF16Activation) throws -> Tensor
 }
 
 /// What a `Conv2d` runs on an NHWC feature map.
@@ -42,6 +47,12 @@ extension LinearKernel {
         let h = Ops.geglu(proj)
         if let residual { return try forward(h, adding: residual) }
         return try forward(h)
+    }
+
+    public var takesBF16Input: Bool { false }
+
+    public func forward(bf16 x: BF16Activation) throws -> Tensor {
+        throw LayerStateError(path: "\(type(of: self))", reason: "this kernel does not take bf16 input")
     }
 }
 

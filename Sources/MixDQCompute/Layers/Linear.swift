@@ -43,6 +43,19 @@ public final class Linear: WeightLayer, @unchecked Sendable {
         return try OpProfiler.measure("linear") { try kernel.forward(x) }
     }
 
+    /// Whether `self(x, sharing:)` would use a shared bf16 copy (a bf16 kernel and no input hook,
+    /// which has to see the fp32 input).
+    public var takesBF16Input: Bool { inputHook == nil && kernel.takesBF16Input }
+
+    /// `self(x)`, reading `rounded` (bf16(x), shared with other layers) where the kernel takes it.
+    public func callAsFunction(_ x: Tensor, sharing rounded: BF16Activation?) throws -> Tensor {
+        guard let rounded, takesBF16Input else { return try self(x) }
+        guard rounded.shape == x.shape else {
+            throw LayerStateError(path: path, reason: "the shared bf16 input \(rounded.shape) is not this input \(x.shape)")
+        }
+        return try OpProfiler.measure("linear") { try kernel.forward(bf16: rounded) }
+    }
+
     /// `self(x) + residual` with the add fused into the kernel where it can be (the residual has
     /// the output's shape).
     public func callAsFunction(_ x: Tensor, adding residual: Tensor) throws -> Tensor {

@@ -8,9 +8,24 @@ import Dispatch
 /// q is `[B, N, H*d]`, k and v are `[B, M, H*d]` with channel = head*d + i (diffusers' and
 /// transformers' head split). Scores are fp32 and the softmax is max-subtracted, as SDPA does.
 public enum AttentionKernel {
-    /// `precision: .bf16` runs the two matmuls in bf16 on oneDNN (fp32 scores and softmax).
+    /// `precision: .bf16` runs the two matmuls in bf16 (fp32 scores and softmax): on AMX tiles
+    /// where the CPU has them (`AMXAttention`), else on oneDNN.
+    /// Which kernel runs a bf16 attention: `automatic` takes AMX tiles where the CPU has them;
+    /// `oneDNN` keeps the two-matmul path (benchmarks time one against the other).
+    public enum Implementation: Sendable { case automatic, oneDNN }
+    /// What calls that do not name an implementation get (a benchmark switches it between forwards).
+    nonisolated(unsafe) public static var defaultImplementation: Implementation = .automatic
+
+    /// Whether `automatic` runs this attention on AMX tiles (bf16, head dim <= 64, no mask, a CPU
+    /// that grants AMX, `MIXDQ_ATTENTION` not `onednn`).
+    public static func runsOnAMX(precision: Precision, headDim: Int, causal: Bool = false) -> Bool {
+        precision == .bf16 && AMXAttention.applies(headDim: headDim, causal: causal)
+    }
+
     public static func scaledDotProduct(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float? = nil,
-                                        causal: Bool = false, precision: Precision = .fp32) throws -> Tensor {
+                                        causal: Bool = false, precision: Precision = .fp32,
+                                        implementation: Implementation? = nil) throws -> Tensor {
+        let implementation = implementation ?? defaultImplementation
         guard q.rank == 3, k.rank == 3, v.rank == 3, heads > 0, q.shape[2] % heads == 0, k.shape[0] == q.shape[0],
               v.shape[0] == q.shape[0], k.shape[2] == q.shape[2], v.shape[2] == q.shape[2], v.shape[1] == k.shape[1] else {
             throw DNNLError(operation: "attention with \(heads) heads: shapes q\(q.shape) k\(k.shape) v\(v.shape)",
@@ -19,6 +34,9 @@ public enum AttentionKernel {
         if q.count == 0 || k.shape[1] == 0 { return Tensor(shape: q.shape, repeating: 0) }
         return try OpProfiler.measure("attention") {
             let d = q.shape[2] / heads
+            if precision == .bf16, implementation == .automatic, AMXAttention.applies(headDim: d, causal: causal) {
+                return try AMXAttention.run(q: q, k: k, v: v, heads: heads, scale: scale ?? 1 / Float(d).squareRoot())
+            }
             // Very long sequences (the VAE's 4096x4096 single head at 512x512) keep the blocked
             // OpenBLAS path, whose score matrix stays cache-sized.
             if precision == .bf16 || q.shape[0] * heads * q.shape[1] * k.shape[1] <= 16 << 20 {

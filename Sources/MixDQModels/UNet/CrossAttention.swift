@@ -25,9 +25,16 @@ public final class AttentionBlock {
     /// x `[B, N, C]`, context `[B, M, D]` (nil for self-attention) -> `[B, N, C]`; `residual` (the
     /// output's shape) is added by `to_out.0` itself.
     public func callAsFunction(_ x: Tensor, context: Tensor? = nil, adding residual: Tensor? = nil) throws -> Tensor {
-        let q = try toQ(x)
-        let kv = context ?? x
-        let k = try toK(kv), v = try toV(kv)
+        // bf16 layers reading the same input share one rounded copy of it.
+        let q: Tensor, k: Tensor, v: Tensor
+        if let context {
+            q = try toQ(x)
+            let rounded = BF16Activation.shared(context, by: [toK, toV])
+            k = try toK(context, sharing: rounded); v = try toV(context, sharing: rounded)
+        } else {
+            let rounded = BF16Activation.shared(x, by: [toQ, toK, toV])
+            q = try toQ(x, sharing: rounded); k = try toK(x, sharing: rounded); v = try toV(x, sharing: rounded)
+        }
         let o = try AttentionKernel.scaledDotProduct(q: q, k: k, v: v, heads: heads, scale: scale, precision: precision)
         if let residual { return try toOut(o, adding: residual) }
         return try toOut(o)

@@ -1,0 +1,200 @@
+// attention_amx.c: bf16 multi-head attention on Intel AMX tiles, one block of 16 query rows at a
+// time. A block's scores, softmax and probabilities stay in L1/L2: the score matrix never goes to
+// memory, which is what bounds the two-matmul path (a 1024-token layer writes and reads ~170 MB of
+// scores per call). Numerics are those of the oneDNN bf16 path: q, k, v and P rounded to bf16 with
+// mdq_f32_to_bf16, products accumulated in fp32, the scale applied to the fp32 scores, the softmax
+// of mdq_softmax_rows (max-subtracted, double sums).
+#if defined(__x86_64__)
+#define _GNU_SOURCE  // strcasestr
+#include "internal.h"
+#include <cpuid.h>
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define AMX_T __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+
+// The LDTILECFG operand (Intel SDM vol. 1, 3.2): palette, start row, 14 reserved bytes, then the
+// bytes per row and the rows of each of the 16 possible tiles.
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} mdq_tile_config;
+
+// A ceiling (MIXDQ_MAX_CPU_ISA, else ONEDNN_MAX_CPU_ISA) allows AMX only when it names it (oneDNN's
+// AVX512_CORE_AMX, AVX10_x_512_AMX...) or is ALL: AVX512_CORE_BF16 stands for a CPU without tiles.
+static int amx_allowed_by_ceiling(void) {
+    const char *v = getenv("MIXDQ_MAX_CPU_ISA");
+    if (!v || !*v) v = getenv("ONEDNN_MAX_CPU_ISA");
+    if (!v || !*v) v = getenv("DNNL_MAX_CPU_ISA");
+    if (!v || !*v) return 1;
+    return strcasestr(v, "AMX") != NULL || strcasecmp(v, "ALL") == 0;
+}
+
+static int g_amx = -1;
+
+int mdq_cpu_has_amx_bf16(void) {
+    int known = __atomic_load_n(&g_amx, __ATOMIC_RELAXED);
+    if (known >= 0) return known;
+    int ok = 0;
+    unsigned a, b, c, d;
+    if (mdq_isa_detected() == MDQ_ISA_AVX512 && mdq_cpu_has_avx512_bf16() && amx_allowed_by_ceiling() &&
+        __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 24)) && (d & (1u << 22))) {
+        // Linux hands out the 8 KiB tile state only on request (ARCH_REQ_XCOMP_PERM, XTILEDATA);
+        // the grant is per process, so asking again after oneDNN did is harmless.
+        ok = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+    }
+    __atomic_store_n(&g_amx, ok, __ATOMIC_RELAXED);
+    return ok;
+}
+
+static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
+
+size_t mdq_attention_bf16_packed_count(int layout, size_t batch, size_t tokens, size_t heads, size_t d) {
+    switch (layout) {
+    case MDQ_ATTENTION_QUERIES: return batch * heads * round_up(tokens, 16) * round_up(d, 32);
+    case MDQ_ATTENTION_KEYS: return batch * heads * round_up(d, 32) * round_up(tokens, 64);
+    case MDQ_ATTENTION_VALUES: return batch * heads * round_up(tokens, 64) * round_up(d, 16);
+    default: return 0;
+    }
+}
+
+// Converts token rows [row_begin, row_end) of the flattened [batch * tokens] rows, every head, one
+// contiguous row of heads * d floats at a time (the access a prefetcher follows). Pairs of dims (K)
+// or of keys (V) are written as one 32-bit word; a V row whose partner lies outside the range
+// writes its own halves only (the partner's call writes the others).
+AMX_T void mdq_attention_bf16_pack(const float *x, size_t tokens, size_t heads, size_t d, int layout,
+                                   size_t row_begin, size_t row_end, uint16_t *dst) {
+    if (d == 0 || d > 64) return;
+    const size_t c = heads * d, dp = round_up(d, 32), dq = round_up(d, 16), mp = round_up(tokens, 64);
+    enum { CAP = 4096 };
+    uint16_t row[2][CAP];
+    const size_t per = CAP / d;  // heads converted per call
+    for (size_t r = row_begin; r < row_end;) {
+        const size_t bi = r / tokens, t = r % tokens;
+        const int paired = layout == MDQ_ATTENTION_VALUES && (t & 1) == 0 && t + 1 < tokens && r + 1 < row_end;
+        for (size_t h0 = 0; h0 < heads; h0 += per) {
+            const size_t hn = heads - h0 < per ? heads - h0 : per;
+            mdq_f32_to_bf16_avx512(x + r * c + h0 * d, row[0], hn * d);
+            if (paired) mdq_f32_to_bf16_avx512(x + (r + 1) * c + h0 * d, row[1], hn * d);
+            for (size_t hh = 0; hh < hn; hh++) {
+                const size_t bh = bi * heads + h0 + hh;
+                const uint16_t *a = row[0] + hh * d, *b = row[1] + hh * d;
+                if (layout == MDQ_ATTENTION_QUERIES) {  // [np][dp]
+                    memcpy(dst + (bh * round_up(tokens, 16) + t) * dp, a, d * 2);
+                } else if (layout == MDQ_ATTENTION_KEYS) {  // K^T in pairs of dims: [dp/2][mp] words
+                    uint32_t *kt = (uint32_t *)(dst + bh * dp * mp) + t;
+                    for (size_t i = 0; i + 1 < d; i += 2) kt[(i >> 1) * mp] = a[i] | (uint32_t)a[i + 1] << 16;
+                    if (d & 1) kt[(d >> 1) * mp] = a[d - 1];
+                } else if (paired) {  // V in pairs of keys: [mp/2][dq] words
+                    uint32_t *vv = (uint32_t *)(dst + bh * mp * dq) + (t >> 1) * dq;
+                    for (size_t i = 0; i < d; i++) vv[i] = a[i] | (uint32_t)b[i] << 16;
+                } else {
+                    uint16_t *vv = dst + bh * mp * dq + (t >> 1) * dq * 2 + (t & 1);
+                    for (size_t i = 0; i < d; i++) vv[i * 2] = a[i];
+                }
+            }
+        }
+        r += paired ? 2 : 1;
+    }
+}
+
+AMX_T int mdq_attention_bf16_amx(const uint16_t *qp, const uint16_t *ktp, const uint16_t *vvp, float *out,
+                                 size_t n, size_t m, size_t heads, size_t d, float scale, size_t bh_begin,
+                                 size_t bh_end) {
+    if (d == 0 || d > 64 || n == 0 || m == 0 || heads == 0) return -1;
+    const size_t c = heads * d;
+    const size_t np = round_up(n, 16);
+    const size_t dp = round_up(d, 32);  // score depth: one or two 32-wide k-steps
+    const size_t dq = round_up(d, 16);  // context columns: one to four 16-wide tiles
+    const size_t mp = round_up(m, 64);  // keys: four 16-key score tiles per pass
+    // Probability columns >= m are never written, so they stay zero (and meet V's zero rows).
+    const size_t bytes = 4 * (16 * mp + 16 * 64) + 2 * 16 * mp;
+    uint8_t *mem = aligned_alloc(64, round_up(bytes, 64));
+    if (!mem) return -2;
+    memset(mem, 0, round_up(bytes, 64));
+    float *s = (float *)mem;                 // [16, mp] fp32 scores
+    float *o = s + 16 * mp;                  // [16, 64] fp32 context of one block
+    uint16_t *p = (uint16_t *)(o + 16 * 64);  // [16, mp] probabilities
+
+    mdq_tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
+    _tile_loadconfig(&cfg);
+
+    for (size_t bh = bh_begin; bh < bh_end; bh++) {
+        const size_t bi = bh / heads, h = bh % heads;
+        const uint16_t *kt = ktp + bh * dp * mp, *vv = vvp + bh * mp * dq;
+        float *oh = out + bi * n * c + h * d;
+        for (size_t r0 = 0; r0 < n; r0 += 16) {
+            const size_t rows = n - r0 < 16 ? n - r0 : 16;
+            const uint16_t *qb = qp + (bh * np + r0) * dp;
+            // S = Q K^T, 64 keys per pass into tiles 4..7.
+            _tile_loadd(0, qb, (int)(dp * 2));
+            if (dp > 32) _tile_loadd(1, qb + 32, (int)(dp * 2));
+            const int kt_stride = (int)(mp * 4);
+            for (size_t j = 0; j < mp; j += 64) {
+                _tile_zero(4); _tile_zero(5); _tile_zero(6); _tile_zero(7);
+                const uint16_t *b0 = kt + j * 2;
+                _tile_loadd(2, b0, kt_stride);      _tile_dpbf16ps(4, 0, 2);
+                _tile_loadd(3, b0 + 32, kt_stride); _tile_dpbf16ps(5, 0, 3);
+                _tile_loadd(2, b0 + 64, kt_stride); _tile_dpbf16ps(6, 0, 2);
+                _tile_loadd(3, b0 + 96, kt_stride); _tile_dpbf16ps(7, 0, 3);
+                if (dp > 32) {
+                    const uint16_t *b1 = kt + 16 * mp * 2 + j * 2;
+                    _tile_loadd(2, b1, kt_stride);      _tile_dpbf16ps(4, 1, 2);
+                    _tile_loadd(3, b1 + 32, kt_stride); _tile_dpbf16ps(5, 1, 3);
+                    _tile_loadd(2, b1 + 64, kt_stride); _tile_dpbf16ps(6, 1, 2);
+                    _tile_loadd(3, b1 + 96, kt_stride); _tile_dpbf16ps(7, 1, 3);
+                }
+                _tile_stored(4, s + j, kt_stride);
+                _tile_stored(5, s + j + 16, kt_stride);
+                _tile_stored(6, s + j + 32, kt_stride);
+                _tile_stored(7, s + j + 48, kt_stride);
+            }
+            for (size_t r = 0; r < rows; r++) mdq__softmax_row_bf16_avx512(s + r * mp, p + r * mp, m, scale);
+            // O = P V, 32 keys per step, d columns in tiles 4..7.
+            _tile_zero(4); _tile_zero(5); _tile_zero(6); _tile_zero(7);
+            const int v_stride = (int)(dq * 4);
+            for (size_t kk = 0; kk < mp; kk += 32) {
+                _tile_loadd(0, p + kk, (int)(mp * 2));
+                const uint16_t *vb = vv + (kk / 2) * dq * 2;
+                _tile_loadd(1, vb, v_stride); _tile_dpbf16ps(4, 0, 1);
+                if (dq > 16) { _tile_loadd(2, vb + 32, v_stride); _tile_dpbf16ps(5, 0, 2); }
+                if (dq > 32) { _tile_loadd(3, vb + 64, v_stride); _tile_dpbf16ps(6, 0, 3); }
+                if (dq > 48) { _tile_loadd(1, vb + 96, v_stride); _tile_dpbf16ps(7, 0, 1); }
+            }
+            _tile_stored(4, o, 256);
+            if (dq > 16) _tile_stored(5, o + 16, 256);
+            if (dq > 32) _tile_stored(6, o + 32, 256);
+            if (dq > 48) _tile_stored(7, o + 48, 256);
+            for (size_t r = 0; r < rows; r++) memcpy(oh + (r0 + r) * c, o + r * 64, d * sizeof(float));
+        }
+    }
+    _tile_release();
+    free(mem);
+    return 0;
+}
+
+#else
+int mdq_cpu_has_amx_bf16(void) { return 0; }
+size_t mdq_attention_bf16_packed_count(int layout, size_t batch, size_t tokens, size_t heads, size_t d) {
+    (void)layout; (void)batch; (void)tokens; (void)heads; (void)d;
+    return 0;
+}
+void mdq_attention_bf16_pack(const float *x, size_t tokens, size_t heads, size_t d, int layout, size_t row_begin,
+                             size_t row_end, uint16_t *dst) {
+    (void)x; (void)tokens; (void)heads; (void)d; (void)layout; (void)row_begin; (void)row_end; (void)dst;
+}
+int mdq_attention_bf16_amx(const uint16_t *qp, const uint16_t *ktp, const uint16_t *vvp, float *out, size_t n,
+                           size_t m, size_t heads, size_t d, float scale, size_t bh_begin, size_t bh_end) {
+    (void)qp; (void)ktp; (void)vvp; (void)out; (void)n; (void)m; (void)heads; (void)d; (void)scale;
+    (void)bh_begin; (void)bh_end;
+    return -1;
+}
+#endif

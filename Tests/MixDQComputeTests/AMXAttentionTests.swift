@@ -1,0 +1,126 @@
+import CKernels
+import Foundation
+import XCTest
+import MixDQCompute
+
+/// bf16 attention on AMX tiles against a double-precision evaluation on the same bf16-rounded
+/// inputs, within an error bound derived from where the kernel rounds.
+final class AMXAttentionTests: XCTestCase {
+    func random(_ shape: [Int], seed: UInt64, amplitude: Float) -> Tensor {
+        var g = SplitMix64(seed: seed)
+        let t = Tensor(uninitializedShape: shape)
+        for i in 0..<t.count { t.data[i] = (g.nextUnitFloat() * 2 - 1) * amplitude }
+        return t
+    }
+
+    func bf16(_ t: Tensor) -> [Double] {
+        var bits = [UInt16](repeating: 0, count: t.count)
+        mdq_f32_to_bf16_ref(t.data, &bits, t.count)
+        return bits.map { Double(Float(bitPattern: UInt32($0) << 16)) }
+    }
+
+    /// Per output element: the fp64 attention of bf16(q), bf16(k), bf16(v) and its bound. With
+    /// u = 2^-24 and γ(n) = nu / (1 - nu): each score is a sum of d exact products in fp32, then
+    /// scaled (error ≤ scale γ(d) Σ|q k| + u|s|, ε_s the row's worst); the softmax is relative
+    /// 2 ε_s + 6u (exp ~2u, 1/sum and the product u each, two-sum keeps the shift exact); rounding P
+    /// to bf16 is relative 2^-8 (8 significant bits); the context is a sum of m exact products in fp32, γ(m). So
+    /// |ΔO| ≤ (2^-8 + 2 ε_s + 6u + γ(m)) Σ_j P_j |v_j|, plus 2^-126 per key for flushed denormals.
+    func reference(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float) -> (value: [Double], bound: [Double]) {
+        let (b, n, c, m) = (q.shape[0], q.shape[1], q.shape[2], k.shape[1])
+        let d = c / heads
+        let (qq, kk, vv) = (bf16(q), bf16(k), bf16(v))
+        let u = pow(2.0, -24.0)
+        func gamma(_ n: Int) -> Double { Double(n) * u / (1 - Double(n) * u) }
+        var value = [Double](repeating: 0, count: b * n * c), bound = value
+        for bi in 0..<b { for h in 0..<heads { for i in 0..<n {
+            var logits = [Double](repeating: 0, count: m)
+            var epsS = 0.0
+            for j in 0..<m {
+                var s = 0.0, a = 0.0
+                for e in 0..<d {
+                    let p = qq[(bi * n + i) * c + h * d + e] * kk[(bi * m + j) * c + h * d + e]
+                    s += p; a += abs(p)
+                }
+                logits[j] = s * Double(scale)
+                epsS = max(epsS, Double(scale) * gamma(d) * a + u * abs(logits[j]))
+            }
+            let mx = logits.max()!
+            let w = logits.map { exp($0 - mx) }
+            let z = w.reduce(0, +)
+            let relative = pow(2.0, -8) + 2 * epsS + 6 * u + gamma(m)
+            for e in 0..<d {
+                var acc = 0.0, mass = 0.0, vmax = 0.0
+                for j in 0..<m {
+                    let vj = vv[(bi * m + j) * c + h * d + e]
+                    acc += w[j] / z * vj; mass += w[j] / z * abs(vj); vmax = max(vmax, abs(vj))
+                }
+                value[(bi * n + i) * c + h * d + e] = acc
+                bound[(bi * n + i) * c + h * d + e] = 1.01 * relative * mass + Double(m) * pow(2.0, -126) * vmax
+            }
+        } } }
+        return (value, bound)
+    }
+
+    /// Odd token counts (partial 16-row query blocks, keys padded to 64), head dims from 8 to 64
+    /// (odd ones too: padded depth), two samples, 77-token cross-attention, and inputs large enough
+    /// that the softmax is nearly one-hot.
+    func testMatchesReferenceWithinDerivedBound() throws {
+        guard AttentionKernel.runsOnAMX(precision: .bf16, headDim: 64) else {
+            throw XCTSkip("no AMX bf16 here, or MIXDQ_ATTENTION=onednn (\(CPUInfo.current.summary))")
+        }
+        let cases: [(b: Int, n: Int, m: Int, heads: Int, d: Int, amplitude: Float)] = [
+            (2, 37, 77, 3, 64, 2), (1, 16, 64, 2, 32, 2), (1, 1, 1, 1, 8, 2), (1, 50, 130, 2, 40, 2),
+            (1, 33, 100, 1, 63, 2), (2, 20, 17, 2, 16, 6), (1, 70, 70, 2, 64, 8),
+        ]
+        for (index, t) in cases.enumerated() {
+            let c = t.heads * t.d
+            let seed = UInt64(index * 3)
+            let q = random([t.b, t.n, c], seed: seed + 1, amplitude: t.amplitude)
+            let k = random([t.b, t.m, c], seed: seed + 2, amplitude: t.amplitude)
+            let v = random([t.b, t.m, c], seed: seed + 3, amplitude: 2)
+            let scale = 1 / Float(t.d).squareRoot()
+            XCTAssertTrue(AttentionKernel.runsOnAMX(precision: .bf16, headDim: t.d))
+            let got = try AttentionKernel.scaledDotProduct(q: q, k: k, v: v, heads: t.heads, precision: .bf16)
+            let ref = reference(q: q, k: k, v: v, heads: t.heads, scale: scale)
+            var worst = 0.0
+            for i in 0..<got.count {
+                let err = abs(Double(got.data[i]) - ref.value[i])
+                worst = max(worst, err / ref.bound[i])
+                if err > ref.bound[i] {
+                    XCTFail("case \(t) element \(i): \(got.data[i]) vs \(ref.value[i]), error \(err) > bound \(ref.bound[i])")
+                    break
+                }
+            }
+            print(String(format: "AMX attention b%d n%d m%d heads %d d%d amplitude %.0f: worst error %.3f of the bound",
+                         t.b, t.n, t.m, t.heads, t.d, t.amplitude, worst))
+        }
+    }
+
+    /// A head dimension above 64 is not the kernel's (the caller keeps the oneDNN path): the kernel
+    /// says so and leaves the output alone.
+    func testRejectsHeadDimAbove64() throws {
+        guard AttentionKernel.runsOnAMX(precision: .bf16, headDim: 64) else {
+            throw XCTSkip("no AMX bf16 here (\(CPUInfo.current.summary))")
+        }
+        XCTAssertFalse(AttentionKernel.runsOnAMX(precision: .bf16, headDim: 65))
+        XCTAssertFalse(AttentionKernel.runsOnAMX(precision: .bf16, headDim: 64, causal: true))
+        XCTAssertFalse(AttentionKernel.runsOnAMX(precision: .fp32, headDim: 64))
+        var out = [Float](repeating: 7, count: 65)
+        let zeros = [UInt16](repeating: 0, count: 64 * 128)
+        let rc = mdq_attention_bf16_amx(zeros, zeros, zeros, &out, 1, 1, 1, 65, 1, 0, 1)
+        XCTAssertEqual(rc, -1)
+        XCTAssertEqual(out, [Float](repeating: 7, count: 65))
+    }
+
+    /// A ceiling without AMX in its name (CI's ONEDNN_MAX_CPU_ISA=AVX2, or AVX512_CORE_BF16 for a
+    /// Zen 4) turns the tiles off, as it does oneDNN's.
+    func testCeilingWithoutAMXTurnsTilesOff() throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let limit = env["MIXDQ_MAX_CPU_ISA"] ?? env["ONEDNN_MAX_CPU_ISA"], !limit.isEmpty,
+              !limit.uppercased().contains("AMX"), limit.uppercased() != "ALL" else {
+            throw XCTSkip("no ISA ceiling below AMX set (CI runs this suite again with ONEDNN_MAX_CPU_ISA=AVX2)")
+        }
+        XCTAssertEqual(mdq_cpu_has_amx_bf16(), 0)
+        XCTAssertFalse(AttentionKernel.runsOnAMX(precision: .bf16, headDim: 64))
+    }
+}
