@@ -1,9 +1,10 @@
 // attention_amx.c: bf16 multi-head attention on Intel AMX tiles, one block of 16 query rows at a
 // time. A block's scores, softmax and probabilities stay in L1/L2: the score matrix never goes to
 // memory, which is what bounds the two-matmul path (a 1024-token layer writes and reads ~170 MB of
-// scores per call). Numerics are those of the oneDNN bf16 path: q, k, v and P rounded to bf16 with
-// mdq_f32_to_bf16, products accumulated in fp32, the scale applied to the fp32 scores, the softmax
-// of mdq_softmax_rows (max-subtracted, double sums).
+// scores per call). Rounding points are those of the oneDNN bf16 path (q, k, v and P rounded to
+// bf16 with round to nearest even, products accumulated in fp32, the scale applied to the fp32
+// scores); the softmax is mdq__softmax_row_bf16_avx512, whose float sums are exact enough for
+// probabilities that are then rounded to bf16.
 #if defined(__x86_64__)
 #define _GNU_SOURCE  // strcasestr
 #include "internal.h"

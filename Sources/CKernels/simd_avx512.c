@@ -92,17 +92,42 @@ static inline MDQ_T __m512i bf16_round(__m512 v) {
     return _mm512_mask_blend_epi32(nan, r, _mm512_set1_epi32(0x7fc0));
 }
 
-// Softmax of one row of (x * scale) rounded to bf16 into y, bit for bit mdq_softmax_rows_avx512 then
-// mdq_f32_to_bf16_avx512 without the fp32 store of the last pass; x is left holding exp(x - max).
+// Softmax of one row of (x * scale) rounded to bf16 into y, for attention whose probabilities are
+// bf16: float sums in four accumulators and exp(fma(x, scale, -max)), without the two-sum and
+// double sums of mdq_softmax_rows (their ~1e-7 are far below bf16's 2^-8). x is left holding the
+// unnormalised exponentials.
 MDQ_T void mdq__softmax_row_bf16_avx512(float *x, uint16_t *y, size_t cols, float scale) {
     if (cols == 0) return;
-    const __m512 inv = _mm512_set1_ps(mdq__softmax_exp_row_avx512(x, cols, scale));
-    size_t i = 0;
-    for (; i + 16 <= cols; i += 16)
-        _mm256_storeu_si256((__m256i *)(y + i), _mm512_cvtepi32_epi16(bf16_round(_mm512_mul_ps(_mm512_loadu_ps(x + i), inv))));
+    const V vs = v_set1(scale), ninf = v_set1(-INFINITY), zero = v_set1(0.0f);
+    size_t i;
+    V m0 = ninf, m1 = ninf;
+    for (i = 0; i + 32 <= cols; i += 32) {
+        m0 = v_max(m0, v_mul(v_load(x + i), vs));
+        m1 = v_max(m1, v_mul(v_load(x + i + 16), vs));
+    }
+    for (; i < cols; i += 16) {
+        TM tm = cols - i >= 16 ? (TM)0xffff : v_tail(cols - i);
+        m0 = v_max(m0, v_fill(tm, v_mul(v_loadm(x + i, tm), vs), ninf));
+    }
+    const V nm = v_set1(-v_hmax(v_max(m0, m1)));
+    V s0 = zero, s1 = zero;
+    for (i = 0; i + 32 <= cols; i += 32) {
+        V e0 = v_exp(v_fma(v_load(x + i), vs, nm)), e1 = v_exp(v_fma(v_load(x + i + 16), vs, nm));
+        v_store(x + i, e0); v_store(x + i + 16, e1);
+        s0 = v_add(s0, e0); s1 = v_add(s1, e1);
+    }
+    for (; i < cols; i += 16) {
+        TM tm = cols - i >= 16 ? (TM)0xffff : v_tail(cols - i);
+        V e = v_fill(tm, v_exp(v_fma(v_loadm(x + i, tm), vs, nm)), zero);
+        v_storem(x + i, tm, e);
+        s0 = v_add(s0, e);
+    }
+    const V inv = v_set1(1.0f / _mm512_reduce_add_ps(v_add(s0, s1)));
+    for (i = 0; i + 16 <= cols; i += 16)
+        _mm256_storeu_si256((__m256i *)(y + i), _mm512_cvtepi32_epi16(bf16_round(v_mul(v_load(x + i), inv))));
     if (i < cols) {
-        __mmask16 m = v_tail(cols - i);
-        _mm512_mask_cvtepi32_storeu_epi16(y + i, m, bf16_round(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv)));
+        TM tm = v_tail(cols - i);
+        _mm512_mask_cvtepi32_storeu_epi16(y + i, tm, bf16_round(v_mul(v_loadm(x + i, tm), inv)));
     }
 }
 

@@ -118,53 +118,48 @@ MDQ_T void SFX(mdq_scale)(const float *x, float *y, size_t n, float s) {
 }
 
 // ---- softmax --------------------------------------------------------------------------------------
-// The first two passes of a softmax row: p[i] = exp(p[i] * scale - max), returning 1 / sum (the sum
-// in double). The caller's last pass multiplies by it (in place, or into bf16 for attention).
-static inline MDQ_T float SFX(mdq__softmax_exp_row)(float *p, size_t cols, float scale) {
-    const V vs = v_set1(scale), ninf = v_set1(-INFINITY), zero = v_set1(0.0f), low = v_set1(-103.0f);
-    size_t i;
-    V vm = ninf;
-    for (i = 0; i + W <= cols; i += W) vm = v_max(vm, v_mul(v_load(p + i), vs));
-    if (i < cols) {
-        TM tm = v_tail(cols - i);
-        vm = v_max(vm, v_fill(tm, v_mul(v_loadm(p + i, tm), vs), ninf));
-    }
-    const V nm = v_set1(-v_hmax(vm));
-    VD s0 = vd_zero(), s1 = vd_zero();
-    // e = exp(v - m) with v - m split exactly into hi + lo (two-sum), e = exp(hi) * (1 + lo)
-#define MDQ_SOFTMAX_EXP(vin, eout)                                              \
-    {                                                                           \
-        V v_ = v_mul(vin, vs);                                                  \
-        V s_ = v_add(v_, nm);                                                   \
-        V bb_ = v_sub(s_, v_);                                                  \
-        V err_ = v_add(v_sub(v_, v_sub(s_, bb_)), v_sub(nm, bb_));              \
-        err_ = v_sel(v_cmplt(s_, low), err_, zero); /* -inf inputs: no NaN */     \
-        V e_ = v_exp(s_);                                                       \
-        eout = v_fma(e_, err_, e_);                                             \
-    }
-    for (i = 0; i + W <= cols; i += W) {
-        V e;
-        MDQ_SOFTMAX_EXP(v_load(p + i), e);
-        v_store(p + i, e);
-        vd_acc2(&s0, &s1, e);
-    }
-    if (i < cols) {
-        TM tm = v_tail(cols - i);
-        V e;
-        MDQ_SOFTMAX_EXP(v_loadm(p + i, tm), e);
-        e = v_fill(tm, e, zero);
-        v_storem(p + i, tm, e);
-        vd_acc2(&s0, &s1, e);
-    }
-#undef MDQ_SOFTMAX_EXP
-    return (float)(1.0 / vd_hsum(vd_add(s0, s1)));
-}
-
 MDQ_T void SFX(mdq_softmax_rows)(float *x, size_t rows, size_t cols, float scale) {
     if (cols == 0) return;
+    const V vs = v_set1(scale), ninf = v_set1(-INFINITY), zero = v_set1(0.0f), low = v_set1(-103.0f);
     for (size_t r = 0; r < rows; r++) {
         float *p = x + r * cols;
-        const V inv = v_set1(SFX(mdq__softmax_exp_row)(p, cols, scale));
+        size_t i;
+        V vm = ninf;
+        for (i = 0; i + W <= cols; i += W) vm = v_max(vm, v_mul(v_load(p + i), vs));
+        if (i < cols) {
+            TM tm = v_tail(cols - i);
+            vm = v_max(vm, v_fill(tm, v_mul(v_loadm(p + i, tm), vs), ninf));
+        }
+        const V nm = v_set1(-v_hmax(vm));
+        VD s0 = vd_zero(), s1 = vd_zero();
+        // e = exp(v - m) with v - m split exactly into hi + lo (two-sum), e = exp(hi) * (1 + lo)
+#define MDQ_SOFTMAX_EXP(vin, eout)                                              \
+        {                                                                       \
+            V v_ = v_mul(vin, vs);                                              \
+            V s_ = v_add(v_, nm);                                               \
+            V bb_ = v_sub(s_, v_);                                              \
+            V err_ = v_add(v_sub(v_, v_sub(s_, bb_)), v_sub(nm, bb_));          \
+            err_ = v_sel(v_cmplt(s_, low), err_, zero); /* -inf inputs: no NaN */ \
+            V e_ = v_exp(s_);                                                   \
+            eout = v_fma(e_, err_, e_);                                         \
+        }
+        for (i = 0; i + W <= cols; i += W) {
+            V e;
+            MDQ_SOFTMAX_EXP(v_load(p + i), e);
+            v_store(p + i, e);
+            vd_acc2(&s0, &s1, e);
+        }
+        if (i < cols) {
+            TM tm = v_tail(cols - i);
+            V e;
+            MDQ_SOFTMAX_EXP(v_loadm(p + i, tm), e);
+            e = v_fill(tm, e, zero);
+            v_storem(p + i, tm, e);
+            vd_acc2(&s0, &s1, e);
+        }
+#undef MDQ_SOFTMAX_EXP
+        double sum = vd_hsum(vd_add(s0, s1));
+        const V inv = v_set1((float)(1.0 / sum));
         MDQ_MAP(cols, v_mul(v_load(p + i), inv), v_mul(v_loadm(p + i, tm), inv), v_store(p + i, v),
                 v_storem(p + i, tm, v));
     }

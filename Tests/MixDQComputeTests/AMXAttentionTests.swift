@@ -21,10 +21,12 @@ final class AMXAttentionTests: XCTestCase {
 
     /// Per output element: the fp64 attention of bf16(q), bf16(k), bf16(v) and its bound. With
     /// u = 2^-24 and γ(n) = nu / (1 - nu): each score is a sum of d exact products in fp32, then
-    /// scaled (error ≤ scale γ(d) Σ|q k| + u|s|, ε_s the row's worst); the softmax is relative
-    /// 2 ε_s + 6u (exp ~2u, 1/sum and the product u each, two-sum keeps the shift exact); rounding P
-    /// to bf16 is relative 2^-8 (8 significant bits); the context is a sum of m exact products in fp32, γ(m). So
-    /// |ΔO| ≤ (2^-8 + 2 ε_s + 6u + γ(m)) Σ_j P_j |v_j|, plus 2^-126 per key for flushed denormals.
+    /// scaled (error ≤ scale γ(d) Σ|q k| + u|s|, ε_s the row's worst); the softmax takes
+    /// exp(fma(s, scale, -max)) (the argument rounded once: u·|s - max|, at most u·r with r the row's
+    /// score range; exp ~2u) and sums in float (γ(m)), then 1/sum and the product (u each), so P is
+    /// relative 2 ε_s + u·r + γ(m) + 4u; rounding P to bf16 is relative 2^-8 (8 significant bits);
+    /// the context is a sum of m exact products in fp32, γ(m). So
+    /// |ΔO| ≤ (2^-8 + 2 ε_s + u·r + 2γ(m) + 4u) Σ_j P_j |v_j|, plus 2^-126 per key for flushed denormals.
     func reference(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float) -> (value: [Double], bound: [Double]) {
         let (b, n, c, m) = (q.shape[0], q.shape[1], q.shape[2], k.shape[1])
         let d = c / heads
@@ -47,7 +49,8 @@ final class AMXAttentionTests: XCTestCase {
             let mx = logits.max()!
             let w = logits.map { exp($0 - mx) }
             let z = w.reduce(0, +)
-            let relative = pow(2.0, -8) + 2 * epsS + 6 * u + gamma(m)
+            let range = mx - logits.min()!
+            let relative = pow(2.0, -8) + 2 * epsS + u * range + 2 * gamma(m) + 4 * u
             for e in 0..<d {
                 var acc = 0.0, mass = 0.0, vmax = 0.0
                 for j in 0..<m {

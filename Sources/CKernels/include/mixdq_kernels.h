@@ -38,8 +38,8 @@ int mdq_geglu_bf16(const float *proj, uint16_t *out, size_t rows, size_t inner);
 // mdq_attention_bf16_packed_count elements, in the layouts the tiles read: per (batch, head) the
 // queries as [n rounded up to 16][d rounded up to 32], K^T and V in VNNI pairs. Then for the
 // flattened (batch, head) indices [bh_begin, bh_end), out [B, n, heads*d] (fp32) =
-// bf16(softmax(scale * q k^T)) v, fp32 accumulation, one 16-row query block at a time (the scores
-// never leave the cache). d <= 64. Returns 0, or < 0 (bad shape: -1, no memory: -2) without
+// bf16(softmax(scale * q k^T)) v, fp32 accumulation and float softmax sums, one 16-row query block
+// at a time (the scores never leave the cache). d <= 64. Returns 0, or < 0 (bad shape: -1, no memory: -2) without
 // writing out.
 typedef enum { MDQ_ATTENTION_QUERIES = 0, MDQ_ATTENTION_KEYS = 1, MDQ_ATTENTION_VALUES = 2 } mdq_attention_layout;
 size_t mdq_attention_bf16_packed_count(int layout, size_t batch, size_t tokens, size_t heads, size_t d);

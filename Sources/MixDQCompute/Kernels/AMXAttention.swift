@@ -3,7 +3,8 @@ import Foundation
 
 /// bf16 attention on AMX tiles (`mdq_attention_bf16_amx`), one block of 16 query rows at a time, so
 /// the score matrix stays in cache instead of going through memory between two matmuls; the
-/// (batch, head) pairs are split over the cores. Same rounding points as `DNNLAttention`'s bf16 mode.
+/// (batch, head) pairs are split over the cores. Same rounding points as `DNNLAttention`'s bf16 mode;
+/// the softmax sums in float (its error is far below the bf16 rounding of the probabilities).
 /// Used where the CPU grants AMX, the head dimension is at most 64 and there is no causal mask;
 /// `MIXDQ_ATTENTION=onednn` keeps the oneDNN path (for side-by-side benchmarks).
 enum AMXAttention {
