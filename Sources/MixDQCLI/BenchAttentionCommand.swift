@@ -41,7 +41,7 @@ struct BenchAttention: ParsableCommand {
         // so a shared machine's drifts hit both alike.
         let amx = AttentionKernel.runsOnAMX(precision: precision, headDim: headDim)
         let kernels: [(String, AttentionKernel.Implementation)] = amx ? [("AMX tiles", .automatic), ("oneDNN matmuls", .oneDNN)]
-                                                                     : [("oneDNN matmuls", .automatic)]
+                                                                     : [("", .automatic)]
         var times = Array(repeating: [Double](), count: kernels.count)
         for run in -1..<runs {
             for (i, kernel) in kernels.enumerated() {
@@ -55,8 +55,9 @@ struct BenchAttention: ParsableCommand {
         for (i, kernel) in kernels.enumerated() {
             let median = times[i].sorted()[times[i].count / 2]
             medians.append(median)
-            print(String(format: "attention batch %d, %d heads x %d, %dx%d tokens, %@, %@: median %.2f ms, %.1f GFLOP/s (%@)", batch, heads,
-                         headDim, tokens, m, precision.rawValue as NSString, kernel.0 as NSString, median * 1e3, flop / median / 1e9,
+            print(String(format: "attention batch %d, %d heads x %d, %dx%d tokens, %@%@: median %.2f ms, %.1f GFLOP/s (%@)", batch, heads,
+                         headDim, tokens, m, precision.rawValue as NSString, (kernel.0.isEmpty ? "" : ", " + kernel.0) as NSString,
+                         median * 1e3, flop / median / 1e9,
                          CPUInfo.current.summary as NSString))
         }
         if medians.count == 2 { print(String(format: "AMX / oneDNN: %.2fx (alternated, %d runs each)", medians[0] / medians[1], runs)) }

@@ -14,6 +14,8 @@ public struct CPUInfo: Sendable {
     public let onednnISA: String
     public let hasVNNI: Bool
     public let hasBF16Instructions: Bool
+    /// AMX tiles with bf16, granted to this process and allowed by the ceiling (bf16 attention runs on them).
+    public let hasAMXTiles: Bool
 
     public static let current = CPUInfo()
 
@@ -27,11 +29,12 @@ public struct CPUInfo: Sendable {
         onednnISA = String(cString: dnnl_cpu_isa2str(dnnl_get_effective_cpu_isa()))
         hasVNNI = mdq_cpu_has_avx512_vnni() != 0
         hasBF16Instructions = mdq_cpu_has_avx512_bf16() != 0
+        hasAMXTiles = mdq_cpu_has_amx_bf16() != 0
     }
 
     /// One line for logs and benchmark reports (with the allocator, which moves timings too).
     public var summary: String {
-        "\(model); kernels \(kernelISA), oneDNN \(onednnISA)\(hasVNNI ? ", VNNI" : "")\(hasBF16Instructions ? ", AVX512-BF16" : ""); \(MemoryAllocator.name)"
+        "\(model); kernels \(kernelISA), oneDNN \(onednnISA)\(hasVNNI ? ", VNNI" : "")\(hasBF16Instructions ? ", AVX512-BF16" : "")\(hasAMXTiles ? ", AMX tiles" : ""); \(MemoryAllocator.name)"
     }
 
     static func readModelName() -> String {
