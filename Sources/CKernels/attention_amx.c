@@ -5,9 +5,9 @@
 // bf16 with round to nearest even, products accumulated in fp32, the scale applied to the fp32
 // scores); the softmax is mdq__softmax_row_bf16_avx512, whose float sums are exact enough for
 // probabilities that are then rounded to bf16.
-#if defined(__x86_64__)
 #define _GNU_SOURCE  // strcasestr
 #include "internal.h"
+#if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
 #include <stdlib.h>
