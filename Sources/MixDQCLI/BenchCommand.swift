@@ -44,6 +44,9 @@ struct BenchUNet: ParsableCommand {
         if attentionBaseline && (precision != .bf16 || !AttentionKernel.runsOnAMX(precision: .bf16, headDim: 64)) {
             throw ValidationError("--attention-baseline compares the AMX attention with oneDNN's: it needs --precision bf16 on a CPU with AMX (\(CPUInfo.current.summary))")
         }
+        if attentionBaseline && (quant != nil || sqnrVsFp32 || json) {
+            throw ValidationError("--attention-baseline prints its own two-kernel table: it cannot go with --quant, --sqnr-vs-fp32 or --json")
+        }
         if quant != nil {
             if !randomWeights { throw ValidationError("--quant builds the UNet from --random-weights (with --model-config)") }
             if sqnrVsFp32 { throw ValidationError("--sqnr-vs-fp32 cannot go with --quant (it would hold the fp32 UNet as well)") }

@@ -23,6 +23,7 @@ final class BenchAttentionCLITests: XCTestCase {
                     "--warmup", "0", "--attention-baseline"]
         _ = try MixDQCLI.fail(args, mentioning: ["--attention-baseline", "--precision bf16"])
         guard AttentionKernel.runsOnAMX(precision: .bf16, headDim: 64) else { throw XCTSkip("no AMX tiles here (\(CPUInfo.current.summary))") }
+        _ = try MixDQCLI.fail(args + ["--precision", "bf16", "--json"], mentioning: ["--attention-baseline", "--json"])
         let text = try MixDQCLI.succeed(args + ["--precision", "bf16"]).stdout
         XCTAssertTrue(text.contains("AMX / oneDNN: forward"), text)
     }
