@@ -29,11 +29,8 @@ typedef struct {
 // A ceiling (MIXDQ_MAX_CPU_ISA, else ONEDNN_MAX_CPU_ISA) allows AMX only when it names it (oneDNN's
 // AVX512_CORE_AMX, AVX10_x_512_AMX...) or is ALL: AVX512_CORE_BF16 stands for a CPU without tiles.
 static int amx_allowed_by_ceiling(void) {
-    const char *v = getenv("MIXDQ_MAX_CPU_ISA");
-    if (!v || !*v) v = getenv("ONEDNN_MAX_CPU_ISA");
-    if (!v || !*v) v = getenv("DNNL_MAX_CPU_ISA");
-    if (!v || !*v) return 1;
-    return strcasestr(v, "AMX") != NULL || strcasecmp(v, "ALL") == 0;
+    const char *v = mdq__isa_ceiling_name();
+    return !v || strcasestr(v, "AMX") != NULL || strcasecmp(v, "ALL") == 0;
 }
 
 static int g_amx = -1;
@@ -54,12 +51,17 @@ int mdq_cpu_has_amx_bf16(void) {
 }
 
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
+// The padded extents of the tile layouts, shared by the packing and the kernel.
+static size_t query_rows(size_t n) { return round_up(n, 16); }     // 16-row query blocks
+static size_t score_depth(size_t d) { return round_up(d, 32); }    // one or two 32-wide k-steps
+static size_t context_cols(size_t d) { return round_up(d, 16); }   // one to four 16-wide tiles
+static size_t key_count(size_t m) { return round_up(m, 64); }      // four 16-key score tiles per pass
 
 size_t mdq_attention_bf16_packed_count(int layout, size_t batch, size_t tokens, size_t heads, size_t d) {
     switch (layout) {
-    case MDQ_ATTENTION_QUERIES: return batch * heads * round_up(tokens, 16) * round_up(d, 32);
-    case MDQ_ATTENTION_KEYS: return batch * heads * round_up(d, 32) * round_up(tokens, 64);
-    case MDQ_ATTENTION_VALUES: return batch * heads * round_up(tokens, 64) * round_up(d, 16);
+    case MDQ_ATTENTION_QUERIES: return batch * heads * query_rows(tokens) * score_depth(d);
+    case MDQ_ATTENTION_KEYS: return batch * heads * score_depth(d) * key_count(tokens);
+    case MDQ_ATTENTION_VALUES: return batch * heads * key_count(tokens) * context_cols(d);
     default: return 0;
     }
 }
@@ -71,7 +73,7 @@ size_t mdq_attention_bf16_packed_count(int layout, size_t batch, size_t tokens, 
 AMX_T void mdq_attention_bf16_pack(const float *x, size_t tokens, size_t heads, size_t d, int layout,
                                    size_t row_begin, size_t row_end, uint16_t *dst) {
     if (d == 0 || d > 64) return;
-    const size_t c = heads * d, dp = round_up(d, 32), dq = round_up(d, 16), mp = round_up(tokens, 64);
+    const size_t c = heads * d, dp = score_depth(d), dq = context_cols(d), mp = key_count(tokens);
     enum { CAP = 4096 };
     uint16_t row[2][CAP];
     const size_t per = CAP / d;  // heads converted per call
@@ -86,7 +88,7 @@ AMX_T void mdq_attention_bf16_pack(const float *x, size_t tokens, size_t heads, 
                 const size_t bh = bi * heads + h0 + hh;
                 const uint16_t *a = row[0] + hh * d, *b = row[1] + hh * d;
                 if (layout == MDQ_ATTENTION_QUERIES) {  // [np][dp]
-                    memcpy(dst + (bh * round_up(tokens, 16) + t) * dp, a, d * 2);
+                    memcpy(dst + (bh * query_rows(tokens) + t) * dp, a, d * 2);
                 } else if (layout == MDQ_ATTENTION_KEYS) {  // K^T in pairs of dims: [dp/2][mp] words
                     uint32_t *kt = (uint32_t *)(dst + bh * dp * mp) + t;
                     for (size_t i = 0; i + 1 < d; i += 2) kt[(i >> 1) * mp] = a[i] | (uint32_t)a[i + 1] << 16;
@@ -109,10 +111,7 @@ AMX_T int mdq_attention_bf16_amx(const uint16_t *qp, const uint16_t *ktp, const 
                                  size_t bh_end) {
     if (d == 0 || d > 64 || n == 0 || m == 0 || heads == 0) return -1;
     const size_t c = heads * d;
-    const size_t np = round_up(n, 16);
-    const size_t dp = round_up(d, 32);  // score depth: one or two 32-wide k-steps
-    const size_t dq = round_up(d, 16);  // context columns: one to four 16-wide tiles
-    const size_t mp = round_up(m, 64);  // keys: four 16-key score tiles per pass
+    const size_t np = query_rows(n), dp = score_depth(d), dq = context_cols(d), mp = key_count(m);
     // Probability columns >= m are never written, so they stay zero (and meet V's zero rows).
     const size_t bytes = 4 * (16 * mp + 16 * 64) + 2 * 16 * mp;
     uint8_t *mem = aligned_alloc(64, round_up(bytes, 64));

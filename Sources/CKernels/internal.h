@@ -10,6 +10,8 @@
 
 // Active ISA for the dispatchers (initialised lazily on first use).
 int mdq__isa(void);
+// The ISA ceiling's name: MIXDQ_MAX_CPU_ISA, else ONEDNN_MAX_CPU_ISA (or DNNL_MAX_CPU_ISA); NULL if none.
+const char *mdq__isa_ceiling_name(void);
 
 // Body of a public dispatcher `mdq_X`: calls `mdq_X_avx512`, `mdq_X_avx2` or `mdq_X_ref` by the active ISA.
 #if defined(__x86_64__) || defined(__i386__)

@@ -23,11 +23,16 @@ static int detect(void) {
 // An ISA ceiling from the environment, so one machine can run the suite as an older CPU would:
 // MIXDQ_MAX_CPU_ISA, else oneDNN's own ONEDNN_MAX_CPU_ISA (then one variable limits both).
 // Names follow oneDNN's: SSE41 (our scalar path), AVX2, AVX512*/AVX10* and ALL. -1: no ceiling.
-static int env_ceiling(void) {
+const char *mdq__isa_ceiling_name(void) {
     const char *v = getenv("MIXDQ_MAX_CPU_ISA");
     if (!v || !*v) v = getenv("ONEDNN_MAX_CPU_ISA");
     if (!v || !*v) v = getenv("DNNL_MAX_CPU_ISA");
-    if (!v || !*v) return -1;
+    return v && *v ? v : NULL;
+}
+
+static int env_ceiling(void) {
+    const char *v = mdq__isa_ceiling_name();
+    if (!v) return -1;
     if (strncasecmp(v, "AVX512", 6) == 0 || strncasecmp(v, "AVX10", 5) == 0 || strncasecmp(v, "AMX", 3) == 0 ||
         strcasecmp(v, "ALL") == 0)
         return MDQ_ISA_AVX512;

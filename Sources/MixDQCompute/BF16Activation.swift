@@ -3,12 +3,10 @@
 /// same fp32 input itself; sharing the copy does that once, with the same bits.
 public final class BF16Activation: @unchecked Sendable {
     public let shape: [Int]
-    public let count: Int
     let buffer: AlignedBuffer
 
     public init(rounding x: Tensor) {
         shape = x.shape
-        count = x.count
         buffer = AlignedBuffer(byteCount: max(x.count, 1) * 2)
         Ops.convertToBF16(x.data, buffer.pointer.assumingMemoryBound(to: UInt16.self), count: x.count)
     }

@@ -80,10 +80,7 @@ public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
     /// bf16: GEGLU is rounded to bf16 as it is computed (`mdq_geglu_bf16`), so its fp32 output is
     /// never written; the same bits as GEGLU, then `forward`, then the residual add.
     public func forward(gegluOf proj: Tensor, adding residual: Tensor?) throws -> Tensor {
-        guard precision == .bf16 else {
-            let h = Ops.geglu(proj)
-            return try residual.map { try forward(h, adding: $0) } ?? forward(h)
-        }
+        guard precision == .bf16 else { return try forwardUnfused(gegluOf: proj, adding: residual) }
         let inner = inFeatures
         guard proj.shape.last == 2 * inner else { throw LinearShapeError(expected: 2 * inner, got: proj.shape) }
         let rows = proj.count / (2 * inner)
@@ -94,12 +91,8 @@ public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
             status.record(mdq_geglu_bf16(proj.data + r.lowerBound * 2 * inner, dst + r.lowerBound * inner, r.count, inner))
         }
         if status.value != 0 { throw DNNLError(operation: "GEGLU into bf16 for matmul \(rows)x\(inFeatures)x\(outFeatures): out of memory", status: dnnl_out_of_memory) }
-        let y = try withExtendedLifetime(staged) { try run(staged.pointer, outputShape: Array(proj.shape.dropLast()) + [outFeatures]) }
-        if let residual {
-            guard y.shape == residual.shape else { throw ResidualShapeError(output: y.shape, residual: residual.shape) }
-            Ops.addInPlace(y, residual)
-        }
-        return y
+        let y = try withExtendedLifetime(staged) { try run(staged.pointer, outputShape: outputShape(proj.shape)) }
+        return try addResidual(residual, to: y)
     }
 
     private func checkInput(_ shape: [Int]) throws {

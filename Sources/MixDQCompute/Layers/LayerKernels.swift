@@ -37,16 +37,27 @@ extension DNNLConvolution: Conv2dKernel {}
 /// non-brgemm kernels then add in another order.
 extension LinearKernel {
     public func forward(_ x: Tensor, adding residual: Tensor) throws -> Tensor {
-        let y = try forward(x)
-        guard y.shape == residual.shape else { throw ResidualShapeError(output: y.shape, residual: residual.shape) }
-        Ops.addInPlace(y, residual)
-        return y
+        try addResidual(residual, to: forward(x))
     }
 
     public func forward(gegluOf proj: Tensor, adding residual: Tensor?) throws -> Tensor {
+        try forwardUnfused(gegluOf: proj, adding: residual)
+    }
+
+    /// GEGLU in fp32, then `forward` (+ residual): the default fusion's meaning, for kernels that
+    /// fuse only in some modes.
+    public func forwardUnfused(gegluOf proj: Tensor, adding residual: Tensor?) throws -> Tensor {
         let h = Ops.geglu(proj)
         if let residual { return try forward(h, adding: residual) }
         return try forward(h)
+    }
+
+    /// `y += residual` (nil: nothing), the residual checked against the output's shape.
+    public func addResidual(_ residual: Tensor?, to y: Tensor) throws -> Tensor {
+        guard let residual else { return y }
+        guard y.shape == residual.shape else { throw ResidualShapeError(output: y.shape, residual: residual.shape) }
+        Ops.addInPlace(y, residual)
+        return y
     }
 
     public var takesBF16Input: Bool { false }

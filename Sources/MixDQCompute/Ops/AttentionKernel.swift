@@ -8,8 +8,6 @@ import Dispatch
 /// q is `[B, N, H*d]`, k and v are `[B, M, H*d]` with channel = head*d + i (diffusers' and
 /// transformers' head split). Scores are fp32 and the softmax is max-subtracted, as SDPA does.
 public enum AttentionKernel {
-    /// `precision: .bf16` runs the two matmuls in bf16 (fp32 scores and softmax): on AMX tiles
-    /// where the CPU has them (`AMXAttention`), else on oneDNN.
     /// Which kernel runs a bf16 attention: `automatic` takes AMX tiles where the CPU has them;
     /// `oneDNN` keeps the two-matmul path (benchmarks time one against the other).
     public enum Implementation: Sendable { case automatic, oneDNN }
@@ -22,6 +20,8 @@ public enum AttentionKernel {
         precision == .bf16 && AMXAttention.applies(headDim: headDim, causal: causal)
     }
 
+    /// `precision: .bf16` runs the two matmuls in bf16 (fp32 scores and softmax): on AMX tiles
+    /// where the CPU has them (`AMXAttention`), else on oneDNN.
     public static func scaledDotProduct(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float? = nil,
                                         causal: Bool = false, precision: Precision = .fp32,
                                         implementation: Implementation? = nil) throws -> Tensor {
