@@ -94,6 +94,12 @@ void mdq_tune_allocator(int mmap_threshold_bytes, int trim_threshold_bytes);
 const char *mdq_allocator_version(void);
 // Returns the allocator's free pages to the system (tcmalloc: ReleaseFreeMemory; glibc: malloc_trim).
 void mdq_release_free_memory(void);
+// 1 when libgomp (oneDNN's OpenMP runtime) is loaded in this process, so mdq_parallel_for can use it.
+int mdq_openmp_available(void);
+// Runs body(context, p) for p in [0, parts) on the OpenMP team (at most `parts` threads, the calling
+// thread among them), each part exactly once; returns when all have run. -1 (nothing run) without
+// libgomp.
+int mdq_parallel_for(long parts, void (*body)(void *context, long part), void *context);
 
 // ---- scalar references (same contracts) ------------------------------------------------------
 void mdq_silu_ref(const float *x, float *y, size_t n);

@@ -214,12 +214,16 @@ public final class AlignedBuffer: @unchecked Sendable {
 
 /// Process-wide settings of the compute runtime; idempotent, called before the first model loads.
 public enum ComputeRuntime {
-    /// oneDNN's OpenMP threads spin-wait after every parallel region by default, stealing the cores
-    /// the next step needs (our own row-parallel passes, OpenBLAS): measured 17 s vs 1.3 s for two
-    /// tiny-model INT8 images on 2 busy cores. libgomp reads OMP_WAIT_POLICY once, when it loads,
-    /// before any Swift code runs, so the only way to set it for this process is to set it and exec
-    /// the same program again. Returns (continuing in this process) when it is already set, when the
-    /// user chose a policy, or when the exec fails.
+    /// libgomp's threads spin for a while after every parallel region by default. PASSIVE puts them
+    /// to sleep at once: it spares the cores of a shared machine, and it was needed while our own
+    /// row-parallel passes ran on a second pool (Dispatch) that spinning threads starved (17 s vs
+    /// 1.3 s for two tiny-model INT8 images on 2 busy cores). Those passes now run on the OpenMP team
+    /// itself (`RowParallel`), and measured again (Sapphire Rapids, 2 vCPUs) neither the tiny W8A8
+    /// model (10 images: 1.2-1.5 s under PASSIVE, 300k spins and ACTIVE alike) nor the full-size
+    /// bf16 UNet (3 alternated rounds within the host's noise) gains from spinning, so PASSIVE stays.
+    /// libgomp reads OMP_WAIT_POLICY once, when it loads, before any Swift code runs, so the only way
+    /// to set it for this process is to set it and exec the same program again. Returns (continuing
+    /// in this process) when it is already set, when the user chose a policy, or when the exec fails.
     public static func ensurePassiveOpenMPWait() {
         guard getenv("OMP_WAIT_POLICY") == nil else { return }
         setenv("OMP_WAIT_POLICY", "PASSIVE", 1)
