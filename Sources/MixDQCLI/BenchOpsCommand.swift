@@ -43,8 +43,9 @@ struct BenchLinear: ParsableCommand {
         }
         let median = times.sorted()[times.count / 2]
         let flop = 2.0 * Double(rows * inFeatures * outFeatures)
+        var library = precision == .bf16 || dnnl ? "oneDNN" : "OpenBLAS"
+        if let matmul = layers.first as? DNNLMatmul, matmul.slices > 1 { library += " (reduction in \(matmul.slices) slices)" }
         print(String(format: "linear %dx%dx%d %@ %@: median %.2f ms, %.1f GFLOP/s", rows, inFeatures, outFeatures,
-                     precision.rawValue as NSString, (precision == .bf16 || dnnl ? "oneDNN" : "OpenBLAS") as NSString,
-                     median * 1e3, flop / median / 1e9))
+                     precision.rawValue as NSString, library as NSString, median * 1e3, flop / median / 1e9))
     }
 }

@@ -6,18 +6,8 @@ import MixDQCompute
 /// bf16 attention on AMX tiles against a double-precision evaluation on the same bf16-rounded
 /// inputs, within an error bound derived from where the kernel rounds.
 final class AMXAttentionTests: XCTestCase {
-    func random(_ shape: [Int], seed: UInt64, amplitude: Float) -> Tensor {
-        var g = SplitMix64(seed: seed)
-        let t = Tensor(uninitializedShape: shape)
-        for i in 0..<t.count { t.data[i] = (g.nextUnitFloat() * 2 - 1) * amplitude }
-        return t
-    }
-
-    func bf16(_ t: Tensor) -> [Double] {
-        var bits = [UInt16](repeating: 0, count: t.count)
-        mdq_f32_to_bf16_ref(t.data, &bits, t.count)
-        return bits.map { Double(Float(bitPattern: UInt32($0) << 16)) }
-    }
+    func random(_ shape: [Int], seed: UInt64, amplitude: Float) -> Tensor { TestTensors.uniform(shape, seed: seed, amplitude: amplitude) }
+    func bf16(_ t: Tensor) -> [Double] { TestTensors.bf16Widened(t) }
 
     /// Per output element: the fp64 attention of bf16(q), bf16(k), bf16(v) and its bound. With
     /// u = 2^-24 and γ(n) = nu / (1 - nu): each score is a sum of d exact products in fp32, then

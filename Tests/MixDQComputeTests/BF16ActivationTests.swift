@@ -6,12 +6,7 @@ import MixDQCompute
 /// and one rounded copy shared by the linears that read the same input. Both must give the bits the
 /// unfused path gives (GEGLU in fp32, then each matmul rounding its own input).
 final class BF16ActivationTests: XCTestCase {
-    func random(_ shape: [Int], seed: UInt64, amplitude: Float = 3) -> Tensor {
-        var g = SplitMix64(seed: seed)
-        let t = Tensor(uninitializedShape: shape)
-        for i in 0..<t.count { t.data[i] = (g.nextUnitFloat() * 2 - 1) * amplitude }
-        return t
-    }
+    func random(_ shape: [Int], seed: UInt64, amplitude: Float = 3) -> Tensor { TestTensors.uniform(shape, seed: seed, amplitude: amplitude) }
 
     func bits(_ t: Tensor) -> [UInt32] { (0..<t.count).map { t.data[$0].bitPattern } }
 

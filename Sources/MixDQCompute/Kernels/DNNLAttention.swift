@@ -14,13 +14,6 @@ final class DNNLAttention {
     private struct Compiled { let scores: DNNLPrimitive, context: DNNLPrimitive }
     nonisolated(unsafe) private static var cache: [Shape: Compiled] = [:]
 
-    static func strided(_ dims: [Int], _ strides: [Int], _ type: dnnl_data_type_t) throws -> dnnl_memory_desc_t {
-        var md = dnnl_memory_desc_t()
-        try DNNLEngine.check(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), dims.map(Int64.init), type,
-                                                          strides.map(Int64.init)), "memory_desc_init_by_strides \(dims)")
-        return md
-    }
-
     private static func matmul(_ src: dnnl_memory_desc_t, _ wei: dnnl_memory_desc_t, _ dst: dnnl_memory_desc_t,
                                scale: Float = 1, _ what: String) throws -> DNNLPrimitive {
         var (s, w, d) = (src, wei, dst)
@@ -35,12 +28,12 @@ final class DNNLAttention {
         let c = sh.h * sh.d
         let t = sh.bf16 ? dnnl_bf16 : dnnl_f32
         let (n, m, d, h) = (sh.n, sh.m, sh.d, sh.h)
-        let q = try sh.bf16 ? strided([sh.b, h, n, d], [h * n * d, n * d, d, 1], t) : strided([sh.b, h, n, d], [n * c, d, c, 1], t)
-        let kT = try sh.bf16 ? strided([sh.b, h, d, m], [h * m * d, m * d, 1, d], t) : strided([sh.b, h, d, m], [m * c, d, 1, c], t)
-        let s = try strided([sh.b, h, n, m], [h * n * m, n * m, m, 1], dnnl_f32)
-        let p = try strided([sh.b, h, n, m], [h * n * m, n * m, m, 1], t)
-        let v = try sh.bf16 ? strided([sh.b, h, m, d], [h * m * d, m * d, d, 1], t) : strided([sh.b, h, m, d], [m * c, d, c, 1], t)
-        let o = try strided([sh.b, h, n, d], [n * c, d, c, 1], dnnl_f32)
+        let q = try sh.bf16 ? DNNLEngine.memoryDesc([sh.b, h, n, d], t, strides: [h * n * d, n * d, d, 1]) : DNNLEngine.memoryDesc([sh.b, h, n, d], t, strides: [n * c, d, c, 1])
+        let kT = try sh.bf16 ? DNNLEngine.memoryDesc([sh.b, h, d, m], t, strides: [h * m * d, m * d, 1, d]) : DNNLEngine.memoryDesc([sh.b, h, d, m], t, strides: [m * c, d, 1, c])
+        let s = try DNNLEngine.memoryDesc([sh.b, h, n, m], dnnl_f32, strides: [h * n * m, n * m, m, 1])
+        let p = try DNNLEngine.memoryDesc([sh.b, h, n, m], t, strides: [h * n * m, n * m, m, 1])
+        let v = try sh.bf16 ? DNNLEngine.memoryDesc([sh.b, h, m, d], t, strides: [h * m * d, m * d, d, 1]) : DNNLEngine.memoryDesc([sh.b, h, m, d], t, strides: [m * c, d, c, 1])
+        let o = try DNNLEngine.memoryDesc([sh.b, h, n, d], dnnl_f32, strides: [n * c, d, c, 1])
         return [q, kT, s, p, v, o]
     }
 

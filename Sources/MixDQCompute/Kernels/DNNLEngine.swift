@@ -84,6 +84,14 @@ public final class DNNLEngine: @unchecked Sendable {
         return md
     }
 
+    /// A plain layout given by its strides (in elements), e.g. a view of every other column block.
+    public static func memoryDesc(_ dims: [Int], _ type: dnnl_data_type_t, strides: [Int]) throws -> dnnl_memory_desc_t {
+        var md = dnnl_memory_desc_t()
+        try check(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), dims.map(Int64.init), type, strides.map(Int64.init)),
+                  "memory_desc_init_by_strides \(dims)")
+        return md
+    }
+
     /// A memory object over caller-owned storage (the handle can be swapped per call).
     public func memory(_ md: dnnl_memory_desc_t, _ handle: UnsafeMutableRawPointer?) throws -> dnnl_memory_t {
         var md = md
