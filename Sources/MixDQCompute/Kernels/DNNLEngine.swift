@@ -84,7 +84,7 @@ public final class DNNLEngine: @unchecked Sendable {
         return md
     }
 
-    /// A plain layout given by its strides (in elements), e.g. a view of every other column block.
+    /// A plain layout given by its strides (in elements), e.g. a column slice of a row-major matrix.
     public static func memoryDesc(_ dims: [Int], _ type: dnnl_data_type_t, strides: [Int]) throws -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
         try check(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), dims.map(Int64.init), type, strides.map(Int64.init)),
@@ -225,10 +225,11 @@ public enum ComputeRuntime {
     /// libgomp's threads spin for a while after every parallel region by default. PASSIVE puts them
     /// to sleep at once: it spares the cores of a shared machine, and it was needed while our own
     /// row-parallel passes ran on a second pool (Dispatch) that spinning threads starved (17 s vs
-    /// 1.3 s for two tiny-model INT8 images on 2 busy cores). Those passes now run on the OpenMP team
-    /// itself (`RowParallel`), and measured again (Sapphire Rapids, 2 vCPUs) neither the tiny W8A8
-    /// model (10 images: 1.2-1.5 s under PASSIVE, 300k spins and ACTIVE alike) nor the full-size
-    /// bf16 UNet (3 alternated rounds within the host's noise) gains from spinning, so PASSIVE stays.
+    /// 1.3 s for two tiny-model INT8 images on 2 busy cores, session 6). Measured again in session 13
+    /// (Sapphire Rapids, 2 vCPUs), that no longer reproduces on either pool (10 tiny W8A8 images:
+    /// 1.2-1.6 s under PASSIVE, 300k spins and ACTIVE alike), and those passes now run on the OpenMP
+    /// team itself (`RowParallel`); the full-size bf16 UNet showed no consistent gain from spinning
+    /// (3 alternated rounds within the host's noise), so PASSIVE stays.
     /// libgomp reads OMP_WAIT_POLICY once, when it loads, before any Swift code runs, so the only way
     /// to set it for this process is to set it and exec the same program again. Returns (continuing
     /// in this process) when it is already set, when the user chose a policy, or when the exec fails.
