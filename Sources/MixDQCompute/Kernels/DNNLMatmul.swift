@@ -13,6 +13,7 @@ public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
     public let slices: Int
     private var sliceDepth: Int { inFeatures / slices }
     private var dataType: dnnl_data_type_t { precision == .bf16 ? dnnl_bf16 : dnnl_f32 }
+    private var elementBytes: Int { precision == .bf16 ? 2 : 4 }
     private let bias: Tensor?
     /// The packed weight of every slice, one after the other (`sliceBytes` each).
     private var packedWeight: AlignedBuffer?
@@ -108,7 +109,6 @@ public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
         // W is [out, in] row-major: the [in, out] matrix with strides (1, in); a slice starts k columns on.
         let sliceMD = try DNNLEngine.memoryDesc([k, outFeatures], dataType, strides: [1, inFeatures])
         let reorder = try DNNLPrimitive(reorderFrom: sliceMD, to: want, "matmul \(inFeatures)x\(outFeatures) weight packing")
-        let elementBytes = precision == .bf16 ? 2 : 4
         func packSlices(_ source: UnsafeRawPointer) throws {
             for s in 0..<slices {
                 try DNNLEngine.shared.execute(reorder, from: source + s * k * elementBytes, sliceMD,
@@ -187,12 +187,12 @@ public final class DNNLMatmul: LinearKernel, @unchecked Sendable {
         var input = src
         var sliced: AlignedBuffer?
         if let slicer = c.slicer {
-            let buffer = AlignedBuffer(byteCount: m * inFeatures * (precision == .bf16 ? 2 : 4))
+            let buffer = AlignedBuffer(byteCount: m * inFeatures * elementBytes)
             try engine.execute(slicer.primitive, from: src, slicer.from, to: buffer.pointer, slicer.to)
             input = buffer.pointer
             sliced = buffer
         }
-        let sliceInputBytes = m * sliceDepth * (precision == .bf16 ? 2 : 4)
+        let sliceInputBytes = m * sliceDepth * elementBytes
         try withExtendedLifetime(sliced) {
             for s in 0..<slices {
                 let primitive = s == 0 ? c.first : (c.rest ?? c.first)
