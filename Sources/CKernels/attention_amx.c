@@ -7,6 +7,7 @@
 // probabilities that are then rounded to bf16.
 #define _GNU_SOURCE  // strcasestr
 #include "internal.h"
+#include "attention_blocks.h"
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
@@ -50,76 +51,17 @@ int mdq_cpu_has_amx_bf16(void) {
     return ok;
 }
 
-static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
-// The padded extents of the tile layouts, shared by the packing and the kernel.
-static size_t query_rows(size_t n) { return round_up(n, 16); }     // 16-row query blocks
-static size_t score_depth(size_t d) { return round_up(d, 32); }    // one or two 32-wide k-steps
-static size_t context_cols(size_t d) { return round_up(d, 16); }   // one to four 16-wide tiles
-static size_t key_count(size_t m) { return round_up(m, 64); }      // four 16-key score tiles per pass
-
-size_t mdq_attention_bf16_packed_count(int layout, size_t batch, size_t tokens, size_t heads, size_t d) {
-    switch (layout) {
-    case MDQ_ATTENTION_QUERIES: return batch * heads * query_rows(tokens) * score_depth(d);
-    case MDQ_ATTENTION_KEYS: return batch * heads * score_depth(d) * key_count(tokens);
-    case MDQ_ATTENTION_VALUES: return batch * heads * key_count(tokens) * context_cols(d);
-    default: return 0;
-    }
-}
-
-// Converts token rows [row_begin, row_end) of the flattened [batch * tokens] rows, every head, one
-// contiguous row of heads * d floats at a time (the access a prefetcher follows). Pairs of dims (K)
-// or of keys (V) are written as one 32-bit word; a V row whose partner lies outside the range
-// writes its own halves only (the partner's call writes the others).
-AMX_T void mdq_attention_bf16_pack(const float *x, size_t tokens, size_t heads, size_t d, int layout,
-                                   size_t row_begin, size_t row_end, uint16_t *dst) {
-    if (d == 0 || d > 64) return;
-    const size_t c = heads * d, dp = score_depth(d), dq = context_cols(d), mp = key_count(tokens);
-    enum { CAP = 4096 };
-    uint16_t row[2][CAP];
-    const size_t per = CAP / d;  // heads converted per call
-    for (size_t r = row_begin; r < row_end;) {
-        const size_t bi = r / tokens, t = r % tokens;
-        const int paired = layout == MDQ_ATTENTION_VALUES && (t & 1) == 0 && t + 1 < tokens && r + 1 < row_end;
-        for (size_t h0 = 0; h0 < heads; h0 += per) {
-            const size_t hn = heads - h0 < per ? heads - h0 : per;
-            mdq_f32_to_bf16_avx512(x + r * c + h0 * d, row[0], hn * d);
-            if (paired) mdq_f32_to_bf16_avx512(x + (r + 1) * c + h0 * d, row[1], hn * d);
-            for (size_t hh = 0; hh < hn; hh++) {
-                const size_t bh = bi * heads + h0 + hh;
-                const uint16_t *a = row[0] + hh * d, *b = row[1] + hh * d;
-                if (layout == MDQ_ATTENTION_QUERIES) {  // [np][dp]
-                    memcpy(dst + (bh * query_rows(tokens) + t) * dp, a, d * 2);
-                } else if (layout == MDQ_ATTENTION_KEYS) {  // K^T in pairs of dims: [dp/2][mp] words
-                    uint32_t *kt = (uint32_t *)(dst + bh * dp * mp) + t;
-                    for (size_t i = 0; i + 1 < d; i += 2) kt[(i >> 1) * mp] = a[i] | (uint32_t)a[i + 1] << 16;
-                    if (d & 1) kt[(d >> 1) * mp] = a[d - 1];
-                } else if (paired) {  // V in pairs of keys: [mp/2][dq] words
-                    uint32_t *vv = (uint32_t *)(dst + bh * mp * dq) + (t >> 1) * dq;
-                    for (size_t i = 0; i < d; i++) vv[i] = a[i] | (uint32_t)b[i] << 16;
-                } else {
-                    uint16_t *vv = dst + bh * mp * dq + (t >> 1) * dq * 2 + (t & 1);
-                    for (size_t i = 0; i < d; i++) vv[i * 2] = a[i];
-                }
-            }
-        }
-        r += paired ? 2 : 1;
-    }
-}
-
 AMX_T int mdq_attention_bf16_amx(const uint16_t *qp, const uint16_t *ktp, const uint16_t *vvp, float *out,
                                  size_t n, size_t m, size_t heads, size_t d, float scale, size_t bh_begin,
                                  size_t bh_end) {
     if (d == 0 || d > 64 || n == 0 || m == 0 || heads == 0) return -1;
     const size_t c = heads * d;
-    const size_t np = query_rows(n), dp = score_depth(d), dq = context_cols(d), mp = key_count(m);
-    // Probability columns >= m are never written, so they stay zero (and meet V's zero rows).
-    const size_t bytes = 4 * (16 * mp + 16 * 64) + 2 * 16 * mp;
-    uint8_t *mem = aligned_alloc(64, round_up(bytes, 64));
+    const size_t np = mdq__attn_query_rows(n), dp = mdq__attn_score_depth(d), dq = mdq__attn_context_cols(d), mp = mdq__attn_key_count(m);
+    mdq__attn_block block;
+    void *mem = mdq__attn_block_alloc(mp, &block);
     if (!mem) return -2;
-    memset(mem, 0, round_up(bytes, 64));
-    float *s = (float *)mem;                 // [16, mp] fp32 scores
-    float *o = s + 16 * mp;                  // [16, 64] fp32 context of one block
-    uint16_t *p = (uint16_t *)(o + 16 * 64);  // [16, mp] probabilities
+    float *s = block.scores, *o = block.context;
+    uint16_t *p = block.probabilities;
 
     mdq_tile_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -183,14 +125,6 @@ AMX_T int mdq_attention_bf16_amx(const uint16_t *qp, const uint16_t *ktp, const 
 
 #else
 int mdq_cpu_has_amx_bf16(void) { return 0; }
-size_t mdq_attention_bf16_packed_count(int layout, size_t batch, size_t tokens, size_t heads, size_t d) {
-    (void)layout; (void)batch; (void)tokens; (void)heads; (void)d;
-    return 0;
-}
-void mdq_attention_bf16_pack(const float *x, size_t tokens, size_t heads, size_t d, int layout, size_t row_begin,
-                             size_t row_end, uint16_t *dst) {
-    (void)x; (void)tokens; (void)heads; (void)d; (void)layout; (void)row_begin; (void)row_end; (void)dst;
-}
 int mdq_attention_bf16_amx(const uint16_t *qp, const uint16_t *ktp, const uint16_t *vvp, float *out, size_t n,
                            size_t m, size_t heads, size_t d, float scale, size_t bh_begin, size_t bh_end) {
     (void)qp; (void)ktp; (void)vvp; (void)out; (void)n; (void)m; (void)heads; (void)d; (void)scale;

@@ -37,11 +37,12 @@ struct BenchAttention: ParsableCommand {
             return t
         }
         let (q, k, v) = (random([batch, tokens, c]), random([batch, m, c]), random([batch, m, c]))
-        // With AMX the oneDNN two-matmul path is the baseline: both are timed call by call, alternating,
-        // so a shared machine's drifts hit both alike.
-        let amx = AttentionKernel.runsOnAMX(precision: precision, headDim: headDim)
-        let kernels: [(String, AttentionKernel.Implementation)] = amx ? [("AMX tiles", .automatic), ("oneDNN matmuls", .oneDNN)]
-                                                                     : [("", .automatic)]
+        // Where a blocked engine runs (AMX tiles, AVX512-BF16), each is timed against the oneDNN
+        // two-matmul path, call by call, alternating, so a shared machine's drifts hit all alike.
+        let engines = AttentionKernel.blockedEngine(precision: precision, headDim: headDim) == nil ? []
+            : BlockedBF16Attention.Engine.allCases.filter(BlockedBF16Attention.isAvailable)
+        let kernels: [(String, AttentionKernel.Implementation)] = engines.isEmpty ? [("", .automatic)]
+            : engines.map { ($0.rawValue, .blocked($0)) } + [("oneDNN matmuls", .oneDNN)]
         var times = Array(repeating: [Double](), count: kernels.count)
         for run in -1..<runs {
             for (i, kernel) in kernels.enumerated() {
@@ -60,6 +61,8 @@ struct BenchAttention: ParsableCommand {
                          median * 1e3, flop / median / 1e9,
                          CPUInfo.current.summary as NSString))
         }
-        if medians.count == 2 { print(String(format: "AMX / oneDNN: %.2fx (alternated, %d runs each)", medians[0] / medians[1], runs)) }
+        for (i, engine) in engines.enumerated() {
+            print(String(format: "%@ / oneDNN: %.2fx (alternated, %d runs each)", engine.rawValue as NSString, medians[i] / medians[engines.count], runs))
+        }
     }
 }

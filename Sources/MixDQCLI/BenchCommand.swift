@@ -33,7 +33,7 @@ struct BenchUNet: ParsableCommand {
     @Option(help: ArgumentHelp("Quantize every Conv2d/Linear on the int8 backend as the model loads: w8a8 (or w<bits>a8), w<bits>a16 (weight-only), or a weight bit file 'model.<layer path>: bits'.",
                                discussion: "With --random-weights only; activations are u8 with a fixed (Δx, z), which does not change the speed. --precision bf16 runs w<bits>a16 layers and attention in bf16 (infer's --precision)."))
     var quant: String?
-    @Flag(help: "bf16 on a CPU with AMX: alternate forwards with attention on AMX tiles and on oneDNN's matmuls, in one process, and print both.")
+    @Flag(help: "bf16 on a CPU with AMX or AVX512-BF16: alternate forwards with the blocked attention (AMX tiles, else AVX512-BF16) and with oneDNN's matmuls, in one process, and print both.")
     var attentionBaseline = false
 
     func validate() throws {
@@ -41,8 +41,8 @@ struct BenchUNet: ParsableCommand {
         if randomWeights == (model != nil) { throw ValidationError("give exactly one of --random-weights (with --model-config) or --model") }
         if randomWeights && modelConfig == nil { throw ValidationError("--random-weights needs --model-config") }
         try BenchBounds.check(height: height, width: width, runs: runs, warmup: warmup)
-        if attentionBaseline && (precision != .bf16 || !AttentionKernel.runsOnAMX(precision: .bf16, headDim: 64)) {
-            throw ValidationError("--attention-baseline compares the AMX attention with oneDNN's: it needs --precision bf16 on a CPU with AMX (\(CPUInfo.current.summary))")
+        if attentionBaseline && (precision != .bf16 || AttentionKernel.blockedEngine(precision: .bf16, headDim: 64) == nil) {
+            throw ValidationError("--attention-baseline compares the blocked bf16 attention with oneDNN's: it needs --precision bf16 on a CPU with AMX tiles or AVX512-BF16 (\(CPUInfo.current.summary))")
         }
         if attentionBaseline && (quant != nil || sqnrVsFp32 || json) {
             throw ValidationError("--attention-baseline prints its own two-kernel table: it cannot go with --quant, --sqnr-vs-fp32 or --json")
@@ -116,10 +116,13 @@ struct BenchUNet: ParsableCommand {
 }
 
 extension BenchUNet {
-    /// Forwards with attention on AMX tiles and on oneDNN's matmuls, alternating (warm-up rounds
-    /// first), so the shared machine's drifts reach both alike.
+    /// Forwards with the blocked attention (AMX tiles, else AVX512-BF16) and on oneDNN's matmuls,
+    /// alternating (warm-up rounds first), so the shared machine's drifts reach both alike.
     func compareAttention(_ unet: UNet2DConditionModel, _ inputs: UNetInputs) throws {
-        let modes: [(String, AttentionKernel.Implementation)] = [("AMX tiles", .automatic), ("oneDNN matmuls", .oneDNN)]
+        guard let engine = AttentionKernel.blockedEngine(precision: .bf16, headDim: 64) else {
+            throw ValidationError("--attention-baseline needs a blocked bf16 attention engine here (\(CPUInfo.current.summary))")
+        }
+        let modes: [(String, AttentionKernel.Implementation)] = [(engine.rawValue, .blocked(engine)), ("oneDNN matmuls", .oneDNN)]
         var times = [[Double]](repeating: [], count: modes.count), attention = times
         defer { AttentionKernel.defaultImplementation = .automatic }
         for round in 0..<(warmup + runs) {
@@ -145,7 +148,7 @@ extension BenchUNet {
             print(String(format: "  attention on %@: forward median %.3f s, attention median %.3f s over %d runs", mode.0 as NSString,
                          median(times[i]), median(attention[i]), runs))
         }
-        print(String(format: "  AMX / oneDNN: forward %.3fx, attention %.3fx (alternated)", median(times[0]) / median(times[1]),
+        print(String(format: "  %@ / oneDNN: forward %.3fx, attention %.3fx (alternated)", engine.rawValue as NSString, median(times[0]) / median(times[1]),
                      median(attention[0]) / median(attention[1])))
     }
 }

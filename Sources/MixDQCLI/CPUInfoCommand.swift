@@ -16,8 +16,12 @@ struct CPUInfoCommand: ParsableCommand {
         print("oneDNN: \(info.onednnISA)")
         print("avx512_vnni: \(info.hasVNNI ? "yes" : "no")")
         print("bf16: \(Precision.bf16.isAvailable ? "yes" : "no")\(info.hasBF16Instructions ? " (native AVX512-BF16)" : "")")
-        let amx = AttentionKernel.runsOnAMX(precision: .bf16, headDim: 64)
-        print("bf16 attention: \(amx ? "AMX tiles" : "oneDNN matmuls")\(amx ? "" : info.hasAMXTiles ? " (MIXDQ_ATTENTION=onednn)" : " (no AMX tiles here, or a ceiling without AMX)")")
+        if let engine = AttentionKernel.blockedEngine(precision: .bf16, headDim: 64) {
+            print("bf16 attention: \(engine.rawValue) (16 query rows at a time, scores in cache)")
+        } else {
+            let anyEngine = BlockedBF16Attention.Engine.allCases.contains(where: BlockedBF16Attention.isAvailable)
+            print("bf16 attention: oneDNN matmuls\(anyEngine ? " (MIXDQ_ATTENTION=onednn)" : " (neither AMX tiles nor AVX512-BF16 here, or a ceiling below them)")")
+        }
         print("allocator: \(MemoryAllocator.name)")
         print("fp32 3x3 convolutions: \(ConvolutionAlgorithm.current.rawValue) (\(ConvolutionAlgorithm.environmentVariable); auto: Winograd where oneDNN has it, in image jobs where its weight transform pays back)")
     }

@@ -33,13 +33,15 @@ void mdq_geglu(const float *proj, float *out, size_t rows, size_t inner);
 int mdq_geglu_bf16(const float *proj, uint16_t *out, size_t rows, size_t inner);
 
 // ---- attention -------------------------------------------------------------------------------
-// bf16 multi-head attention on AMX (needs mdq_cpu_has_amx_bf16()), in two steps. First q
-// [B, n, heads*d], k and v [B, m, heads*d] (fp32) are rounded to bf16 into zeroed buffers of
-// mdq_attention_bf16_packed_count elements, in the layouts the tiles read: per (batch, head) the
-// queries as [n rounded up to 16][d rounded up to 32], K^T and V in VNNI pairs. Then for the
+// bf16 multi-head attention in blocks of 16 query rows, in two steps. First q [B, n, heads*d], k and
+// v [B, m, heads*d] (fp32) are rounded to bf16 into zeroed buffers of mdq_attention_bf16_packed_count
+// elements, in the layouts the kernels read (needs AVX-512): per (batch, head) the queries as
+// [n rounded up to 16][d rounded up to 32], K^T and V in pairs of dims and of keys. Then for the
 // flattened (batch, head) indices [bh_begin, bh_end), out [B, n, heads*d] (fp32) =
 // bf16(softmax(scale * q k^T)) v, fp32 accumulation and float softmax sums, one 16-row query block
-// at a time (the scores never leave the cache). d <= 64. Returns 0, or < 0 (bad shape: -1, no memory: -2) without
+// at a time (the scores never leave the cache), on AMX tiles (mdq_attention_bf16_amx, needs
+// mdq_cpu_has_amx_bf16()) or AVX512-BF16 dot products (mdq_attention_bf16_avx512, needs
+// mdq_attention_bf16_avx512_available()). d <= 64. Returns 0, or < 0 (bad shape: -1, no memory: -2) without
 // writing out.
 typedef enum { MDQ_ATTENTION_QUERIES = 0, MDQ_ATTENTION_KEYS = 1, MDQ_ATTENTION_VALUES = 2 } mdq_attention_layout;
 size_t mdq_attention_bf16_packed_count(int layout, size_t batch, size_t tokens, size_t heads, size_t d);
@@ -47,6 +49,9 @@ void mdq_attention_bf16_pack(const float *x, size_t tokens, size_t heads, size_t
                              size_t row_end, uint16_t *dst);
 int mdq_attention_bf16_amx(const uint16_t *qp, const uint16_t *ktp, const uint16_t *vvp, float *out, size_t n,
                            size_t m, size_t heads, size_t d, float scale, size_t bh_begin, size_t bh_end);
+int mdq_attention_bf16_avx512_available(void);  // VDPBF16PS here, and allowed by the ISA ceiling
+int mdq_attention_bf16_avx512(const uint16_t *qp, const uint16_t *ktp, const uint16_t *vvp, float *out, size_t n,
+                              size_t m, size_t heads, size_t d, float scale, size_t bh_begin, size_t bh_end);
 
 // ---- normalisation and softmax -----------------------------------------------------------------
 // Row-wise softmax of (x * scale), in place, max-subtracted.

@@ -8,20 +8,22 @@ import Dispatch
 /// q is `[B, N, H*d]`, k and v are `[B, M, H*d]` with channel = head*d + i (diffusers' and
 /// transformers' head split). Scores are fp32 and the softmax is max-subtracted, as SDPA does.
 public enum AttentionKernel {
-    /// Which kernel runs a bf16 attention: `automatic` takes AMX tiles where the CPU has them;
-    /// `oneDNN` keeps the two-matmul path (benchmarks time one against the other).
-    public enum Implementation: Sendable { case automatic, oneDNN }
+    /// Which kernel runs a bf16 attention: `automatic` takes the blocked kernel where the CPU has an
+    /// engine for it (AMX tiles, else AVX512-BF16); `oneDNN` keeps the two-matmul path; `blocked`
+    /// names an engine (benchmarks time one against the other, tests cover each).
+    public enum Implementation: Sendable, Equatable { case automatic, oneDNN, blocked(BlockedBF16Attention.Engine) }
     /// What calls that do not name an implementation get (a benchmark switches it between forwards).
     nonisolated(unsafe) public static var defaultImplementation: Implementation = .automatic
 
-    /// Whether `automatic` runs this attention on AMX tiles (bf16, head dim <= 64, no mask, a CPU
-    /// that grants AMX, `MIXDQ_ATTENTION` not `onednn`).
-    public static func runsOnAMX(precision: Precision, headDim: Int, causal: Bool = false) -> Bool {
-        precision == .bf16 && AMXAttention.applies(headDim: headDim, causal: causal)
+    /// The blocked engine `automatic` runs this attention on (bf16, head dim <= 64, no mask, an
+    /// engine on this CPU, `MIXDQ_ATTENTION` not `onednn`); nil: oneDNN's matmuls.
+    public static func blockedEngine(precision: Precision, headDim: Int, causal: Bool = false) -> BlockedBF16Attention.Engine? {
+        guard precision == .bf16, BlockedBF16Attention.takes(headDim: headDim, causal: causal) else { return nil }
+        return BlockedBF16Attention.preferred
     }
 
-    /// `precision: .bf16` runs the two matmuls in bf16 (fp32 scores and softmax): on AMX tiles
-    /// where the CPU has them (`AMXAttention`), else on oneDNN.
+    /// `precision: .bf16` runs the two matmuls in bf16 (fp32 scores and softmax): in blocks of query
+    /// rows where the CPU has an engine for it (`BlockedBF16Attention`), else on oneDNN.
     public static func scaledDotProduct(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float? = nil,
                                         causal: Bool = false, precision: Precision = .fp32,
                                         implementation: Implementation? = nil) throws -> Tensor {
@@ -34,8 +36,22 @@ public enum AttentionKernel {
         if q.count == 0 || k.shape[1] == 0 { return Tensor(shape: q.shape, repeating: 0) }
         return try OpProfiler.measure("attention") {
             let d = q.shape[2] / heads
-            if precision == .bf16, implementation == .automatic, AMXAttention.applies(headDim: d, causal: causal) {
-                return try AMXAttention.run(q: q, k: k, v: v, heads: heads, scale: scale ?? 1 / Float(d).squareRoot())
+            let engine: BlockedBF16Attention.Engine?
+            switch implementation {
+            case .automatic: engine = blockedEngine(precision: precision, headDim: d, causal: causal)
+            case .oneDNN: engine = nil
+            case .blocked(let named):
+                let what = "attention \(precision.rawValue) (\(named.rawValue)) heads \(heads) head dim \(d)\(causal ? " causal" : "")"
+                guard precision == .bf16, BlockedBF16Attention.takes(headDim: d, causal: causal) else {
+                    throw BlockedBF16AttentionError(what: what, reason: "the blocked kernel takes bf16, head dims up to 64 and no causal mask")
+                }
+                guard BlockedBF16Attention.isAvailable(named) else {
+                    throw BlockedBF16AttentionError(what: what, reason: "not available on this CPU (\(CPUInfo.current.summary))")
+                }
+                engine = named
+            }
+            if let engine {
+                return try BlockedBF16Attention.run(q: q, k: k, v: v, heads: heads, scale: scale ?? 1 / Float(d).squareRoot(), engine: engine)
             }
             // Very long sequences (the VAE's 4096x4096 single head at 512x512) keep the blocked
             // OpenBLAS path, whose score matrix stays cache-sized.

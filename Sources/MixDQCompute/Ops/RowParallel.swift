@@ -11,7 +11,7 @@ public enum RowParallel {
     public static let minimumElements = 1 << 16
 
     /// Which threads run the parts.
-    public enum Pool: String, Sendable {
+    public enum Pool: Sendable {
         /// The OpenMP team oneDNN runs on (libgomp): one pool of threads for the whole process.
         case openMP
         /// Dispatch's worker threads, where libgomp is not loaded (or `MIXDQ_PARALLEL=dispatch`).
