@@ -32,11 +32,12 @@ static inline BF16_T __m512 dot2(__m512 acc, uint32_t pair, const uint16_t *word
 // one word of each row against NV vectors of 16 words (b advances b_step words per step).
 #define MDQ_ROW_GROUP_DOT(NV, acc, a, a_words, b, b_step, steps)                                   \
     do {                                                                                           \
-        const uint32_t *a0 = (const uint32_t *)(a);                                               \
+        const uint16_t *a0 = (a);                                                                  \
         for (size_t st = 0; st < (steps); st++) {                                                  \
             const uint16_t *bw = (b) + st * (b_step) * 2;                                          \
             for (int i = 0; i < 4; i++) {                                                          \
-                const uint32_t w = a0[i * (a_words) + st];                                         \
+                uint32_t w; /* the word of a bf16 pair, read without type punning */               \
+                memcpy(&w, a0 + (i * (a_words) + st) * 2, sizeof w);                              \
                 for (int t = 0; t < (NV); t++) acc[i][t] = dot2(acc[i][t], w, bw + t * 32);        \
             }                                                                                      \
         }                                                                                          \
