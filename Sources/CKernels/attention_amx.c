@@ -5,7 +5,6 @@
 // bf16 with round to nearest even, products accumulated in fp32, the scale applied to the fp32
 // scores); the softmax is mdq__softmax_row_bf16_avx512, whose float sums are exact enough for
 // probabilities that are then rounded to bf16.
-#define _GNU_SOURCE  // strcasestr
 #include "internal.h"
 #include "attention_blocks.h"
 #if defined(__x86_64__)
@@ -13,7 +12,6 @@
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -30,8 +28,8 @@ typedef struct {
 // A ceiling (MIXDQ_MAX_CPU_ISA, else ONEDNN_MAX_CPU_ISA) allows AMX only when it names it (oneDNN's
 // AVX512_CORE_AMX, AVX10_x_512_AMX...) or is ALL: AVX512_CORE_BF16 stands for a CPU without tiles.
 static int amx_allowed_by_ceiling(void) {
-    const char *v = mdq__isa_ceiling_name();
-    return !v || strcasestr(v, "AMX") != NULL || strcasecmp(v, "ALL") == 0;
+    static const char *const names[] = {"AMX", NULL};
+    return mdq__isa_ceiling_allows(names);
 }
 
 static int g_amx = -1;

@@ -5,21 +5,18 @@
 // Each VDPBF16PS adds two exact bf16 products per fp32 lane (a word of Q or P broadcast against 16
 // words of K^T or V); register blocks are 4 query rows x 64 columns (16 accumulators). The key loop is
 // outermost within a block so a 64-key slice of K^T (or V) stays in L1 across the block's row groups.
-#define _GNU_SOURCE  // strcasestr
 #include "internal.h"
 #include "attention_blocks.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 // VDPBF16PS, and a ceiling (MIXDQ_MAX_CPU_ISA, else ONEDNN_MAX_CPU_ISA) that names a bf16 ISA
 // (oneDNN's AVX512_CORE_BF16, AVX512_CORE_AMX, AVX10_x...) or ALL: AVX512_CORE stands for a CPU without it.
 int mdq_attention_bf16_avx512_available(void) {
-    if (!mdq_cpu_has_avx512_bf16()) return 0;
-    const char *v = mdq__isa_ceiling_name();
-    return !v || strcasestr(v, "BF16") || strcasestr(v, "AMX") || strcasestr(v, "AVX10") || strcasecmp(v, "ALL") == 0;
+    static const char *const names[] = {"BF16", "AMX", "AVX10", NULL};
+    return mdq_cpu_has_avx512_bf16() && mdq__isa_ceiling_allows(names);
 }
 
 #define BF16_T __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma,f16c")))

@@ -12,6 +12,9 @@
 int mdq__isa(void);
 // The ISA ceiling's name: MIXDQ_MAX_CPU_ISA, else ONEDNN_MAX_CPU_ISA (or DNNL_MAX_CPU_ISA); NULL if none.
 const char *mdq__isa_ceiling_name(void);
+// Whether the ceiling allows an extension: no ceiling, ALL, or a ceiling whose name contains one of
+// `names` (NULL-terminated; case-insensitive), as oneDNN names ISAs (AVX512_CORE_AMX, AVX10_1_512...).
+int mdq__isa_ceiling_allows(const char *const *names);
 
 // Body of a public dispatcher `mdq_X`: calls `mdq_X_avx512`, `mdq_X_avx2` or `mdq_X_ref` by the active ISA.
 #if defined(__x86_64__) || defined(__i386__)

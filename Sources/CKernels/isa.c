@@ -1,4 +1,5 @@
 // isa.c: run-time CPU feature detection and the public dispatchers (AVX-512 > AVX2+FMA > scalar).
+#define _GNU_SOURCE  // strcasestr
 #include "internal.h"
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,14 @@ const char *mdq__isa_ceiling_name(void) {
     if (!v || !*v) v = getenv("ONEDNN_MAX_CPU_ISA");
     if (!v || !*v) v = getenv("DNNL_MAX_CPU_ISA");
     return v && *v ? v : NULL;
+}
+
+int mdq__isa_ceiling_allows(const char *const *names) {
+    const char *v = mdq__isa_ceiling_name();
+    if (!v || strcasecmp(v, "ALL") == 0) return 1;
+    for (; *names; names++)
+        if (strcasestr(v, *names)) return 1;
+    return 0;
 }
 
 static int env_ceiling(void) {
